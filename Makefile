@@ -1,0 +1,43 @@
+# `make demo` and `make test` work on a fresh machine: both create the venv first.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: venv demo test lint format bench constraints clean
+
+venv: $(STAMP)
+
+# The venv is rebuilt when the dependencies or their pinned versions change.
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+demo: venv
+	$(BIN)/python -m continuum.demo
+
+test: venv
+	$(BIN)/python -m pytest
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: venv
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: venv
+	$(BIN)/python bench/contract.py
+	$(BIN)/python bench/landing.py
+
+# Re-pin every dependency to what resolves today (run after changing pyproject.toml).
+constraints:
+	rm -rf /tmp/continuum-constraints && $(PYTHON) -m venv /tmp/continuum-constraints
+	/tmp/continuum-constraints/bin/pip install --quiet -e '.[dev]'
+	/tmp/continuum-constraints/bin/pip freeze --exclude-editable > constraints.txt
+
+clean:
+	rm -rf $(VENV) .continuum dbt_project/target dbt_project/logs

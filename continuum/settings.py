@@ -1,0 +1,77 @@
+"""All configuration, in one typed object read from the environment once.
+
+Every setting is `CONTINUUM_<NAME>` in the environment (e.g. `CONTINUUM_HOME`,
+`CONTINUUM_KAFKA_BOOTSTRAP`). No other module reads `os.environ` for Continuum settings.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: The repository root: where `dbt_project/`, `dags/` and `expectations/` live.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+#: The demo network's linkage secret. Real providers share their own secret out of band and
+#: never give it to the warehouse; this one exists so that the simulator is reproducible.
+DEMO_LINKAGE_SECRET = "continuum-demo-linkage-secret"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CONTINUUM_", extra="ignore")
+
+    home: Path = Field(default=Path(".continuum"), description="Directory for all local state.")
+    kafka_bootstrap: str | None = Field(
+        default=None,
+        description="bootstrap servers of an external broker; when unset the embedded broker is used",
+    )
+    broker_port: int = Field(default=19092, description="port of the embedded broker on 127.0.0.1")
+    topic_partitions: int = Field(default=3, ge=1, description="partitions of each provider topic")
+    provider_directory: Path = Field(
+        default=PROJECT_ROOT / "dbt_project" / "seeds" / "provider_directory.csv",
+        description="the one provider directory shared by simulator, broker set-up and warehouse",
+    )
+    linkage_secret: str = Field(default=DEMO_LINKAGE_SECRET, description="network linkage secret")
+    land_batch_events: int = Field(default=20_000, ge=1, description="flush a landing batch at N events")
+    land_batch_seconds: float = Field(default=5.0, gt=0, description="... or after T seconds")
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return self.kafka_bootstrap or f"127.0.0.1:{self.broker_port}"
+
+    @property
+    def uses_embedded_broker(self) -> bool:
+        return self.kafka_bootstrap is None
+
+    @property
+    def state_dir(self) -> Path:
+        return self.home.resolve()
+
+    @property
+    def landing_dir(self) -> Path:
+        return self.state_dir / "landing"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.state_dir / "quarantine"
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.state_dir / "warehouse.duckdb"
+
+    @property
+    def published_warehouse_path(self) -> Path:
+        return self.state_dir / "published" / "warehouse.duckdb"
+
+    @property
+    def data_docs_dir(self) -> Path:
+        return self.state_dir / "data_docs"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings. Tests that change the environment call `get_settings.cache_clear()`."""
+    return Settings()

@@ -1,0 +1,228 @@
+"""The event contract (shared/spec/events-v1.md) as one fast function.
+
+`Contract.check(value, topic)` takes a message's raw bytes and its topic and returns either the parsed
+`Event` or a `Refusal` carrying the contract's dead-letter reason and a detail naming the field and the
+rule. Checks run in the order of the contract's list of reasons (size and JSON first), and the first
+that fails is the reason, so every message has exactly one.
+
+The `data` of each type is checked against the JSON Schemas in `streams/schemas/` (compiled once with
+fastjsonschema). Envelope rules are checked here by hand instead of by the envelope schema: the schema
+says the same things, but a hand check names the contract's reason directly and is several times faster.
+`tests/test_contract.py` holds the schemas and this module to the same answers.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import fastjsonschema
+import orjson
+
+SCHEMA_DIR = Path(__file__).parent / "schemas"
+MAX_MESSAGE_BYTES = 64 * 1024
+MAX_FUTURE = timedelta(hours=24)
+SPECVERSION = "1.0"
+DATACONTENTTYPE = "application/json"
+SOURCE_PREFIX = "urn:continuum:provider:"
+
+EVENT_TYPES = (
+    "participant.enrolled",
+    "participant.exited",
+    "consent.granted",
+    "consent.revoked",
+    "referral.requested",
+    "referral.status_changed",
+    "service.delivered",
+    "incident.recorded",
+    "custody.admitted",
+    "custody.released",
+    "justice.arrested",
+    "outcome.recorded",
+)
+
+#: The contract's dead-letter reasons, in the order they are checked.
+DEAD_LETTER_REASONS = (
+    "too_large",
+    "not_json",
+    "not_an_object",
+    "missing_attribute",
+    "bad_specversion",
+    "bad_id",
+    "source_topic_mismatch",
+    "unknown_provider",
+    "unknown_type",
+    "bad_time",
+    "future_time",
+    "bad_subject",
+    "bad_dataschema",
+    "data_invalid",
+)
+
+REQUIRED_ATTRIBUTES = ("specversion", "id", "source", "type", "time", "subject", "dataschema", "data")
+
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_SUBJECT = re.compile(r"[0-9a-f]{64}")
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
+_TOPIC = re.compile(r"providers\.([^.]+)\.events")
+
+
+def dataschema_for(event_type: str) -> str:
+    return f"urn:continuum:schema:{event_type}:1"
+
+
+def source_for(provider_id: str) -> str:
+    return SOURCE_PREFIX + provider_id
+
+
+def provider_of_topic(topic: str) -> str | None:
+    match = _TOPIC.fullmatch(topic)
+    return match.group(1) if match else None
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A message that follows the contract. `time` is timezone-aware, converted to UTC."""
+
+    id: str
+    source: str
+    provider_id: str
+    type: str
+    time: datetime
+    subject: str
+    dataschema: str
+    datacontenttype: str | None
+    data: dict[str, Any]
+
+    def to_envelope(self) -> dict[str, Any]:
+        """The CloudEvent as a provider would send it (time in UTC)."""
+        envelope = {
+            "specversion": SPECVERSION,
+            "id": self.id,
+            "source": self.source,
+            "type": self.type,
+            "time": self.time.isoformat().replace("+00:00", "Z"),
+            "subject": self.subject,
+            "dataschema": self.dataschema,
+        }
+        if self.datacontenttype is not None:
+            envelope["datacontenttype"] = self.datacontenttype
+        envelope["data"] = self.data
+        return envelope
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a message was refused: one of DEAD_LETTER_REASONS and a detail naming field and rule."""
+
+    reason: str
+    detail: str
+
+
+def load_schema(name: str) -> dict[str, Any]:
+    return json.loads((SCHEMA_DIR / f"{name}.json").read_text())
+
+
+def _resolve_urn(uri: str) -> dict[str, Any]:
+    # Our schemas refer to each other by URN ("urn:continuum:schema:common"); they all live in SCHEMA_DIR.
+    return load_schema(uri.removeprefix("urn:continuum:schema:").split("#")[0])
+
+
+@lru_cache(maxsize=1)
+def _data_validators() -> dict[str, Callable[[Any], Any]]:
+    return {
+        t: fastjsonschema.compile(load_schema(t)["properties"]["data"], handlers={"urn": _resolve_urn})
+        for t in EVENT_TYPES
+    }
+
+
+def parse_time(value: str) -> datetime | None:
+    """An RFC 3339 time with an offset, in UTC; None if it is not one."""
+    if not _RFC3339.fullmatch(value):
+        return None
+    try:
+        return datetime.fromisoformat(value.upper()).astimezone(UTC)
+    except ValueError:
+        return None
+
+
+class Contract:
+    """The contract for one provider directory. Build it once; `check` is the hot path."""
+
+    def __init__(self, provider_ids: Collection[str]):
+        self.provider_ids = frozenset(provider_ids)
+        self._validate_data = _data_validators()
+
+    def check(self, value: bytes | None, topic: str, now: datetime | None = None) -> Event | Refusal:
+        if value is None or len(value) == 0:
+            return Refusal("not_json", "value: empty message (a tombstone or an empty payload)")
+        if len(value) > MAX_MESSAGE_BYTES:
+            return Refusal("too_large", f"value: {len(value)} bytes, the contract allows {MAX_MESSAGE_BYTES}")
+        try:
+            event = orjson.loads(value)
+        except orjson.JSONDecodeError as exc:
+            return Refusal("not_json", f"value: not UTF-8 JSON ({exc})")
+        if type(event) is not dict:
+            return Refusal(
+                "not_an_object", f"value: a JSON {type(event).__name__}, the contract needs an object"
+            )
+        return self._check_envelope(event, topic, now or datetime.now(UTC))
+
+    def _check_envelope(self, event: dict[str, Any], topic: str, now: datetime) -> Event | Refusal:
+        for attribute in REQUIRED_ATTRIBUTES:
+            if event.get(attribute) is None:
+                return Refusal("missing_attribute", f"{attribute}: required attribute is missing or null")
+        if event["specversion"] != SPECVERSION:
+            return Refusal("bad_specversion", f"specversion: must be {SPECVERSION!r}")
+        event_id = event["id"]
+        if type(event_id) is not str or not _UUID.fullmatch(event_id):
+            return Refusal("bad_id", "id: must be a lowercase UUID")
+        topic_provider = provider_of_topic(topic)
+        source = event["source"]
+        if source != SOURCE_PREFIX + str(topic_provider):
+            return Refusal(
+                "source_topic_mismatch", f"source: {str(source)[:80]!r} does not name the provider of {topic}"
+            )
+        if topic_provider not in self.provider_ids:
+            return Refusal("unknown_provider", f"source: provider {topic_provider!r} is not in the directory")
+        event_type = event["type"]
+        if event_type not in self._validate_data:
+            return Refusal("unknown_type", f"type: {str(event_type)[:80]!r} is not a type of the contract")
+        raw_time = event["time"]
+        time = parse_time(raw_time) if type(raw_time) is str else None
+        if time is None:
+            return Refusal("bad_time", "time: must be an RFC 3339 time with an offset")
+        if time > now + MAX_FUTURE:
+            return Refusal(
+                "future_time",
+                f"time: {raw_time} is more than 24 hours after landing ({now:%Y-%m-%dT%H:%M:%SZ})",
+            )
+        subject = event["subject"]
+        if type(subject) is not str or not _SUBJECT.fullmatch(subject):
+            return Refusal("bad_subject", "subject: must be a participant key, 64 lowercase hex characters")
+        if event["dataschema"] != dataschema_for(event_type):
+            return Refusal("bad_dataschema", f"dataschema: must be {dataschema_for(event_type)!r}")
+        datacontenttype = event.get("datacontenttype")
+        if datacontenttype is not None and datacontenttype != DATACONTENTTYPE:
+            return Refusal("data_invalid", f"datacontenttype: must be {DATACONTENTTYPE!r} when present")
+        try:
+            self._validate_data[event_type](event["data"])
+        except fastjsonschema.JsonSchemaValueException as exc:
+            return Refusal("data_invalid", f"{exc.name}: {exc.message} (rule: {exc.rule})")
+        return Event(
+            id=event_id,
+            source=source,
+            provider_id=topic_provider,
+            type=event_type,
+            time=time,
+            subject=subject,
+            dataschema=event["dataschema"],
+            datacontenttype=datacontenttype,
+            data=event["data"],
+        )

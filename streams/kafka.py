@@ -1,0 +1,47 @@
+"""Kafka connection settings and topic set-up, shared by every client the project makes."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from kafka import KafkaAdminClient
+from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from continuum.directory import load_directory, provider_topic
+from continuum.settings import Settings
+
+DEAD_LETTER_TOPIC = "pipeline.dead-letter"
+PROVIDER_TOPIC_PATTERN = r"^providers\.[^.]+\.events$"
+
+log = logging.getLogger(__name__)
+
+
+def client_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
+    """Keyword arguments for any kafka-python client pointed at the configured broker."""
+    return {"bootstrap_servers": settings.bootstrap_servers, **overrides}
+
+
+def ensure_topics(settings: Settings, extra_provider_ids: tuple[str, ...] = ()) -> list[str]:
+    """Create `providers.<id>.events` for every provider of the directory and `pipeline.dead-letter`.
+
+    Idempotent: topics that exist are left as they are. Returns the topics created now.
+    """
+    provider_ids = [*load_directory(settings.provider_directory), *extra_provider_ids]
+    wanted = [provider_topic(p) for p in provider_ids] + [DEAD_LETTER_TOPIC]
+    admin = KafkaAdminClient(**client_config(settings, client_id="continuum-admin"))
+    try:
+        missing = [t for t in wanted if t not in set(admin.list_topics())]
+        created = []
+        for topic in missing:
+            try:
+                admin.create_topics([NewTopic(topic, settings.topic_partitions, 1)])
+                created.append(topic)
+            except TopicAlreadyExistsError:  # another process won the race: that is fine
+                pass
+        if created:
+            log.info("created %d topics: %s", len(created), ", ".join(created))
+        return created
+    finally:
+        admin.close()

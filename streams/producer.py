@@ -1,0 +1,159 @@
+"""The provider SDK: how a provider's system sends events to the network.
+
+    client = ProviderClient("okc-reentry")
+    client.send("referral.requested", subject=key, data={...}, time=when)
+    client.flush()
+
+Every event is checked against the contract before it is sent, so a provider learns of a mistake at
+once (`ContractViolation`) instead of from a dead letter. Messages are keyed by subject (one
+participant's events from one provider stay in order), sent with `acks=all` and an idempotent producer,
+so retries inside the client never duplicate. The event id is fixed when the event is built: a re-send of
+the same event (for instance after a crash) must reuse `event_id` so the warehouse keeps one copy.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from kafka import KafkaProducer
+
+from continuum.directory import load_directory, provider_topic
+from continuum.settings import Settings, get_settings
+from streams.contract import (
+    DATACONTENTTYPE,
+    SPECVERSION,
+    Contract,
+    Event,
+    Refusal,
+    dataschema_for,
+    source_for,
+)
+from streams.kafka import client_config
+
+
+class ContractViolation(ValueError):
+    """An event the contract refuses; `refusal` says which reason and field."""
+
+    def __init__(self, refusal: Refusal):
+        super().__init__(f"{refusal.reason}: {refusal.detail}")
+        self.refusal = refusal
+
+
+def build_envelope(
+    provider_id: str,
+    event_type: str,
+    subject: str,
+    data: dict[str, Any],
+    time: datetime | None = None,
+    event_id: str | None = None,
+) -> dict[str, Any]:
+    """A CloudEvent in the contract's shape. `time` defaults to now and must carry a timezone."""
+    when = time or datetime.now(UTC)
+    if when.tzinfo is None:
+        raise ValueError("time must be timezone-aware (the contract needs an offset)")
+    return {
+        "specversion": SPECVERSION,
+        "id": event_id or str(uuid.uuid4()),
+        "source": source_for(provider_id),
+        "type": event_type,
+        "time": when.isoformat(),
+        "subject": subject,
+        "dataschema": dataschema_for(event_type),
+        "datacontenttype": DATACONTENTTYPE,
+        "data": data,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """What was sent: the exact bytes of the message value and the event they hold."""
+
+    value: bytes
+    event: Event
+
+
+class ProviderClient:
+    """One provider's producer. Not thread-safe to share across providers: make one per provider."""
+
+    def __init__(
+        self,
+        provider_id: str,
+        settings: Settings | None = None,
+        producer: KafkaProducer | None = None,
+        **producer_config: Any,
+    ):
+        self.settings = settings or get_settings()
+        self.provider_id = provider_id
+        self.topic = provider_topic(provider_id)
+        self.contract = Contract(load_directory(self.settings.provider_directory))
+        self._producer = producer or KafkaProducer(
+            **client_config(
+                self.settings,
+                client_id=f"continuum-provider-{provider_id}",
+                acks="all",
+                enable_idempotence=True,
+                retries=2**31 - 1,
+                linger_ms=5,
+                **producer_config,
+            )
+        )
+
+    def send(
+        self,
+        event_type: str,
+        subject: str,
+        data: dict[str, Any],
+        time: datetime | None = None,
+        event_id: str | None = None,
+    ) -> Sent:
+        """Build, check and send one event; raises ContractViolation before anything is sent."""
+        envelope = build_envelope(self.provider_id, event_type, subject, data, time, event_id)
+        return self.send_value(orjson.dumps(envelope))
+
+    def send_value(self, value: bytes) -> Sent:
+        """Check and send an already serialized CloudEvent (what `continuum publish` does per line)."""
+        checked = self.contract.check(value, self.topic)
+        if isinstance(checked, Refusal):
+            raise ContractViolation(checked)
+        self._producer.send(self.topic, key=checked.subject.encode(), value=value)
+        return Sent(value=value, event=checked)
+
+    def flush(self, timeout: float | None = 60) -> None:
+        self._producer.flush(timeout)
+
+    def close(self) -> None:
+        self._producer.close()
+
+    def __enter__(self) -> ProviderClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.flush()
+        self.close()
+
+
+@dataclass
+class PublishReport:
+    sent: int
+    refused: list[tuple[int, Refusal]]
+
+
+def publish_lines(client: ProviderClient, lines: Iterable[bytes]) -> PublishReport:
+    """Send NDJSON lines through `client`; refused lines are reported by line number, not sent."""
+    sent, refused = 0, []
+    for line_no, line in enumerate(lines, start=1):
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            client.send_value(line)
+            sent += 1
+        except ContractViolation as exc:
+            refused.append((line_no, exc.refusal))
+    client.flush()
+    return PublishReport(sent=sent, refused=refused)
