@@ -1,0 +1,156 @@
+"""The landing zone's layout, Parquet schemas and commit protocol. Everything that reads or writes
+landed files goes through here.
+
+A *batch* is a run of offsets `first..last` of one topic partition. Every offset of the run is in
+exactly one of the batch's two files, both named `<topic>+<partition>+<first>+<last>.parquet`
+(zero-padded so that names sort by offset, the pattern of Kafka Connect's HDFS/S3 sinks):
+
+    landing/events/<topic>/<partition>/<name>        valid events (always written, maybe with 0 rows)
+    landing/dead_letters/<topic>/<partition>/<name>  refused messages (only when the batch had some)
+
+Commit protocol: both files are written under `.tmp` names and fsynced; the dead-letter file is renamed
+first, the events file last. The events file's rename is the batch's commit: a dead-letter file without
+its events file is the leftover of a crash between the two renames and is removed by `recover`, like any
+`.tmp` file. The landing zone, not Kafka's committed offsets, says where each partition resumes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+EVENTS = "events"
+DEAD_LETTERS = "dead_letters"
+TMP_SUFFIX = ".tmp"
+
+_UTC_TS = pa.timestamp("us", tz="UTC")
+
+#: Lineage columns, the same in both kinds of file.
+LINEAGE_FIELDS = [
+    pa.field("kafka_topic", pa.string(), nullable=False),
+    pa.field("kafka_partition", pa.int32(), nullable=False),
+    pa.field("kafka_offset", pa.int64(), nullable=False),
+    pa.field("kafka_timestamp", _UTC_TS),
+    pa.field("landed_at", _UTC_TS, nullable=False),
+]
+
+#: A landed event: the CloudEvent's attributes (time in UTC), `data` as JSON text, then lineage.
+EVENTS_SCHEMA = pa.schema(
+    [
+        pa.field("specversion", pa.string(), nullable=False),
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("type", pa.string(), nullable=False),
+        pa.field("time", _UTC_TS, nullable=False),
+        pa.field("subject", pa.string(), nullable=False),
+        pa.field("dataschema", pa.string(), nullable=False),
+        pa.field("datacontenttype", pa.string()),
+        pa.field("data", pa.string(), nullable=False),
+        *LINEAGE_FIELDS,
+    ]
+)
+
+#: A refused message: its original key, value and headers, and why (the dead-letter headers' values).
+DEAD_LETTERS_SCHEMA = pa.schema(
+    [
+        pa.field("provider_id", pa.string()),  # from the topic name; null if the topic names none
+        pa.field("key", pa.binary()),
+        pa.field("value", pa.binary()),
+        pa.field("headers", pa.string()),  # the original headers as a JSON object of base64 values
+        pa.field("error_stage", pa.string(), nullable=False),
+        pa.field("error_reason", pa.string(), nullable=False),
+        pa.field("error_detail", pa.string(), nullable=False),
+        *LINEAGE_FIELDS,
+    ]
+)
+
+_NAME = re.compile(r"(?P<topic>.+)\+(?P<partition>\d+)\+(?P<first>\d{20})\+(?P<last>\d{20})\.parquet")
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class LandedBatch:
+    """A committed batch: offsets first..last of one partition."""
+
+    topic: str
+    partition: int
+    first_offset: int
+    last_offset: int
+    events_path: Path
+    dead_letters_path: Path | None
+
+    @property
+    def name(self) -> str:
+        return self.events_path.name
+
+
+def batch_name(topic: str, partition: int, first_offset: int, last_offset: int) -> str:
+    return f"{topic}+{partition}+{first_offset:020d}+{last_offset:020d}.parquet"
+
+
+def batch_path(landing_dir: Path, kind: str, topic: str, partition: int, first: int, last: int) -> Path:
+    return landing_dir / kind / topic / str(partition) / batch_name(topic, partition, first, last)
+
+
+def parse_batch_name(name: str) -> tuple[str, int, int, int] | None:
+    match = _NAME.fullmatch(name)
+    if not match:
+        return None
+    return match["topic"], int(match["partition"]), int(match["first"]), int(match["last"])
+
+
+def write_table_durably(table: pa.Table, final_path: Path) -> Path:
+    """Write `table` to `<final_path>.tmp` and fsync it; returns the temporary path (not yet committed)."""
+    final_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp_path = final_path.with_name(final_path.name + TMP_SUFFIX)
+    with open(tmp_path, "wb") as f:
+        pq.write_table(table, f, compression="zstd")
+        f.flush()
+        os.fsync(f.fileno())
+    return tmp_path
+
+
+def commit(tmp_path: Path) -> Path:
+    """Rename a fsynced temporary file to its final name and fsync the directory: the commit."""
+    final_path = tmp_path.with_name(tmp_path.name.removesuffix(TMP_SUFFIX))
+    os.replace(tmp_path, final_path)
+    dir_fd = os.open(final_path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    return final_path
+
+
+def committed_batches(landing_dir: Path) -> list[LandedBatch]:
+    """Every committed batch, sorted by topic, partition and offset. Never lists `.tmp` files."""
+    batches = []
+    for events_path in (landing_dir / EVENTS).glob("*/*/*.parquet"):
+        parsed = parse_batch_name(events_path.name)
+        if parsed is None:
+            continue
+        topic, partition, first, last = parsed
+        dead_letters = batch_path(landing_dir, DEAD_LETTERS, topic, partition, first, last)
+        batches.append(
+            LandedBatch(
+                topic, partition, first, last, events_path, dead_letters if dead_letters.exists() else None
+            )
+        )
+    return sorted(batches)
+
+
+def recover(landing_dir: Path) -> list[Path]:
+    """Remove what a crash left uncommitted: `.tmp` files and dead-letter files without their events
+    file. Returns the paths removed. Run before reading offsets on start."""
+    removed = list((landing_dir).glob(f"*/*/*/*{TMP_SUFFIX}"))
+    for dead_letters_path in (landing_dir / DEAD_LETTERS).glob("*/*/*.parquet"):
+        parsed = parse_batch_name(dead_letters_path.name)
+        if parsed and not batch_path(landing_dir, EVENTS, *parsed).exists():
+            removed.append(dead_letters_path)
+    for path in removed:
+        path.unlink(missing_ok=True)
+    return removed
