@@ -4,9 +4,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv demo test lint format bench constraints clean
+.PHONY: venv system-packages demo test lint format bench constraints clean
 
 venv: $(STAMP)
+
+system-packages:
+	bash infra/system-packages.sh
 
 # The venv is rebuilt when the dependencies or their pinned versions change.
 $(STAMP): pyproject.toml constraints.txt
@@ -18,7 +21,7 @@ $(STAMP): pyproject.toml constraints.txt
 demo: venv
 	$(BIN)/python -m continuum.demo
 
-test: venv
+test: venv system-packages
 	$(BIN)/python -m pytest
 
 lint: venv
