@@ -73,8 +73,22 @@ def _port_in_use(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+def _accepts_connections(bootstrap: str, timeout_s: float) -> bool:
+    """True if any host:port of `bootstrap` accepts a TCP connection (kafka-python would wait 30 s)."""
+    for server in bootstrap.split(","):
+        host, _, port = server.strip().rpartition(":")
+        try:
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+                return True
+        except (OSError, ValueError):
+            continue
+    return False
+
+
 def broker_answers(bootstrap: str, timeout_s: float = 2.0) -> bool:
     """True if a Kafka API answers at `bootstrap` (a metadata request succeeds)."""
+    if not _accepts_connections(bootstrap, timeout_s):
+        return False
     try:
         admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000))
     except KafkaError:
@@ -145,8 +159,7 @@ def start(settings: Settings, wait_s: float = 20.0) -> BrokerStatus:
                 f"the embedded broker exited with code {process.returncode}; last lines of {log_file}:\n"
                 + _tail(log_file)
             )
-        # Probe the port first: kafka-python logs every refused connection at ERROR.
-        if _port_in_use(port) and broker_answers(settings.bootstrap_servers, timeout_s=1.0):
+        if broker_answers(settings.bootstrap_servers, timeout_s=1.0):
             return status(settings)
         time.sleep(0.2)
     stop(settings)
