@@ -33,8 +33,8 @@ format: venv
 	$(BIN)/ruff check --fix .
 
 bench: venv
-	$(BIN)/python bench/contract.py
-	$(BIN)/python bench/landing.py
+	PYTHONPATH=. $(BIN)/python bench/contract.py
+	PYTHONPATH=. $(BIN)/python bench/landing.py
 
 # Re-pin every dependency to what resolves today (run after changing pyproject.toml).
 constraints:
