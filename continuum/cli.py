@@ -18,6 +18,8 @@ COMMANDS = {
     "broker": "broker",
     "topics": "topics",
     "publish": "publish",
+    "land": "land",
+    "status": "status",
 }
 
 

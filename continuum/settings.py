@@ -37,6 +37,18 @@ class Settings(BaseSettings):
     linkage_secret: str = Field(default=DEMO_LINKAGE_SECRET, description="network linkage secret")
     land_batch_events: int = Field(default=20_000, ge=1, description="flush a landing batch at N events")
     land_batch_seconds: float = Field(default=5.0, gt=0, description="... or after T seconds")
+    land_topic_refresh_seconds: float = Field(
+        default=10.0, gt=0, description="the lander looks for new provider topics every T seconds"
+    )
+    land_broker_timeout_seconds: float = Field(
+        default=5.0, gt=0, description="a broker request the lander makes fails after T seconds"
+    )
+    land_retry_max_seconds: float = Field(
+        default=30.0, gt=0, description="longest wait between the lander's retries of an unreachable broker"
+    )
+    land_outage_log_seconds: float = Field(
+        default=10.0, gt=0, description="the lander logs an unreachable broker once per T seconds"
+    )
 
     @property
     def bootstrap_servers(self) -> str:

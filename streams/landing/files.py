@@ -8,6 +8,11 @@ exactly one of the batch's two files, both named `<topic>+<partition>+<first>+<l
     landing/events/<topic>/<partition>/<name>        valid events (always written, maybe with 0 rows)
     landing/dead_letters/<topic>/<partition>/<name>  refused messages (only when the batch had some)
 
+A partition whose offsets started again (a topic deleted and recreated, or a broker that lost its log)
+gets a new *epoch*: its next life is landed as `<topic>+<partition>+e<epoch>+<first>+<last>.parquet`
+(epoch 0, the first life, carries no epoch in its name), so files of an earlier life are never written
+over and names still sort by (epoch, offset). See docs/landing.md.
+
 Commit protocol: both files are written under `.tmp` names and fsynced; the dead-letter file is renamed
 first, the events file last. The events file's rename is the batch's commit: a dead-letter file without
 its events file is the leftover of a crash between the two renames and is removed by `recover`, like any
@@ -20,6 +25,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -69,7 +75,9 @@ DEAD_LETTERS_SCHEMA = pa.schema(
     ]
 )
 
-_NAME = re.compile(r"(?P<topic>.+)\+(?P<partition>\d+)\+(?P<first>\d{20})\+(?P<last>\d{20})\.parquet")
+_NAME = re.compile(
+    r"(?P<topic>.+)\+(?P<partition>\d+)\+(?:e(?P<epoch>\d{4,})\+)?(?P<first>\d{20})\+(?P<last>\d{20})\.parquet"
+)
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -82,25 +90,52 @@ class LandedBatch:
     last_offset: int
     events_path: Path
     dead_letters_path: Path | None
+    #: The partition's life: 0 until its offsets start again (see the module's docstring).
+    epoch: int = 0
 
     @property
     def name(self) -> str:
         return self.events_path.name
 
 
-def batch_name(topic: str, partition: int, first_offset: int, last_offset: int) -> str:
-    return f"{topic}+{partition}+{first_offset:020d}+{last_offset:020d}.parquet"
+class BatchId(NamedTuple):
+    """What a batch file's name says."""
+
+    topic: str
+    partition: int
+    first_offset: int
+    last_offset: int
+    epoch: int
 
 
-def batch_path(landing_dir: Path, kind: str, topic: str, partition: int, first: int, last: int) -> Path:
-    return landing_dir / kind / topic / str(partition) / batch_name(topic, partition, first, last)
+def batch_name(topic: str, partition: int, first_offset: int, last_offset: int, epoch: int = 0) -> str:
+    life = f"e{epoch:04d}+" if epoch else ""
+    return f"{topic}+{partition}+{life}{first_offset:020d}+{last_offset:020d}.parquet"
 
 
-def parse_batch_name(name: str) -> tuple[str, int, int, int] | None:
+def batch_path(
+    landing_dir: Path, kind: str, topic: str, partition: int, first: int, last: int, epoch: int = 0
+) -> Path:
+    return landing_dir / kind / topic / str(partition) / batch_name(topic, partition, first, last, epoch)
+
+
+def parse_batch_id(name: str) -> BatchId | None:
     match = _NAME.fullmatch(name)
     if not match:
         return None
-    return match["topic"], int(match["partition"]), int(match["first"]), int(match["last"])
+    return BatchId(
+        match["topic"],
+        int(match["partition"]),
+        int(match["first"]),
+        int(match["last"]),
+        int(match["epoch"] or 0),
+    )
+
+
+def parse_batch_name(name: str) -> tuple[str, int, int, int] | None:
+    """(topic, partition, first, last) of a batch file name; `parse_batch_id` also gives the epoch."""
+    parsed = parse_batch_id(name)
+    return None if parsed is None else parsed[:4]
 
 
 def write_table_durably(table: pa.Table, final_path: Path) -> Path:
@@ -127,20 +162,26 @@ def commit(tmp_path: Path) -> Path:
 
 
 def committed_batches(landing_dir: Path) -> list[LandedBatch]:
-    """Every committed batch, sorted by topic, partition and offset. Never lists `.tmp` files."""
+    """Every committed batch, sorted by topic, partition, epoch and offset. Never lists `.tmp` files."""
     batches = []
     for events_path in (landing_dir / EVENTS).glob("*/*/*.parquet"):
-        parsed = parse_batch_name(events_path.name)
+        parsed = parse_batch_id(events_path.name)
         if parsed is None:
             continue
-        topic, partition, first, last = parsed
-        dead_letters = batch_path(landing_dir, DEAD_LETTERS, topic, partition, first, last)
+        topic, partition, first, last, epoch = parsed
+        dead_letters = batch_path(landing_dir, DEAD_LETTERS, topic, partition, first, last, epoch)
         batches.append(
             LandedBatch(
-                topic, partition, first, last, events_path, dead_letters if dead_letters.exists() else None
+                topic,
+                partition,
+                first,
+                last,
+                events_path,
+                dead_letters if dead_letters.exists() else None,
+                epoch,
             )
         )
-    return sorted(batches)
+    return sorted(batches, key=lambda b: (b.topic, b.partition, b.epoch, b.first_offset, b.last_offset))
 
 
 def recover(landing_dir: Path) -> list[Path]:
@@ -148,7 +189,7 @@ def recover(landing_dir: Path) -> list[Path]:
     file. Returns the paths removed. Run before reading offsets on start."""
     removed = list((landing_dir).glob(f"*/*/*/*{TMP_SUFFIX}"))
     for dead_letters_path in (landing_dir / DEAD_LETTERS).glob("*/*/*.parquet"):
-        parsed = parse_batch_name(dead_letters_path.name)
+        parsed = parse_batch_id(dead_letters_path.name)
         if parsed and not batch_path(landing_dir, EVENTS, *parsed).exists():
             removed.append(dead_letters_path)
     for path in removed:

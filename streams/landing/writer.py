@@ -1,0 +1,129 @@
+"""Committing batches: validate, send dead letters, write both files, rename. On a thread of its own.
+
+The consumer thread keeps fetching while this thread validates and writes: fetching waits on the network
+and Parquet's encoding and fsync release the GIL, so the two overlap even in one Python process.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from streams.contract import Contract
+from streams.landing import files
+from streams.landing.batch import Batch, check_batch, dead_letters_table, events_table
+from streams.landing.dead_letters import DeadLetterProducer
+
+log = logging.getLogger(__name__)
+
+_CLOSE = object()
+
+
+@dataclass(frozen=True, slots=True)
+class Committed:
+    batch_name: str
+    events: int
+    dead_letters: int
+
+
+def land_batch(
+    batch: Batch, contract: Contract, dead_letters: DeadLetterProducer, landing_dir: Path
+) -> Committed:
+    """Land one batch exactly once: dead letters acknowledged by the broker, then the files committed
+    (dead-letter file first, events file last: its rename is the commit, see files.py)."""
+    landed_at = datetime.now(UTC)
+    checked = check_batch(batch, contract, landed_at)
+    first, last, epoch = batch.first_offset, batch.last_offset, batch.epoch
+
+    def path(kind: str) -> Path:
+        return files.batch_path(landing_dir, kind, batch.topic, batch.partition, first, last, epoch)
+
+    if checked.dead_letters:
+        dead_letters.deliver(batch.topic, checked.dead_letters)
+        dead_letters_tmp = files.write_table_durably(
+            dead_letters_table(checked, landed_at), path(files.DEAD_LETTERS)
+        )
+        files.commit(dead_letters_tmp)
+    events_tmp = files.write_table_durably(events_table(checked, landed_at), path(files.EVENTS))
+    committed = files.commit(events_tmp)
+    log.info(
+        "landed %s[%d] offsets %d..%d%s: %d events, %d dead letters",
+        batch.topic,
+        batch.partition,
+        first,
+        last,
+        f" (epoch {epoch})" if epoch else "",
+        len(checked.events),
+        len(checked.dead_letters),
+    )
+    return Committed(committed.name, len(checked.events), len(checked.dead_letters))
+
+
+class BatchWriter:
+    """Lands batches handed over by the consumer thread, in order, on one background thread."""
+
+    def __init__(
+        self,
+        contract: Contract,
+        dead_letters: DeadLetterProducer,
+        landing_dir: Path,
+        max_waiting_batches: int = 8,
+    ):
+        self._contract = contract
+        self._dead_letters = dead_letters
+        self._landing_dir = landing_dir
+        # Bounded: when writing falls behind, the consumer thread waits instead of filling memory.
+        self._queue: queue.Queue = queue.Queue(maxsize=max_waiting_batches)
+        self._thread = threading.Thread(target=self._run, name="lander-writer", daemon=True)
+        self.error: BaseException | None = None
+        self.events = 0
+        self.dead_letters = 0
+        self.batches = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def submit(self, batch: Batch) -> None:
+        """Queue a batch (blocks while the queue is full). Raises the writer's error if it failed."""
+        while True:
+            self.raise_if_failed()
+            try:
+                self._queue.put(batch, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+    def raise_if_failed(self) -> None:
+        if self.error is not None:
+            raise RuntimeError(f"the landing writer failed: {self.error}") from self.error
+
+    def close(self) -> None:
+        """Land what is queued, then stop the thread. Raises the writer's error if it failed."""
+        if self._thread.is_alive():
+            while self.error is None:
+                try:
+                    self._queue.put(_CLOSE, timeout=0.5)
+                    break
+                except queue.Full:
+                    continue
+            self._thread.join()
+        self.raise_if_failed()
+
+    def _run(self) -> None:
+        while True:
+            batch = self._queue.get()
+            if batch is _CLOSE:
+                return
+            try:
+                committed = land_batch(batch, self._contract, self._dead_letters, self._landing_dir)
+            except BaseException as exc:  # handed to the consumer thread, which stops the lander
+                log.error("landing %s[%d] failed: %s", batch.topic, batch.partition, exc, exc_info=True)
+                self.error = exc
+                return
+            self.events += committed.events
+            self.dead_letters += committed.dead_letters
+            self.batches += 1
