@@ -20,6 +20,9 @@ COMMANDS = {
     "publish": "publish",
     "land": "land",
     "status": "status",
+    "providers": "providers",
+    "serve": "serve",
+    "report": "report",
 }
 
 

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     land_outage_log_seconds: float = Field(
         default=10.0, gt=0, description="the lander logs an unreachable broker once per T seconds"
     )
+    web_host: str = Field(default="127.0.0.1", description="address `continuum serve` binds to")
+    web_port: int = Field(default=8000, ge=1, le=65535, description="port `continuum serve` listens on")
+    web_session_hours: float = Field(default=12.0, gt=0, description="a provider's browser sign-in lasts")
 
     @property
     def bootstrap_servers(self) -> str:
@@ -81,6 +84,16 @@ class Settings(BaseSettings):
     @property
     def data_docs_dir(self) -> Path:
         return self.state_dir / "data_docs"
+
+    @property
+    def provider_tokens_path(self) -> Path:
+        """SHA-256 hashes of the providers' access tokens (never the tokens)."""
+        return self.state_dir / "provider_tokens.json"
+
+    @property
+    def web_secret_path(self) -> Path:
+        """The key that signs the web app's session cookies, made on first use."""
+        return self.state_dir / "web_session.key"
 
 
 @lru_cache(maxsize=1)

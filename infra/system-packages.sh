@@ -3,6 +3,8 @@
 # Chromium for the browser tests). Installs only what is missing; `make test` runs it.
 set -euo pipefail
 PACKAGES=(
+  chromium
+  chromium-driver
 )
 missing=()
 for package in "${PACKAGES[@]}"; do

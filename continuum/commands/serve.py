@@ -1,0 +1,29 @@
+"""continuum serve [--host H] [--port P]"""
+
+from __future__ import annotations
+
+import argparse
+
+from continuum.settings import Settings
+
+HELP = "serve the read-only web app (funders, provider handoffs, operators) from the published warehouse"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", help="address to bind (default: CONTINUUM_WEB_HOST, 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port to listen on (default: CONTINUUM_WEB_PORT, 8000)")
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from continuum.web.app import create_app
+
+    host = args.host or settings.web_host
+    port = args.port or settings.web_port
+    print(
+        f"Continuum on http://{host}:{port}/ (funders: /funders, operators: /ops); Ctrl-C stops it",
+        flush=True,
+    )
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+    return 0

@@ -1,0 +1,132 @@
+"""The operator view: lag per topic, the last DAG runs, quarantined batches, dead letters and data
+quality. Each part is read on its own and says why when it cannot be shown, so that one missing
+source (no broker, no Airflow runs yet) does not hide the others."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from continuum.settings import Settings
+from continuum.web import lag
+from continuum.web.warehouse import dict_rows, has_table
+
+DAG_RUN_LIMIT = 10
+QUALITY_LIMIT = 200
+
+
+@dataclass
+class Part:
+    """One part of the page: its rows, or the reason there are none to show."""
+
+    rows: list[dict] = field(default_factory=list)
+    unavailable: str = ""
+    note: str = ""  # shown above the rows: what is partial about them
+
+
+def topic_lag(settings: Settings) -> Part:
+    try:
+        topics = lag.per_topic(settings)
+    except Exception as error:  # whatever breaks here must not take the rest of the page with it
+        return Part(unavailable=f"lag unavailable: {error}")
+    note = f"broker not reachable, end offsets unknown: {topics.broker_error}" if topics.broker_error else ""
+    return Part(rows=topics.rows, unavailable=note if not topics.rows else "", note=note)
+
+
+def airflow_db_path(settings: Settings) -> Path:
+    return settings.state_dir / "airflow" / "airflow.db"
+
+
+def dag_runs(settings: Settings) -> Part:
+    """The last DAG runs and their outcome, with the tasks that failed, from Airflow's metadata DB
+    (opened read-only: the scheduler owns it)."""
+    path = airflow_db_path(settings)
+    if not path.exists():
+        return Part(unavailable=f"no Airflow metadata database at {path} yet (`continuum run` makes it)")
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+            db.row_factory = sqlite3.Row
+            runs = db.execute(
+                "select dag_id, run_id, state, start_date, end_date from dag_run "
+                "order by coalesce(start_date, queued_at) desc limit ?",
+                (DAG_RUN_LIMIT,),
+            ).fetchall()
+            return Part(rows=[_with_failed_tasks(db, dict(run)) for run in runs])
+    except sqlite3.Error as error:
+        return Part(unavailable=f"cannot read {path}: {error}")
+
+
+def _with_failed_tasks(db: sqlite3.Connection, run: dict) -> dict:
+    failed = db.execute(
+        "select task_id from task_instance where dag_id = ? and run_id = ? "
+        "and state in ('failed', 'upstream_failed') order by task_id",
+        (run["dag_id"], run["run_id"]),
+    ).fetchall()
+    return {**run, "failed_tasks": ", ".join(row[0] for row in failed)}
+
+
+def quarantined_batches(con: duckdb.DuckDBPyConnection) -> Part:
+    if not has_table(con, "raw", "batches"):
+        return Part(unavailable="the published warehouse has no raw.batches ledger yet")
+    rows = dict_rows(
+        con,
+        "select batch_name, topic, provider_id, events, dead_letters, failed_expectations, validated_at, "
+        "validation_result_path from raw.batches where status = 'quarantined' order by validated_at desc",
+    )
+    for row in rows:
+        row["failed_expectations"] = _expectation_names(row["failed_expectations"])
+    return Part(rows=rows)
+
+
+def _expectation_names(failed: object) -> list[str]:
+    """The ledger keeps failing expectations as JSON: a list of names, or of objects with a type and
+    column. Either reads as one short line per expectation."""
+    try:
+        items = json.loads(failed) if isinstance(failed, str) else failed
+    except ValueError:
+        return [str(failed)]
+    if not isinstance(items, list):
+        return [str(items)] if items else []
+    return [_expectation_text(item) for item in items]
+
+
+def _expectation_text(item: object) -> str:
+    if not isinstance(item, dict):
+        return str(item)
+    name = item.get("expectation_type") or item.get("type") or item.get("expectation") or ""
+    kwargs = item.get("kwargs") if isinstance(item.get("kwargs"), dict) else {}
+    column = item.get("column") or kwargs.get("column", "")
+    return f"{name} ({column})" if column else str(name or item)
+
+
+def dead_letters(con: duckdb.DuckDBPyConnection) -> Part:
+    if not has_table(con, "raw", "dead_letters"):
+        return Part(unavailable="the published warehouse has no raw.dead_letters table yet")
+    return Part(
+        rows=dict_rows(
+            con,
+            "select coalesce(provider_id, '(no provider)') as provider_id, error_reason, "
+            "count(*) as dead_letters from raw.dead_letters group by all order by provider_id, error_reason",
+        )
+    )
+
+
+def data_quality(con: duckdb.DuckDBPyConnection) -> Part:
+    if not has_table(con, "marts", "provider_data_quality"):
+        return Part(unavailable="the published warehouse has no marts.provider_data_quality yet")
+    return Part(
+        rows=dict_rows(
+            con,
+            f"select * from marts.provider_data_quality order by landed_on desc, provider_id "
+            f"limit {QUALITY_LIMIT}",
+        )
+    )
+
+
+def data_docs_index(settings: Settings) -> Path | None:
+    index = settings.data_docs_dir / "index.html"
+    return index if index.exists() else None

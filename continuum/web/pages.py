@@ -1,0 +1,98 @@
+"""What each page shows, read from the published warehouse: the context its template renders. The app
+and the static report both build the funder page here, so they cannot disagree on a number."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+
+import pyarrow as pa
+
+from continuum.directory import load_directory
+from continuum.settings import PROJECT_ROOT, Settings
+from continuum.web import funders, ops, providers
+from continuum.web.warehouse import arrow, published, require_published, version
+
+MEASURES_DOC = PROJECT_ROOT / "docs" / "measures.md"
+
+
+def provider_names(settings: Settings) -> dict[str, str]:
+    return {p.provider_id: p.name for p in load_directory(settings.provider_directory).values()}
+
+
+def built_at(path: Path) -> str:
+    """When the published copy was made (its file time), as funders read a date."""
+    return datetime.fromtimestamp(path.stat().st_mtime, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def funder_context(settings: Settings) -> dict:
+    path = settings.published_warehouse_path
+    require_published(path)
+    docs_version = MEASURES_DOC.stat().st_mtime_ns if MEASURES_DOC.exists() else 0
+    measures = _measures(path, version(path), docs_version, settings.provider_directory)
+    return {"measures": measures, "built_at": built_at(path)}
+
+
+@lru_cache(maxsize=2)
+def _measures(path: Path, _version: tuple, _docs_version: int, directory: Path) -> list[funders.Measure]:
+    """Drawing the charts takes about a second; it is done once per published copy, not per request."""
+    names = {p.provider_id: p.name for p in load_directory(directory).values()}
+    with published(path) as con:
+        return funders.load_measures(con, names, MEASURES_DOC)
+
+
+def funder_outcomes_table(settings: Settings) -> pa.Table:
+    with published(settings.published_warehouse_path) as con:
+        return arrow(con, funders.OUTCOMES_SQL)
+
+
+def provider_context(settings: Settings, provider_id: str, filters: providers.Filters) -> dict:
+    path = settings.published_warehouse_path
+    with published(path) as con:
+        rows, total = providers.referrals(con, provider_id, filters)
+        context = {
+            "summary": providers.summary(con, provider_id),
+            "action": providers.needs_action(con, provider_id),
+            "rows": rows,
+            "total": total,
+            "monthly": providers.monthly(con, provider_id),
+            "service_types": providers.service_types(con, provider_id),
+        }
+    names = provider_names(settings)
+    return {
+        **context,
+        "provider_id": provider_id,
+        "provider_name": names.get(provider_id, provider_id),
+        "names": names,
+        "filters": filters,
+        "directions": providers.DIRECTIONS,
+        "statuses": providers.STATUSES,
+        "flags": providers.FLAGS,
+    }
+
+
+def provider_export(settings: Settings, provider_id: str) -> pa.Table:
+    with published(settings.published_warehouse_path) as con:
+        return providers.export(con, provider_id)
+
+
+def ops_context(settings: Settings) -> dict:
+    context: dict = {
+        "lag": ops.topic_lag(settings),
+        "dag_runs": ops.dag_runs(settings),
+        "data_docs": ops.data_docs_index(settings) is not None,
+        "data_docs_dir": settings.data_docs_dir,
+        "built_at": None,
+    }
+    path = settings.published_warehouse_path
+    if not path.exists():
+        missing = ops.Part(unavailable=f"no published warehouse at {path} yet")
+        return {**context, "quarantined": missing, "dead_letters": missing, "quality": missing}
+    with published(path) as con:
+        context |= {
+            "quarantined": ops.quarantined_batches(con),
+            "dead_letters": ops.dead_letters(con),
+            "quality": ops.data_quality(con),
+        }
+    return {**context, "built_at": built_at(path)}

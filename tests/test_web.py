@@ -1,0 +1,253 @@
+"""The web app against a small hand-made published warehouse (the marts of warehouse-v1 with a few
+rows each): auth, what each page shows, downloads, the static report. No broker, no browser."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+from fastapi.testclient import TestClient
+
+from continuum.cli import main as cli_main
+from continuum.settings import Settings
+from continuum.web import tokens
+from continuum.web.app import create_app
+from continuum.web.static_report import write_funder_report
+
+A, B, C = "okc-housing", "okc-reentry", "tulsa-recovery"
+T0 = datetime(2025, 9, 1, 12, tzinfo=UTC)
+
+MART_DDL = """
+create schema marts;
+create schema raw;
+create table marts.referral_handoffs (
+    referral_id varchar, participant_key varchar, from_provider_id varchar, to_provider_id varchar,
+    service_type varchar, priority varchar, contact_prohibited boolean, requested_at timestamptz,
+    first_response_at timestamptz, accepted_at timestamptz, completed_at timestamptz, closed_at timestamptz,
+    final_status varchar, final_status_reason varchar, hours_to_first_response double,
+    is_response_overdue boolean, is_stalled boolean, is_connected boolean, invalid_transition_count integer);
+create table marts.provider_handoff_summary (
+    from_provider_id varchar, to_provider_id varchar, month date, referrals_requested bigint,
+    responded_within_48h bigint, accepted bigint, rejected bigint, completed bigint, connected bigint,
+    stalled bigint, median_hours_to_first_response double, loop_closure_rate double);
+create table marts.journey_events (
+    participant_key varchar, seq bigint, event_id varchar, occurred_at timestamptz, event_type varchar,
+    provider_id varchar, program_type varchar, stage varchar);
+create table marts.participant_journeys (
+    participant_key varchar, first_seen_at timestamptz, last_seen_at timestamptz,
+    first_provider_id varchar, first_program_type varchar, providers_engaged bigint, enrollments bigint,
+    services_received bigint, referrals_requested bigint, referrals_connected bigint,
+    latest_release_at timestamptz, days_release_to_first_service integer,
+    rearrested_within_365d_of_latest_release boolean, current_stage varchar);
+create table marts.funder_outcomes (
+    measure_id varchar, period_grain varchar, period_start date, dimension varchar,
+    dimension_value varchar, numerator bigint, denominator bigint, rate double, is_suppressed boolean);
+create table marts.provider_data_quality (
+    provider_id varchar, landed_on date, events_landed bigint, duplicates bigint, dead_letters bigint,
+    data_invalid bigint, batches_quarantined bigint, late_events bigint, invalid_transitions bigint);
+create table raw.batches (
+    batch_name varchar, topic varchar, provider_id varchar, kafka_partition integer, first_offset bigint,
+    last_offset bigint, status varchar, events bigint, dead_letters bigint, failed_expectations json,
+    validated_at timestamptz, loaded_at timestamptz, validation_result_path varchar);
+create table raw.dead_letters (provider_id varchar, error_reason varchar, error_detail varchar);
+"""
+
+#: (referral_id, from, to, contact_prohibited, overdue, stalled, final_status)
+REFERRALS = [
+    ("a0000000-0000-4000-8000-000000000001", A, B, True, True, False, "requested"),
+    ("b0000000-0000-4000-8000-000000000002", B, A, False, True, True, "requested"),
+    ("c0000000-0000-4000-8000-000000000003", B, C, False, False, False, "completed"),
+    ("d0000000-0000-4000-8000-000000000004", C, B, True, True, False, "requested"),
+]
+QUARTERS = [date(2025, 1, 1), date(2025, 4, 1), date(2025, 7, 1)]
+
+
+def outcome(measure, grain, start, dimension, value, numerator, denominator=None, suppressed=False):
+    if suppressed:
+        return (measure, grain, start, dimension, value, None, None, None, True)
+    rate = numerator / denominator if denominator else None
+    return (measure, grain, start, dimension, value, numerator, denominator, rate, False)
+
+
+OUTCOMES = [
+    *(
+        outcome("participants_served", "quarter", q, "all", "all", n)
+        for q, n in zip(QUARTERS, [40, 0, 55], strict=True)
+    ),
+    outcome("participants_served", "year", date(2025, 1, 1), "all", "all", 80),
+    outcome("participants_served", "quarter", QUARTERS[-1], "program_type", "street_outreach", 30),
+    outcome("participants_served", "quarter", QUARTERS[-1], "program_type", "housing", None, suppressed=True),
+    outcome("participants_served", "year", date(2025, 1, 1), "program_type", "street_outreach", 50),
+    outcome("referral_response_48h", "quarter", QUARTERS[0], "all", "all", 30, 40),
+    outcome("referral_response_48h", "quarter", QUARTERS[1], "all", "all", None, suppressed=True),
+    outcome("referral_response_48h", "quarter", QUARTERS[2], "all", "all", 20, 25),
+    outcome("referral_response_48h", "year", date(2025, 1, 1), "all", "all", 57, 77),
+    outcome("referral_response_48h", "quarter", QUARTERS[2], "to_provider_id", B, 12, 14),
+    outcome("referral_response_48h", "quarter", QUARTERS[2], "to_provider_id", A, 0, 11),
+]
+
+
+def make_sample_warehouse(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path))
+    con.execute(MART_DDL)
+    for i, (rid, sender, receiver, no_contact, overdue, stalled, status) in enumerate(REFERRALS):
+        requested = T0 + timedelta(days=i)
+        closed = requested + timedelta(days=5) if status == "completed" else None
+        con.execute(
+            "insert into marts.referral_handoffs values (?, ?, ?, ?, 'housing', 'urgent', ?, ?, null, null, "
+            "?, ?, ?, null, null, ?, ?, ?, 0)",
+            [rid, f"pk{i:062d}", sender, receiver, no_contact, requested, closed, closed, status,
+             overdue, stalled, status == "completed"],
+        )  # fmt: skip
+    con.executemany("insert into marts.funder_outcomes values (?, ?, ?, ?, ?, ?, ?, ?, ?)", OUTCOMES)
+    con.execute(
+        "insert into marts.provider_handoff_summary "
+        "values (?, ?, '2025-09-01', 1, 0, 0, 0, 0, 0, 0, null, 0.0)",
+        [A, B],
+    )
+    con.execute(
+        "insert into marts.provider_data_quality values (?, '2025-09-02', 100, 2, 3, 3, 1, 0, 0)", [A]
+    )
+    batch = "providers.okc-housing.events+0+00000000000000000000+00000000000000000099"
+    con.execute(
+        "insert into raw.batches values (?, 'providers.okc-housing.events', ?, 0, 0, 99, 'quarantined',"
+        " 100, 0, ?, now(), null, 'quarantine/x/result.json')",
+        [batch, A, '["expect_column_values_to_not_be_null"]'],
+    )
+    con.executemany("insert into raw.dead_letters values (?, 'data_invalid', ?)", [[A, "x"], [A, "y"]])
+    con.close()
+
+
+@pytest.fixture
+def web_settings(tmp_path: Path) -> Settings:
+    settings = Settings(home=tmp_path / "home")
+    make_sample_warehouse(settings.published_warehouse_path)
+    return settings
+
+
+@pytest.fixture
+def client(web_settings: Settings) -> TestClient:
+    return TestClient(create_app(web_settings))
+
+
+def issue(settings: Settings, provider_id: str) -> str:
+    return tokens.issue_token(settings.provider_tokens_path, provider_id)
+
+
+def referral_ids(html: str) -> set[str]:
+    return {rid for rid, *_ in REFERRALS if rid in html}
+
+
+def test_provider_page_shows_its_referrals_and_no_other(client, web_settings):
+    token = issue(web_settings, A)
+    page = client.get(f"/providers/{A}", headers={"Authorization": f"Bearer {token}"})
+    assert page.status_code == 200
+    assert referral_ids(page.text) == {REFERRALS[0][0], REFERRALS[1][0]}
+    assert "do not contact" in page.text
+
+
+def test_provider_page_refuses_without_token_and_with_another_providers(client, web_settings):
+    issue(web_settings, A)
+    other = issue(web_settings, B)
+    for headers, status in [({}, 401), ({"Authorization": "Bearer nonsense"}, 401)]:
+        page = client.get(f"/providers/{A}", headers=headers)
+        assert page.status_code == status and "Bearer" in page.headers["www-authenticate"]
+        assert referral_ids(page.text) == set()
+    page = client.get(f"/providers/{A}", headers={"Authorization": f"Bearer {other}"})
+    assert page.status_code == 403 and referral_ids(page.text) == set()
+    download = client.get(f"/providers/{A}/referrals.csv", headers={"Authorization": f"Bearer {other}"})
+    assert download.status_code == 403 and referral_ids(download.text) == set()
+
+
+def test_browser_sign_in_keeps_a_session_until_the_token_is_rotated(client, web_settings):
+    token = issue(web_settings, A)
+    wrong = client.post(f"/providers/{A}/signin", data={"token": "nope"}, follow_redirects=False)
+    assert wrong.status_code == 401 and "continuum_session" not in wrong.cookies
+    other = client.post(
+        f"/providers/{A}/signin", data={"token": issue(web_settings, B)}, follow_redirects=False
+    )
+    assert other.status_code == 403 and "continuum_session" not in other.cookies
+    signed = client.post(f"/providers/{A}/signin", data={"token": token}, follow_redirects=False)
+    assert signed.status_code == 303 and "httponly" in signed.headers["set-cookie"].lower()
+    assert client.get(f"/providers/{A}").status_code == 200
+    assert client.get(f"/providers/{B}").status_code == 403
+    issue(web_settings, A)  # rotation ends the session opened with the old token
+    assert client.get(f"/providers/{A}").status_code == 401
+
+
+def test_provider_filters_and_action_order(client, web_settings):
+    headers = {"Authorization": f"Bearer {issue(web_settings, A)}"}
+    sent = client.get(f"/providers/{A}?direction=sent", headers=headers).text
+    table = sent.split("<h2>Referrals</h2>")[1]
+    assert referral_ids(table) == {REFERRALS[0][0]}
+    action = client.get(f"/providers/{A}", headers=headers).text.split("Needs action first")[1]
+    # the one sent to A and unanswered comes before the one A sent
+    assert action.index(REFERRALS[1][0]) < action.index(REFERRALS[0][0])
+
+
+def test_funder_page_shows_suppressed_as_suppressed_and_zero_as_zero(client):
+    page = client.get("/funders").text
+    assert page.count("<svg") >= 2
+    suppressed = 'data-cell="referral_response_48h|quarter|2025-04-01|all|all">suppressed'
+    assert suppressed in page
+    assert 'data-cell="participants_served|quarter|2025-04-01|all|all">0<' in page
+    assert 'data-cell="referral_response_48h|quarter|2025-07-01|to_provider_id|okc-housing">0.0%' in page
+    assert "Oklahoma County Reentry Network" in page  # provider groups read by name
+
+
+def test_funder_downloads_are_the_table(client):
+    csv = client.get("/funders/funder_outcomes.csv")
+    assert csv.status_code == 200 and csv.text.startswith('"measure_id"')
+    table = pq.read_table(io.BytesIO(client.get("/funders/funder_outcomes.parquet").content))
+    assert table.num_rows == len(OUTCOMES)
+    assert client.get("/funders/funder_outcomes.xlsx").status_code == 404
+
+
+def test_ops_page_shows_quarantine_dead_letters_and_quality(client):
+    page = client.get("/ops").text
+    assert "expect_column_values_to_not_be_null" in page
+    assert 'data-table="dead_letters"' in page and "data_invalid" in page
+    assert 'data-table="provider_data_quality"' in page
+    assert "no Airflow metadata database" in page
+
+
+def test_pages_say_when_nothing_is_published(tmp_path):
+    client = TestClient(create_app(Settings(home=tmp_path / "empty")))
+    page = client.get("/funders")
+    assert page.status_code == 503 and "continuum run" in page.text
+    assert client.get("/ops").status_code == 200
+
+
+def test_static_report_is_one_folder_with_no_outside_reference(web_settings, tmp_path):
+    index = write_funder_report(web_settings, tmp_path / "report")
+    html = index.read_text()
+    assert {p.name for p in index.parent.iterdir()} == {
+        "index.html",
+        "funder_outcomes.csv",
+        "funder_outcomes.parquet",
+    }
+    assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "").replace(
+        'xmlns:xlink="http://www.w3.org/1999/xlink"', ""
+    )
+    assert "https://" not in html and 'href="/' not in html
+
+
+def test_token_command_prints_the_token_last_and_stores_only_its_hash(web_settings, capsys, monkeypatch):
+    monkeypatch.setenv("CONTINUUM_HOME", str(web_settings.home))
+    from continuum.settings import get_settings
+
+    get_settings.cache_clear()
+    try:
+        assert cli_main(["providers", "token", A]) == 0
+        token = capsys.readouterr().out.split()[-1]
+        assert cli_main(["providers", "token", "no-such-provider"]) != 0
+    finally:
+        get_settings.cache_clear()
+    stored = web_settings.provider_tokens_path.read_text()
+    assert token not in stored and tokens.token_hash(token) in stored
+    assert tokens.provider_of(web_settings.provider_tokens_path, token) == A
