@@ -1,0 +1,80 @@
+-- Release cohorts: each participant's first custody.released in each quarter and each year (by as_of),
+-- with whether each follow-up window has fully elapsed by as_of and what happened in it.
+-- "N days after" compares UTC dates; day 0 is the date of the release. A window of N days has elapsed
+-- when as_of's date is after day N.
+with releases as (
+    select participant_key, event_id, occurred_at as released_at, cast(occurred_at as date) as released_on
+    from {{ ref('stg_events__custody_released') }}
+    where occurred_at <= {{ as_of() }}
+),
+
+first_release_in_period as (
+    {{ in_periods('releases', 'released_on') }}
+    qualify row_number() over (
+        partition by releases.participant_key, grains.period_grain,
+                     cast(date_trunc(grains.period_grain, releases.released_on) as date)
+        order by releases.released_at, releases.event_id
+    ) = 1
+),
+
+linkage_on as (  -- an enrollment or a service with any provider
+    select participant_key, cast(occurred_at as date) as linked_on
+    from {{ ref('stg_events__participant_enrolled') }}
+    where occurred_at <= {{ as_of() }}
+    union all
+    select participant_key, cast(occurred_at as date)
+    from {{ ref('stg_events__service_delivered') }}
+    where occurred_at <= {{ as_of() }}
+),
+
+arrested_on as (
+    select participant_key, cast(occurred_at as date) as arrested_on
+    from {{ ref('stg_events__justice_arrested') }}
+    where occurred_at <= {{ as_of() }}
+),
+
+admitted_on as (  -- reincarceration: any admission but temporary custody
+    select participant_key, cast(occurred_at as date) as admitted_on
+    from {{ ref('stg_events__custody_admitted') }}
+    where occurred_at <= {{ as_of() }} and admission_reason <> 'temporary_custody'
+),
+
+employed_on as (
+    select participant_key, cast(occurred_at as date) as employed_on
+    from {{ ref('stg_events__outcome_recorded') }}
+    where occurred_at <= {{ as_of() }}
+      and outcome_domain = 'employment'
+      and outcome_status in ('employed_full_time', 'employed_part_time')
+)
+
+select
+    cohort.period_grain,
+    cohort.period_start,
+    cohort.participant_key,
+    cohort.event_id as release_event_id,
+    cohort.released_at,
+    cohort.released_on,
+    cohort.released_on + 30 < {{ as_of_date() }} as has_30d_elapsed,
+    cohort.released_on + 180 < {{ as_of_date() }} as has_180d_elapsed,
+    cohort.released_on + 365 < {{ as_of_date() }} as has_365d_elapsed,
+    exists (
+        select 1 from linkage_on as l
+        where l.participant_key = cohort.participant_key
+          and l.linked_on between cohort.released_on and cohort.released_on + 30
+    ) as is_linked_within_30d,
+    exists (
+        select 1 from arrested_on as a
+        where a.participant_key = cohort.participant_key
+          and a.arrested_on between cohort.released_on + 1 and cohort.released_on + 365
+    ) as is_rearrested_within_365d,
+    exists (
+        select 1 from admitted_on as a
+        where a.participant_key = cohort.participant_key
+          and a.admitted_on between cohort.released_on + 1 and cohort.released_on + 365
+    ) as is_reincarcerated_within_365d,
+    exists (
+        select 1 from employed_on as e
+        where e.participant_key = cohort.participant_key
+          and e.employed_on between cohort.released_on and cohort.released_on + 180
+    ) as is_employed_within_180d
+from first_release_in_period as cohort

@@ -1,0 +1,37 @@
+-- One row per participant seen in any event by as_of: when first and last seen, whether consenting
+-- at as_of (scope network_sharing, the latest of granted/revoked is a grant) and whether that grant
+-- covers Part 2 records, and the gender and race/ethnicity of the latest enrollment.
+with events as (
+    select * from {{ ref('int_events__unioned') }}
+),
+
+consent_at_as_of as (
+    select participant_key, is_granted, is_part2
+    from {{ ref('int_participants__consent_status') }}
+    where consent_scope = 'network_sharing' and is_in_force_at_as_of
+),
+
+latest_enrollment as (
+    select participant_key, gender, race_ethnicity
+    from {{ ref('stg_events__participant_enrolled') }}
+    where occurred_at <= {{ as_of() }}
+    qualify row_number() over (partition by participant_key order by occurred_at desc, event_id desc) = 1
+),
+
+seen as (
+    select participant_key, min(occurred_at) as first_seen_at, max(occurred_at) as last_seen_at
+    from events
+    group by participant_key
+)
+
+select
+    seen.participant_key,
+    seen.first_seen_at,
+    seen.last_seen_at,
+    coalesce(consent_at_as_of.is_granted, false) as is_consenting,
+    coalesce(consent_at_as_of.is_granted and consent_at_as_of.is_part2, false) as has_part2_consent,
+    latest_enrollment.gender,
+    latest_enrollment.race_ethnicity
+from seen
+left join consent_at_as_of on consent_at_as_of.participant_key = seen.participant_key
+left join latest_enrollment on latest_enrollment.participant_key = seen.participant_key

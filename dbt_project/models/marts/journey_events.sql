@@ -1,0 +1,60 @@
+{#-
+  One row per event of a consenting participant (warehouse-v1, marts.journey_events).
+  Incremental: history grows, and a small batch must not rebuild it. A participant's rows are rebuilt
+  (delete+insert on participant_key) when the participant has a shareable event that is not published
+  yet: new events, events that arrived days late (their seq moves the later ones along), and all the
+  events of a participant who has just granted consent. Which events are new is decided by event
+  identity against what is published, never by event time. A participant who is no longer consenting
+  at as_of is removed by the post-hook (a revocation takes effect at the next build).
+-#}
+-- depends_on: {{ ref('int_participants__spine') }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key='participant_key',
+    post_hook="""
+        delete from {{ this }} as published
+        where not exists (
+            select 1 from {{ ref('int_participants__spine') }} as spine
+            where spine.participant_key = published.participant_key and spine.is_consenting
+        )
+    """
+) }}
+
+with shared_events as (
+    select * from {{ ref('int_journeys__shared_events') }}
+),
+
+{% if is_incremental() %}
+changed_participants as (
+    select distinct shared_events.participant_key
+    from shared_events
+    where not exists (
+        select 1 from {{ this }} as published
+        where published.participant_key = shared_events.participant_key
+          and published.event_id = shared_events.event_id
+          and published.provider_id = shared_events.provider_id
+    )
+),
+{% endif %}
+
+sequenced as (
+    select
+        shared_events.participant_key,
+        cast(row_number() over (
+            partition by shared_events.participant_key
+            order by shared_events.occurred_at, shared_events.event_id, shared_events.provider_id
+        ) as integer) as seq,
+        shared_events.event_id,
+        shared_events.occurred_at,
+        shared_events.event_type,
+        shared_events.provider_id,
+        shared_events.program_type,
+        shared_events.stage
+    from shared_events
+    {% if is_incremental() %}
+    inner join changed_participants on changed_participants.participant_key = shared_events.participant_key
+    {% endif %}
+)
+
+select * from sequenced

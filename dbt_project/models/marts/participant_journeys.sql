@@ -1,0 +1,86 @@
+-- One row per consenting participant (warehouse-v1, marts.participant_journeys), from the same
+-- shareable events as journey_events (consent at as_of; Part 2 records only with a Part 2 grant).
+with shared_events as (
+    select * from {{ ref('int_journeys__shared_events') }}
+),
+
+connected_referrals as (
+    select referral_id from {{ ref('referral_handoffs') }} where is_connected
+),
+
+first_enrollment as (
+    select participant_key, provider_id as first_provider_id, program_type as first_program_type
+    from shared_events
+    where event_type = 'participant.enrolled'
+    qualify row_number() over (partition by participant_key order by occurred_at, event_id, provider_id) = 1
+),
+
+latest_event as (
+    select participant_key, stage as current_stage
+    from shared_events
+    qualify row_number() over (
+        partition by participant_key order by occurred_at desc, event_id desc, provider_id desc
+    ) = 1
+),
+
+counts as (
+    select
+        shared_events.participant_key,
+        min(shared_events.occurred_at) as first_seen_at,
+        max(shared_events.occurred_at) as last_seen_at,
+        count(distinct shared_events.provider_id) as providers_engaged,
+        count(*) filter (where shared_events.event_type = 'participant.enrolled') as enrollments,
+        count(*) filter (where shared_events.event_type = 'service.delivered') as services_received,
+        count(*) filter (where shared_events.event_type = 'referral.requested') as referrals_requested,
+        count(distinct connected_referrals.referral_id) as referrals_connected,
+        max(shared_events.occurred_at) filter (where shared_events.event_type = 'custody.released')
+            as latest_release_at
+    from shared_events
+    left join connected_referrals
+        on shared_events.event_type = 'referral.requested'
+        and connected_referrals.referral_id = shared_events.referral_id
+    group by shared_events.participant_key
+),
+
+after_release as (
+    select
+        counts.participant_key,
+        min(cast(later.occurred_at as date)) filter (
+            where later.event_type in ('participant.enrolled', 'service.delivered')
+        ) as first_service_on,
+        bool_or(
+            later.event_type = 'justice.arrested'
+            and cast(later.occurred_at as date)
+                between cast(counts.latest_release_at as date) + 1 and cast(counts.latest_release_at as date) + 365
+        ) as is_rearrested
+    from counts
+    inner join shared_events as later
+        on later.participant_key = counts.participant_key
+        and later.occurred_at > counts.latest_release_at
+    group by counts.participant_key
+)
+
+select
+    counts.participant_key,
+    counts.first_seen_at,
+    counts.last_seen_at,
+    first_enrollment.first_provider_id,
+    first_enrollment.first_program_type,
+    counts.providers_engaged,
+    counts.enrollments,
+    counts.services_received,
+    counts.referrals_requested,
+    counts.referrals_connected,
+    counts.latest_release_at,
+    cast(date_diff('day', cast(counts.latest_release_at as date), after_release.first_service_on) as integer)
+        as days_release_to_first_service,
+    case
+        when counts.latest_release_at is null then null
+        when cast(counts.latest_release_at as date) + 365 >= {{ as_of_date() }} then null
+        else coalesce(after_release.is_rearrested, false)
+    end as rearrested_within_365d_of_latest_release,
+    latest_event.current_stage
+from counts
+left join first_enrollment on first_enrollment.participant_key = counts.participant_key
+left join latest_event on latest_event.participant_key = counts.participant_key
+left join after_release on after_release.participant_key = counts.participant_key
