@@ -18,6 +18,7 @@ COMMANDS = {
     "broker": "broker",
     "topics": "topics",
     "publish": "publish",
+    "simulate": "simulate",
     "land": "land",
     "status": "status",
     "providers": "providers",

@@ -15,23 +15,25 @@ from pathlib import Path
 from typing import BinaryIO
 
 BUCKET_SECONDS = 14 * 86_400
-_HEADER = struct.Struct("<qHiI")  # send time, topic index, key length (-1: no key), value length
+_HEADER = struct.Struct("<qHBiI")  # send time, topic index, intent index, key length (-1: none), value length
 
 
 class SendOrder:
-    """Collects (send time, topic, key, value) and gives them back sorted by send time.
+    """Collects (send time, topic, intent, key, value) and gives them back sorted by send time.
 
     Ties keep the order they were added in (the sort is stable), which keeps the stream deterministic.
     """
 
-    def __init__(self, origin: int, directory: Path | None = None):
+    def __init__(self, origin: int, intents: tuple[str, ...], directory: Path | None = None):
         self.origin = origin
+        self.intents = intents
+        self._intent_index = {intent: i for i, intent in enumerate(intents)}
         self._tmp = tempfile.TemporaryDirectory(prefix="continuum-simulate-", dir=directory)
         self._files: dict[int, BinaryIO] = {}
         self._topics: dict[str, int] = {}
         self._topic_names: list[str] = []
 
-    def add(self, send: int, topic: str, key: bytes | None, value: bytes) -> None:
+    def add(self, send: int, topic: str, intent: str, key: bytes | None, value: bytes) -> None:
         topic_index = self._topics.get(topic)
         if topic_index is None:
             topic_index = self._topics[topic] = len(self._topic_names)
@@ -41,12 +43,13 @@ class SendOrder:
         if f is None:
             # Kept open across add() calls (closed by drain/close): one file per fortnight.
             f = self._files[bucket] = open(Path(self._tmp.name) / f"{bucket:06d}", "wb", buffering=65536)  # noqa: SIM115
-        f.write(_HEADER.pack(send, topic_index, -1 if key is None else len(key), len(value)))
+        key_length = -1 if key is None else len(key)
+        f.write(_HEADER.pack(send, topic_index, self._intent_index[intent], key_length, len(value)))
         if key:
             f.write(key)
         f.write(value)
 
-    def drain(self) -> Iterator[tuple[int, str, bytes | None, bytes]]:
+    def drain(self) -> Iterator[tuple[int, str, str, bytes | None, bytes]]:
         """Every message added, in send order; the spill files are removed as they are read."""
         try:
             for bucket in sorted(self._files):
@@ -55,23 +58,23 @@ class SendOrder:
                 records = self._read(path)
                 path.unlink()
                 records.sort(key=lambda r: r[0])
-                topics = self._topic_names
-                for send, topic_index, key, value in records:
-                    yield send, topics[topic_index], key, value
+                topics, intents = self._topic_names, self.intents
+                for send, topic_index, intent_index, key, value in records:
+                    yield send, topics[topic_index], intents[intent_index], key, value
         finally:
             self.close()
 
     @staticmethod
-    def _read(path: Path) -> list[tuple[int, int, bytes | None, bytes]]:
+    def _read(path: Path) -> list[tuple[int, int, int, bytes | None, bytes]]:
         data, records, offset, header = path.read_bytes(), [], 0, _HEADER.size
         unpack = _HEADER.unpack_from
         while offset < len(data):
-            send, topic_index, key_length, value_length = unpack(data, offset)
+            send, topic_index, intent_index, key_length, value_length = unpack(data, offset)
             offset += header
             key = None
             if key_length >= 0:
                 key, offset = data[offset : offset + key_length], offset + key_length
-            records.append((send, topic_index, key, data[offset : offset + value_length]))
+            records.append((send, topic_index, intent_index, key, data[offset : offset + value_length]))
             offset += value_length
         return records
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from continuum.directory import Provider
 from continuum.settings import DEMO_LINKAGE_SECRET
+from streams.contract import DEAD_LETTER_REASONS
 from streams.simulator import network as n
 from streams.simulator.config import SimulationConfig
 from streams.simulator.draws import participant_rng
@@ -27,13 +28,24 @@ PROGRESS_EVERY = 1000
 MESS_STREAM = 1_000_003
 
 
+#: What a message is meant to be: a valid first copy, a re-sent copy, or malformed with that reason.
+INTENTS = ("event", "duplicate", *DEAD_LETTER_REASONS)
+
+
 @dataclass(frozen=True, slots=True)
 class SimulatedMessage:
-    """One Kafka message: topic, key (the subject as UTF-8, or None) and value bytes."""
+    """One Kafka message: topic, key (the subject as UTF-8, or None) and value bytes.
+
+    `intent` and `sent_at` are what the simulator knows and a pipeline must find out: "event" (a valid
+    first copy), "duplicate" (a re-sent copy) or the dead-letter reason the contract must give it; and
+    the simulated time its provider sent it (seconds since the epoch, UTC). Neither is sent to Kafka.
+    """
 
     topic: str
     key: bytes | None
     value: bytes
+    intent: str = "event"
+    sent_at: int = 0
 
 
 class Simulation:
@@ -69,11 +81,11 @@ class Simulation:
 
     def messages(self) -> Iterator[SimulatedMessage]:
         self.report = self._empty_report()
-        order = SendOrder(self.window[0], self.spill_dir)
+        order = SendOrder(self.window[0], INTENTS, self.spill_dir)
         try:
             self._generate(order)
-            for _, topic, key, value in order.drain():
-                yield SimulatedMessage(topic, key, value)
+            for sent_at, topic, intent, key, value in order.drain():
+                yield SimulatedMessage(topic, key, value, intent, sent_at)
         finally:
             order.close()
 
@@ -92,7 +104,7 @@ class Simulation:
             )
             messages = scheduler.schedule(person.key, planned, rng, mess_rng)
             for m in messages:
-                order.add(m.send, m.topic, m.key, m.value)
+                order.add(m.send, m.topic, m.kind, m.key, m.value)
             self._count(messages, stats)
             if self.progress and (index + 1) % PROGRESS_EVERY == 0:
                 self.progress("participants", index + 1)
