@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: The repository root: where `dbt_project/`, `dags/` and `expectations/` live.
@@ -52,6 +53,40 @@ class Settings(BaseSettings):
     web_host: str = Field(default="127.0.0.1", description="address `continuum serve` binds to")
     web_port: int = Field(default=8000, ge=1, le=65535, description="port `continuum serve` listens on")
     web_session_hours: float = Field(default=12.0, gt=0, description="a provider's browser sign-in lasts")
+    # Kafka authentication (docs/deploy.md). PLAINTEXT suits the embedded broker; a deployed broker takes
+    # SASL/SCRAM with one principal per provider, one for the pipeline. The password comes from the
+    # environment or, better, from a file such as a Docker secret (CONTINUUM_KAFKA_PASSWORD_FILE).
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT", description="how Kafka clients connect"
+    )
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256"] = Field(
+        default="SCRAM-SHA-512", description="SASL mechanism when the protocol is SASL_*"
+    )
+    kafka_username: str | None = Field(default=None, description="SCRAM principal of this client")
+    kafka_password: SecretStr | None = Field(default=None, description="SCRAM password of this client")
+    kafka_password_file: Path | None = Field(
+        default=None, description="file holding the SCRAM password (e.g. /run/secrets/kafka_password)"
+    )
+    kafka_ssl_cafile: Path | None = Field(
+        default=None, description="CA certificate that signed the broker's TLS certificate (SASL_SSL)"
+    )
+    kafka_pipeline_username: str = Field(
+        default="continuum-pipeline",
+        description="the principal that alone reads provider topics and writes pipeline.dead-letter",
+    )
+    topic_replication: int = Field(
+        default=1, ge=1, description="replication factor of the topics a deployment creates (3 on 3 brokers)"
+    )
+
+    @model_validator(mode="after")
+    def _read_password_file(self) -> Settings:
+        if self.kafka_password is None and self.kafka_password_file is not None:
+            try:
+                secret = self.kafka_password_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ValueError(f"cannot read CONTINUUM_KAFKA_PASSWORD_FILE: {exc}") from exc
+            self.kafka_password = SecretStr(secret)
+        return self
 
     @property
     def bootstrap_servers(self) -> str:

@@ -20,7 +20,28 @@ log = logging.getLogger(__name__)
 
 def client_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
     """Keyword arguments for any kafka-python client pointed at the configured broker."""
-    return {"bootstrap_servers": settings.bootstrap_servers, **overrides}
+    return {"bootstrap_servers": settings.bootstrap_servers, **security_config(settings), **overrides}
+
+
+def security_config(settings: Settings) -> dict[str, Any]:
+    """kafka-python's TLS and SASL/SCRAM arguments for the configured principal (none for PLAINTEXT)."""
+    protocol = settings.kafka_security_protocol
+    if protocol == "PLAINTEXT":
+        return {}
+    if not settings.kafka_username or settings.kafka_password is None:
+        raise ValueError(
+            f"CONTINUUM_KAFKA_SECURITY_PROTOCOL={protocol} needs CONTINUUM_KAFKA_USERNAME and "
+            "CONTINUUM_KAFKA_PASSWORD (or CONTINUUM_KAFKA_PASSWORD_FILE)"
+        )
+    config: dict[str, Any] = {
+        "security_protocol": protocol,
+        "sasl_mechanism": settings.kafka_sasl_mechanism,
+        "sasl_plain_username": settings.kafka_username,
+        "sasl_plain_password": settings.kafka_password.get_secret_value(),
+    }
+    if protocol == "SASL_SSL" and settings.kafka_ssl_cafile is not None:
+        config["ssl_cafile"] = str(settings.kafka_ssl_cafile)
+    return config
 
 
 def ensure_topics(settings: Settings, extra_provider_ids: tuple[str, ...] = ()) -> list[str]:

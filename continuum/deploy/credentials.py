@@ -1,0 +1,48 @@
+"""The deployment's Kafka passwords: one file of `user:password` lines, kept out of git
+(infra/secrets/) and handed to the init service as a Docker secret. Passwords are generated here so they
+are long and use only characters kafka-configs.sh does not parse (`,`, `=`, `[`, `]`)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+
+def read_passwords(path: Path) -> dict[str, str]:
+    if not path.exists():
+        return {}
+    entries = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        user, sep, password = line.partition(":")
+        if sep and user.strip():
+            entries[user.strip()] = password.strip()
+    return entries
+
+
+def new_password() -> str:
+    return secrets.token_urlsafe(24)  # 32 characters of A-Z a-z 0-9 - _
+
+
+def ensure_passwords(path: Path, users: list[str], rotate: tuple[str, ...] = ()) -> list[str]:
+    """Give every user in `users` a password (a new one for those in `rotate`); returns who got one."""
+    entries = read_passwords(path)
+    changed = [u for u in users if u not in entries or u in rotate]
+    if not changed:
+        return []
+    for user in changed:
+        entries[user] = new_password()
+    write_private(path, "".join(f"{user}:{password}\n" for user, password in entries.items()))
+    return changed
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write readable by the owner only, atomically (a half-written secrets file locks users out)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
