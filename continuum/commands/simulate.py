@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import socket
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -117,9 +118,38 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _broker_answers(settings: Settings) -> bool:
-    from infra.embedded_broker import broker_answers
+    """True if the configured broker answers a metadata request (with the configured security)."""
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
 
-    return broker_answers(settings.bootstrap_servers, timeout_s=5.0)
+    from streams.kafka import client_config
+
+    if not _any_port_open(settings.bootstrap_servers):
+        return False  # fail in a second, not after kafka-python's 30-second bootstrap timeout
+    try:
+        admin = KafkaAdminClient(
+            **client_config(settings, client_id="continuum-simulate", request_timeout_ms=5000)
+        )
+    except KafkaError:
+        return False
+    try:
+        admin.list_topics()
+        return True
+    except KafkaError:
+        return False
+    finally:
+        admin.close()
+
+
+def _any_port_open(bootstrap: str) -> bool:
+    for server in bootstrap.split(","):
+        host, _, port = server.strip().rpartition(":")
+        try:
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=2):
+                return True
+        except (OSError, ValueError):
+            continue
+    return False
 
 
 class Progress:
