@@ -1,8 +1,17 @@
 -- One row per measure, period and group (warehouse-v1, marts.funder_outcomes). The cohorts and
--- numerators are defined in int_outcomes__cohort_members; here they are counted for `all` and for each
--- dimension the measure lists (seed funder_measure_dimensions), then small cells are suppressed.
+-- numerators are defined in the int_outcomes__* models (one row per measure, period and cohort member,
+-- consenting participants only); here they are counted for `all` and for each dimension the measure
+-- lists (seed funder_measure_dimensions), then small cells are suppressed.
 with members as (
-    select * from {{ ref('int_outcomes__cohort_members') }}
+    select * from {{ ref('int_outcomes__participants_served') }}
+    union all
+    select * from {{ ref('int_outcomes__referrals') }}
+    union all
+    select * from {{ ref('int_outcomes__programs') }}
+    union all
+    select * from {{ ref('int_outcomes__reentry') }}
+    union all
+    select * from {{ ref('int_outcomes__mediation') }}
 ),
 
 measure_dimensions as (

@@ -1,0 +1,43 @@
+-- funder_outcomes.mediation_no_retaliation_90d: conflict_mediated incidents of consenting participants
+-- in the period whose 90 days have elapsed; numerator: no retaliation_threat (any role) and no gunshot,
+-- stab or assault injury as a victim for that participant 1 to 90 days after the mediation.
+with consenting as (
+    select participant_key from {{ ref('int_participants__spine') }} where is_consenting
+),
+
+incidents as (
+    select *, cast(occurred_at as date) as occurred_on
+    from {{ ref('stg_events__incident_recorded') }}
+    where occurred_at <= {{ as_of() }}
+),
+
+mediations as (
+    select incidents.*
+    from incidents
+    inner join consenting on consenting.participant_key = incidents.participant_key
+    where incidents.incident_type = 'conflict_mediated'
+),
+
+retaliation_on as (
+    select participant_key, occurred_on
+    from incidents
+    where incident_type = 'retaliation_threat'
+       or (incident_type in ('gunshot_injury', 'stab_injury', 'assault_injury') and participant_role = 'victim')
+)
+
+select
+    'mediation_no_retaliation_90d' as measure_id,
+    mediated.period_grain,
+    mediated.period_start,
+    mediated.event_id as member_id,
+    mediated.participant_key,
+    not exists (
+        select 1 from retaliation_on
+        where retaliation_on.participant_key = mediated.participant_key
+          and retaliation_on.occurred_on between mediated.occurred_on + 1 and mediated.occurred_on + 90
+    ) as is_in_numerator,
+    cast(null as varchar) as program_type,
+    cast(null as varchar) as to_provider_id,
+    cast(null as varchar) as service_type
+from ({{ in_periods('mediations', 'mediations.occurred_on') }}) as mediated
+where mediated.occurred_on + 90 < {{ as_of_date() }}

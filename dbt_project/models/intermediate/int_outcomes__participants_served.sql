@@ -1,0 +1,58 @@
+-- funder_outcomes.participants_served: consenting participants with an enrollment or a service in the
+-- period. "An enrollment in the period" is an enrollment spell that overlaps it (enrolled before the
+-- period ends, not exited before it starts; open spells run to as_of). One row per period, participant
+-- and program type (null for a service, which has none), so that `all` counts a participant once and
+-- each program type counts its participants. No denominator.
+with consenting as (
+    select participant_key from {{ ref('int_participants__spine') }} where is_consenting
+),
+
+spells as (
+    select spells.*
+    from {{ ref('int_participants__enrollment_spells') }} as spells
+    inner join consenting on consenting.participant_key = spells.participant_key
+),
+
+services as (
+    select services.participant_key, cast(services.occurred_at as date) as served_on
+    from {{ ref('stg_events__service_delivered') }} as services
+    inner join consenting on consenting.participant_key = services.participant_key
+    where services.occurred_at <= {{ as_of() }}
+),
+
+spell_periods as (
+    select
+        grains.period_grain,
+        cast(unnest(generate_series(
+            date_trunc(grains.period_grain, cast(spells.enrolled_at as date)),
+            cast(cast(coalesce(spells.exited_at, {{ as_of() }}) as date) as timestamp),
+            case grains.period_grain when 'quarter' then interval 3 month else interval 1 year end
+        )) as date) as period_start,
+        spells.participant_key,
+        spells.program_type
+    from spells
+    cross join (values ('quarter'), ('year')) as grains (period_grain)
+),
+
+service_periods as (
+    select period_grain, period_start, participant_key, cast(null as varchar) as program_type
+    from ({{ in_periods('services', 'services.served_on') }})
+),
+
+served as (
+    select * from spell_periods
+    union
+    select * from service_periods
+)
+
+select
+    'participants_served' as measure_id,
+    period_grain,
+    period_start,
+    participant_key as member_id,
+    participant_key,
+    true as is_in_numerator,
+    program_type,
+    cast(null as varchar) as to_provider_id,
+    cast(null as varchar) as service_type
+from served

@@ -1,0 +1,59 @@
+-- funder_outcomes' referral measures, one row per measure, period and referral of a consenting
+-- participant (period: of requested_at):
+--   referral_response_48h     referrals not entered-in-error whose 48 h have elapsed by as_of;
+--                             numerator: first response (accepted or rejected) within 48 h
+--   referral_loop_closed_90d  referrals not entered-in-error whose 90 days have elapsed;
+--                             numerator: closed (first terminal status) on day 0 to 90
+--   referral_connected        referrals ever accepted; numerator: connected (as in referral_handoffs)
+-- "Not entered-in-error" reads the final status, as provider_handoff_summary does.
+with consenting as (
+    select participant_key from {{ ref('int_participants__spine') }} where is_consenting
+),
+
+referrals as (
+    select referrals.*, cast(referrals.requested_at as date) as requested_on
+    from {{ ref('referral_handoffs') }} as referrals
+    inner join consenting on consenting.participant_key = referrals.participant_key
+),
+
+in_periods as (
+    {{ in_periods('referrals', 'referrals.requested_on') }}
+),
+
+members as (
+    select
+        'referral_response_48h' as measure_id, period_grain, period_start, referral_id as member_id,
+        participant_key,
+        coalesce(first_response_at <= requested_at + interval 48 hour, false) as is_in_numerator,
+        to_provider_id, service_type
+    from in_periods
+    where final_status <> 'entered-in-error'
+      and requested_at + interval 48 hour <= {{ as_of() }}
+    union all
+    select
+        'referral_loop_closed_90d', period_grain, period_start, referral_id, participant_key,
+        coalesce(cast(closed_at as date) <= requested_on + 90, false),
+        to_provider_id, service_type
+    from in_periods
+    where final_status <> 'entered-in-error'
+      and requested_on + 90 < {{ as_of_date() }}
+    union all
+    select
+        'referral_connected', period_grain, period_start, referral_id, participant_key,
+        is_connected,
+        to_provider_id, service_type
+    from in_periods
+    where accepted_at is not null
+)
+
+select
+    measure_id,
+    period_grain,
+    period_start,
+    member_id,
+    participant_key,
+    is_in_numerator,
+    cast(null as varchar) as program_type,
+    to_provider_id,
+    service_type
+from members
