@@ -30,6 +30,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from streams.landing.lander import EXIT_FAILED, Lander
 
+    if not args.verbose:
+        # kafka-python logs every failed request and reconnect; the lander says once per interval that
+        # the broker does not answer, and raises what it cannot get past (-v shows kafka-python's lines).
+        logging.getLogger("kafka").setLevel(logging.CRITICAL)
     lander = Lander(settings, until_caught_up=args.until_caught_up, accept_reset=args.accept_reset)
 
     def stop(signum: int, _frame: object) -> None:

@@ -86,7 +86,8 @@ class Lander:
     def run(self) -> int:
         removed = files.recover(self.landing_dir)
         if removed:
-            log.warning("removed %d uncommitted files left by a crash: %s", len(removed), removed)
+            names = ", ".join(str(p.relative_to(self.landing_dir)) for p in removed)
+            log.warning("removed %d uncommitted files left by a crash: %s", len(removed), names)
         self._points = resume_points(self.landing_dir)
         self._consumer = make_consumer(self.settings)
         self._writer.start()
@@ -262,6 +263,8 @@ class Lander:
                     reason = f"the broker has no offset {offset} any more (out of range)"
                     self._on_reset(Reset(tp, self.states[tp].epoch, self.states[tp].next_offset, reason))
             return
+        if fetched:
+            self._outage.recovered()  # records came: the broker answers, whatever the last probe said
         for tp, records in fetched.items():
             state = self.states.get(tp)
             if state is not None and records:
