@@ -24,6 +24,9 @@ COMMANDS = {
     "providers": "providers",
     "serve": "serve",
     "report": "report",
+    "run": "run",
+    "quarantine": "quarantine",
+    "airflow": "airflow",
 }
 
 

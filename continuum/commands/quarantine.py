@@ -1,0 +1,80 @@
+"""continuum quarantine list|show NAME|release NAME"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from continuum.settings import Settings
+
+HELP = "inspect batches that failed their expectations, and send one through validation again"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=["list", "show", "release"])
+    parser.add_argument("name", nargs="?", help="batch name (for show and release), as `list` prints it")
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    from continuum.pipeline import quarantine
+
+    if args.action == "list":
+        return _list(quarantine.quarantined(settings))
+    if not args.name:
+        print(f"error: `continuum quarantine {args.action}` needs a batch name (see `list`)", file=sys.stderr)
+        return 2
+    try:
+        if args.action == "show":
+            return _show(quarantine.find(settings, args.name))
+        return _release(settings, args.name)
+    except quarantine.QuarantineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _list(batches: list) -> int:
+    if not batches:
+        print("no batch is quarantined")
+        return 0
+    for batch in batches:
+        verdict = batch.verdict
+        first = verdict.failed[0] if verdict.failed else "?"
+        more = f" (+{len(verdict.failed) - 1} more)" if len(verdict.failed) > 1 else ""
+        print(f"{batch.name}\n    {verdict.events} events, validated {verdict.validated_at}: {first}{more}")
+    return 0
+
+
+def _show(batch) -> int:
+    verdict = batch.verdict
+    print(f"batch        {batch.name}")
+    ref = verdict.ref
+    print(f"provider     {ref.provider_id}  (topic {ref.topic}, partition {ref.partition})")
+    print(f"offsets      {verdict.ref.first_offset}..{verdict.ref.last_offset}")
+    print(f"rows         {verdict.events} events, {verdict.dead_letters} dead letters")
+    print(f"validated    {verdict.validated_at}")
+    print(f"files        {batch.directory}")
+    print(f"result       {verdict.result_path}")
+    print(f"returns to   {batch.landing_events_path}")
+    print("failed expectations:")
+    for line in verdict.failed:
+        print(f"  - {line}")
+    for line in verdict.warnings:
+        print(f"  (warning) {line}")
+    return 0
+
+
+def _release(settings: Settings, name: str) -> int:
+    from continuum.pipeline import quarantine, warehouse
+    from continuum.pipeline.load import LoadOutcome
+
+    with warehouse.connect(settings) as con:
+        outcome = quarantine.release(con, settings, name)
+    if isinstance(outcome, LoadOutcome):
+        state = "loaded" if outcome.loaded else "was loaded already"
+        rows = f"{outcome.events} events, {outcome.dead_letters} dead letters"
+        print(f"{name} passed its expectations and {state}: {rows}")
+        return 0
+    print(f"{name} still fails; it stays quarantined:", file=sys.stderr)
+    for line in outcome.failed:
+        print(f"  - {line}", file=sys.stderr)
+    return 1

@@ -1,0 +1,33 @@
+"""Environments for the processes the pipeline starts (the lander, dbt, Airflow), from Settings.
+
+Settings are read from the environment once, in the parent; a child gets them back as CONTINUUM_*
+variables so that it sees the same configuration even when the parent's came from code (tests)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+
+from continuum.settings import Settings
+
+
+def continuum_env(settings: Settings, base: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ if base is None else base)
+    for name, value in settings.model_dump().items():
+        key = f"CONTINUUM_{name.upper()}"
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = _text(name, value)
+    return env
+
+
+def _text(name: str, value: Any) -> str:
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()  # the child needs the secret itself, not pydantic's mask
+    if name == "home":
+        return str(Path(value).resolve())
+    return str(value)

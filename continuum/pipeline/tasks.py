@@ -1,0 +1,95 @@
+"""The DAG's tasks as plain functions of Settings and JSON values: what Airflow calls, and what tests
+call without Airflow. Each is idempotent: run twice, the second run finds its work done."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from continuum.pipeline import dbt, discover, land, publish, quarantine, validate, warehouse
+from continuum.pipeline.batches import BatchRef
+from continuum.pipeline.load import load_batch
+from continuum.pipeline.validate import BatchVerdict
+from continuum.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: At most this many batches per run: Airflow maps at most 1024 task instances per task, and a long
+#: backlog is better worked off over several runs than held in one.
+MAX_BATCHES_PER_RUN = 500
+
+
+def land_new_events(settings: Settings) -> str | None:
+    """Land what the broker holds; None (nothing done) when a lander service is running."""
+    pid = land.running_lander(settings)
+    if pid is not None:
+        log.info("a lander service (pid %d) is landing for this CONTINUUM_HOME: not landing here", pid)
+        return None
+    return land.land_until_caught_up(settings)
+
+
+def discover_batches(settings: Settings, limit: int = MAX_BATCHES_PER_RUN) -> list[dict[str, Any]]:
+    with warehouse.connect(settings) as con:
+        batches = discover.new_batches(con, settings)
+    if len(batches) > limit:
+        log.info("%d new batches: taking the first %d, the rest wait for the next run", len(batches), limit)
+    log.info("%d new batches to validate", min(len(batches), limit))
+    return [b.to_xcom() for b in batches[:limit]]
+
+
+def validate_one(settings: Settings, batch: dict[str, Any]) -> dict[str, Any]:
+    return validate.validate_batch(settings, BatchRef.from_xcom(batch)).to_xcom()
+
+
+def _verdicts(values: Iterable[dict[str, Any] | None]) -> list[BatchVerdict]:
+    return [BatchVerdict.from_xcom(v) for v in values if v]
+
+
+def load_passed(settings: Settings, verdicts: Iterable[dict[str, Any] | None]) -> dict[str, int]:
+    passed = [v for v in _verdicts(verdicts) if v.passed]
+    counts = {"batches": 0, "events": 0, "dead_letters": 0, "already_loaded": 0}
+    if not passed:
+        return counts
+    with warehouse.connect(settings) as con:
+        for verdict in passed:
+            outcome = load_batch(con, verdict)
+            counts["batches" if outcome.loaded else "already_loaded"] += 1
+            counts["events"] += outcome.events
+            counts["dead_letters"] += outcome.dead_letters
+    log.info("loaded %s", counts)
+    return counts
+
+
+def quarantine_failed(settings: Settings, verdicts: Iterable[dict[str, Any] | None]) -> list[str]:
+    failed = [v for v in _verdicts(verdicts) if not v.passed]
+    if not failed:
+        return []
+    with warehouse.connect(settings) as con:
+        for verdict in failed:
+            quarantine.quarantine_batch(con, settings, verdict)
+    return [v.ref.name for v in failed]
+
+
+def parse_as_of(value: str | None) -> datetime:
+    """`as_of` from the run's parameters (ISO 8601; UTC if it has no offset), or now."""
+    if not value:
+        return datetime.now(UTC)
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def build_warehouse(settings: Settings, as_of: str | None) -> str:
+    with warehouse.connect(settings):
+        pass  # dbt's sources are the raw tables: make sure they exist even before the first load
+    return dbt.dbt_build(settings, parse_as_of(as_of))
+
+
+def publish_all(settings: Settings) -> dict[str, Any]:
+    from expectations.runner import ValidationProject
+
+    published = publish.publish_warehouse(settings)
+    exports = publish.export_marts(settings)
+    docs = ValidationProject.for_settings(settings).build_data_docs()
+    return {"warehouse": str(published), "exports": [str(p) for p in exports], "data_docs": str(docs)}

@@ -1,0 +1,90 @@
+"""The `continuum_pipeline` DAG: land → discover → validate (one task per batch) → load / quarantine →
+dbt build → publish. This file only declares; the work is in `continuum.pipeline.tasks`."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pendulum
+from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk.exceptions import AirflowSkipException
+
+from continuum.pipeline import tasks
+from continuum.settings import get_settings
+
+#: Every task that opens the warehouse for writing runs in this pool of one slot: DuckDB has one writer.
+WAREHOUSE_POOL = "continuum_warehouse"
+
+DOC_MD = """
+### continuum_pipeline: validated loads
+
+Every 15 minutes (or when triggered): land the provider topics (skipped while a lander service runs),
+find the landed batches not yet in the ledger `raw.batches`, validate each with the Great Expectations
+suites (one mapped task per batch), load the ones that pass into `raw`, move the ones that fail to
+`CONTINUUM_HOME/quarantine/` with their validation result, build the warehouse with one `dbt build`,
+then publish a copy for readers (`published/warehouse.duckdb`), the marts as Parquet and GX Data Docs.
+
+Trigger with `{"as_of": "2026-06-30T00:00:00Z"}` to build as of a fixed time (default: now).
+Runbook: `docs/pipeline.md`. Quarantined batches: `continuum quarantine list|show|release`.
+"""
+
+DEFAULT_ARGS: dict[str, Any] = {
+    "owner": "continuum-data-engineering",
+    "retries": 2,
+    "retry_delay": timedelta(seconds=30),
+    "execution_timeout": timedelta(hours=1),
+}
+
+
+@dag(
+    dag_id="continuum_pipeline",
+    schedule="*/15 * * * *",
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    doc_md=DOC_MD,
+    tags=["continuum"],
+    params={
+        "as_of": Param(None, type=["null", "string"], description="build the warehouse as of (ISO 8601)")
+    },
+)
+def continuum_pipeline() -> None:
+    @task(doc_md="Land new events with `continuum land --until-caught-up`, unless a lander service runs.")
+    def land() -> None:
+        if tasks.land_new_events(get_settings()) is None:
+            raise AirflowSkipException("a lander service is landing for this CONTINUUM_HOME")
+
+    @task(pool=WAREHOUSE_POOL, trigger_rule="none_failed", doc_md="Landed batches not yet in the ledger.")
+    def discover() -> list[dict[str, Any]]:
+        return tasks.discover_batches(get_settings())
+
+    @task(doc_md="Run the expectation suites on one batch; the result is kept as JSON.")
+    def validate(batch: dict[str, Any]) -> dict[str, Any]:
+        return tasks.validate_one(get_settings(), batch)
+
+    @task(pool=WAREHOUSE_POOL, trigger_rule="none_failed", doc_md="Load passing batches, once each.")
+    def load(verdicts: list[dict[str, Any]]) -> dict[str, int]:
+        return tasks.load_passed(get_settings(), verdicts)
+
+    @task(pool=WAREHOUSE_POOL, trigger_rule="none_failed", doc_md="Move failing batches to quarantine.")
+    def quarantine(verdicts: list[dict[str, Any]]) -> list[str]:
+        return tasks.quarantine_failed(get_settings(), verdicts)
+
+    @task(pool=WAREHOUSE_POOL, trigger_rule="none_failed", doc_md="One `dbt build` of the whole project.")
+    def dbt_build() -> str:
+        return tasks.build_warehouse(get_settings(), get_current_context()["params"].get("as_of"))
+
+    @task(pool=WAREHOUSE_POOL, doc_md="Publish the warehouse copy, the marts as Parquet and Data Docs.")
+    def publish() -> dict[str, Any]:
+        return tasks.publish_all(get_settings())
+
+    batches = discover()
+    land() >> batches
+    verdicts = validate.expand(batch=batches)
+    built = dbt_build()
+    [load(verdicts), quarantine(verdicts)] >> built >> publish()
+
+
+continuum_pipeline()

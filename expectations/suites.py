@@ -1,0 +1,284 @@
+"""The suites, as code: one for the batch as a whole and one per event family.
+
+What the landing validator already refuses message by message (enumerations, ranges, formats) is
+checked again here on purpose: these suites also guard against a landing bug or a contract drift, and
+they add what a single message cannot show: duplicates within the batch, a batch stamped with one
+timestamp, null shares, offsets that do not match the file name, referrals to unknown providers.
+
+Thresholds that depend on the batch (its offsets, its size) are suite parameters (`$PARAMETER`),
+filled in per run by `batch_parameters`/`family_parameters`, so the suites are built once per process.
+Expectations with severity WARNING are reported in the result but never quarantine a batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import great_expectations as gx
+import great_expectations.expectations as gxe
+import pandas as pd
+from great_expectations.expectations.metadata_types import FailureSeverity
+
+from expectations.families import BATCH_SUITE, FAMILIES, enum_values
+from streams.contract import EVENT_TYPES, MAX_FUTURE
+
+#: Batches with at least this many rows must not be dominated by one `time` value ...
+DOMINANCE_MIN_ROWS = 20
+#: ... i.e. no single `time` value may hold more than this share of the batch (a bulk mis-load that
+#: stamps every row with the load time or a default date). Real events of a partition are spread over
+#: hours or days; two events of one participant at the same instant are common, half a batch is not.
+DOMINANCE_MAX_SHARE = 0.5
+#: Null shares are judged only on at least this many rows of the type (a handful can be null by chance).
+NULL_SHARE_MIN_ROWS = 20
+#: An optional field may be null in at most this share of rows: a provider whose export stopped filling
+#: it (a broken mapping) sends nulls everywhere.
+MAX_NULL_SHARE = 0.9
+#: Events ahead of their landing time (clock skew) are tolerated in at most this share of a batch;
+#: the contract's hard limit (24 hours ahead) is checked on every row.
+MAX_AHEAD_SHARE = 0.01
+EARLIEST_TIME = pd.Timestamp("2000-01-01T00:00:00Z")
+UUID_REGEX = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+SUBJECT_REGEX = r"^[0-9a-f]{64}$"
+LATE_DAYS = 7
+
+WARNING = FailureSeverity.WARNING
+
+
+def _param(name: str) -> dict[str, str]:
+    return {"$PARAMETER": name}
+
+
+def _when(event_type: str) -> dict[str, str]:
+    return {"row_condition": f'type=="{event_type}"', "condition_parser": "pandas"}
+
+
+def _in_contract_set(event_type: str, column: str, **kwargs: Any) -> gxe.Expectation:
+    return gxe.ExpectColumnValuesToBeInSet(
+        column=column, value_set=list(enum_values(event_type, column)), **_when(event_type), **kwargs
+    )
+
+
+def _required(event_type: str, *columns: str) -> list[gxe.Expectation]:
+    return [gxe.ExpectColumnValuesToNotBeNull(column=c, **_when(event_type)) for c in columns]
+
+
+def _uuids(event_type: str, *columns: str) -> list[gxe.Expectation]:
+    return [
+        gxe.ExpectColumnValuesToMatchRegex(column=c, regex=UUID_REGEX, **_when(event_type)) for c in columns
+    ]
+
+
+def _null_share(event_type: str, column: str) -> gxe.Expectation:
+    return gxe.ExpectColumnValuesToNotBeNull(
+        column=column, mostly=_param(f"mostly_not_null_{event_type.replace('.', '_')}"), **_when(event_type)
+    )
+
+
+def batch_expectations() -> list[gxe.Expectation]:
+    return [
+        gxe.ExpectTableRowCountToBeBetween(min_value=0, max_value=_param("offset_span")),
+        gxe.ExpectCompoundColumnsToBeUnique(column_list=["source", "id"]),
+        gxe.ExpectColumnValuesToBeUnique(column="kafka_offset"),
+        gxe.ExpectColumnValuesToBeBetween(
+            column="kafka_offset", min_value=_param("first_offset"), max_value=_param("last_offset")
+        ),
+        gxe.ExpectColumnValuesToBeInSet(column="kafka_topic", value_set=_param("topics")),
+        gxe.ExpectColumnValuesToBeInSet(column="kafka_partition", value_set=_param("partitions")),
+        gxe.ExpectColumnValuesToBeInSet(column="specversion", value_set=["1.0"]),
+        gxe.ExpectColumnValuesToBeInSet(column="type", value_set=list(EVENT_TYPES)),
+        gxe.ExpectColumnValuesToMatchRegex(column="id", regex=UUID_REGEX),
+        gxe.ExpectColumnValuesToMatchRegex(column="subject", regex=SUBJECT_REGEX),
+        gxe.ExpectColumnValuesToBeInSet(column="source_matches_topic", value_set=[True]),
+        gxe.ExpectColumnValuesToBeInSet(column="dataschema_matches_type", value_set=[True]),
+        gxe.ExpectColumnValuesToBeInSet(column="provider_id", value_set=_param("provider_ids")),
+        gxe.ExpectColumnValuesToNotBeNull(column="landed_at"),
+        gxe.ExpectColumnMinToBeBetween(column="time", min_value=EARLIEST_TIME.to_pydatetime()),
+        gxe.ExpectColumnValuesToBeBetween(
+            column="seconds_ahead_of_landing", max_value=MAX_FUTURE.total_seconds()
+        ),
+        gxe.ExpectColumnValuesToBeBetween(
+            column="seconds_ahead_of_landing", max_value=0, mostly=1 - MAX_AHEAD_SHARE
+        ),
+        gxe.ExpectColumnMaxToBeBetween(column="time_value_share", max_value=_param("max_time_value_share")),
+        # Informational: late data is normal (data entry lags) but funders' numbers move with it.
+        gxe.ExpectColumnValuesToBeBetween(
+            column="days_late", max_value=LATE_DAYS, mostly=0.5, severity=WARNING
+        ),
+        gxe.ExpectColumnValuesToNotBeNull(column="kafka_timestamp", severity=WARNING),
+    ]
+
+
+def participant_expectations() -> list[gxe.Expectation]:
+    enrolled, exited = FAMILIES["participant"]
+    return [
+        *_required(enrolled, "enrollment_id", "program_type", "gender"),
+        *_uuids(enrolled, "enrollment_id", "referral_id"),
+        *(_in_contract_set(enrolled, c) for c in ("program_type", "risk_level", "gender")),
+        gxe.ExpectColumnValuesToBeBetween(
+            column="birth_year", min_value=1900, max_value=2026, **_when(enrolled)
+        ),
+        gxe.ExpectColumnValuesToMatchRegex(column="zip3", regex=r"^[0-9]{3}$", **_when(enrolled)),
+        gxe.ExpectColumnValuesToBeBetween(column="race_ethnicity_unknown_values", max_value=0),
+        *(_null_share(enrolled, c) for c in ("risk_level", "birth_year", "zip3")),
+        *_required(exited, "enrollment_id", "exit_reason"),
+        *_uuids(exited, "enrollment_id"),
+        _in_contract_set(exited, "exit_reason"),
+    ]
+
+
+def consent_expectations() -> list[gxe.Expectation]:
+    return [
+        exp
+        for event_type in FAMILIES["consent"]
+        for exp in (
+            *_required(event_type, "consent_id", "scope", "part2"),
+            *_uuids(event_type, "consent_id"),
+            _in_contract_set(event_type, "scope"),
+            gxe.ExpectColumnValuesToBeInSet(column="part2", value_set=[True, False], **_when(event_type)),
+        )
+    ]
+
+
+def referral_expectations() -> list[gxe.Expectation]:
+    requested, changed = FAMILIES["referral"]
+    needs_reason = ("rejected", "on-hold", "failed", "cancelled")
+    return [
+        *_required(requested, "referral_id", "to_provider_id", "service_type", "priority"),
+        *_uuids(requested, "referral_id"),
+        gxe.ExpectColumnValuesToBeInSet(
+            column="to_provider_id", value_set=_param("directory_provider_ids"), **_when(requested)
+        ),
+        *(_in_contract_set(requested, c) for c in ("service_type", "priority")),
+        gxe.ExpectColumnValuesToBeInSet(
+            column="contact_prohibited", value_set=[True, False], **_when(requested)
+        ),
+        *_required(changed, "referral_id", "status"),
+        *_uuids(changed, "referral_id"),
+        *(_in_contract_set(changed, c) for c in ("status", "status_reason")),
+        gxe.ExpectColumnValuesToNotBeNull(
+            column="status_reason",
+            row_condition=f'type=="{changed}" and status in {list(needs_reason)}',
+            condition_parser="pandas",
+        ),
+        gxe.ExpectColumnValuesToBeNull(
+            column="status_reason",
+            row_condition=f'type=="{changed}" and status not in {list(needs_reason)}',
+            condition_parser="pandas",
+        ),
+    ]
+
+
+def service_expectations() -> list[gxe.Expectation]:
+    (delivered,) = FAMILIES["service"]
+    return [
+        *_required(delivered, "service_id", "service_type"),
+        *_uuids(delivered, "service_id", "referral_id"),
+        _in_contract_set(delivered, "service_type"),
+        gxe.ExpectColumnValuesToBeBetween(column="duration_minutes", min_value=1, max_value=1440),
+        _null_share(delivered, "duration_minutes"),
+    ]
+
+
+def incident_expectations() -> list[gxe.Expectation]:
+    (recorded,) = FAMILIES["incident"]
+    return [
+        *_required(recorded, "incident_id", "incident_type", "role"),
+        *_uuids(recorded, "incident_id"),
+        *(_in_contract_set(recorded, c) for c in ("incident_type", "role", "outcome")),
+        gxe.ExpectColumnValuesToNotBeNull(
+            column="outcome", row_condition='incident_type=="conflict_mediated"', condition_parser="pandas"
+        ),
+        gxe.ExpectColumnValuesToBeNull(
+            column="outcome", row_condition='incident_type!="conflict_mediated"', condition_parser="pandas"
+        ),
+    ]
+
+
+def custody_justice_expectations() -> list[gxe.Expectation]:
+    admitted, released, arrested = FAMILIES["custody_justice"]
+    return [
+        # The directory says which providers publish custody and justice events at all.
+        gxe.ExpectColumnValuesToBeInSet(column="provider_id", value_set=_param("custody_provider_ids")),
+        *_required(admitted, "facility_type", "admission_reason"),
+        *(_in_contract_set(admitted, c) for c in ("facility_type", "admission_reason")),
+        *_required(released, "facility_type", "release_reason"),
+        *(_in_contract_set(released, c) for c in ("facility_type", "release_reason")),
+        *_required(arrested, "charge_category"),
+        _in_contract_set(arrested, "charge_category"),
+    ]
+
+
+#: Valid `domain:status` pairs of outcome.recorded (the contract ties each status to its domain).
+OUTCOME_STATUSES = {
+    "employment": ("employed_full_time", "employed_part_time", "unemployed"),
+    "housing": ("stable", "transitional", "homeless"),
+    "education": ("enrolled", "credential_earned", "not_enrolled"),
+}
+
+
+def outcome_expectations() -> list[gxe.Expectation]:
+    (recorded,) = FAMILIES["outcome"]
+    pairs = [f"{domain}:{status}" for domain, statuses in OUTCOME_STATUSES.items() for status in statuses]
+    return [
+        *_required(recorded, "domain", "status"),
+        _in_contract_set(recorded, "domain"),
+        gxe.ExpectColumnValuesToBeInSet(column="domain_status", value_set=pairs),
+    ]
+
+
+SUITE_BUILDERS = {
+    BATCH_SUITE: batch_expectations,
+    "participant": participant_expectations,
+    "consent": consent_expectations,
+    "referral": referral_expectations,
+    "service": service_expectations,
+    "incident": incident_expectations,
+    "custody_justice": custody_justice_expectations,
+    "outcome": outcome_expectations,
+}
+
+
+def suite_name(family: str) -> str:
+    return f"continuum.{family}"
+
+
+def build_suite(family: str) -> gx.ExpectationSuite:
+    suite = gx.ExpectationSuite(name=suite_name(family), meta={"built_from": "expectations/suites.py"})
+    for expectation in SUITE_BUILDERS[family]():
+        suite.add_expectation(expectation)
+    return suite
+
+
+def batch_parameters(
+    frame: pd.DataFrame,
+    topic: str,
+    partition: int,
+    first_offset: int,
+    last_offset: int,
+    directory_ids: Iterable[str],
+) -> dict[str, Any]:
+    dominance = DOMINANCE_MAX_SHARE if len(frame) >= DOMINANCE_MIN_ROWS else 1.0
+    return {
+        "offset_span": last_offset - first_offset + 1,
+        "first_offset": first_offset,
+        "last_offset": last_offset,
+        "topics": [topic],
+        "partitions": [partition],
+        "provider_ids": sorted(directory_ids),
+        "max_time_value_share": dominance,
+    }
+
+
+def family_parameters(
+    frame: pd.DataFrame, family: str, directory_ids: Iterable[str], custody_ids: Iterable[str]
+) -> dict[str, Any]:
+    counts = frame["type"].value_counts()
+    params: dict[str, Any] = {
+        "directory_provider_ids": sorted(directory_ids),
+        "custody_provider_ids": sorted(custody_ids),
+    }
+    for event_type in FAMILIES[family]:
+        enough = counts.get(event_type, 0) >= NULL_SHARE_MIN_ROWS
+        params[f"mostly_not_null_{event_type.replace('.', '_')}"] = 1 - MAX_NULL_SHARE if enough else 0.0
+    return params
