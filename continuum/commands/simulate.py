@@ -165,7 +165,7 @@ class Progress:
     def count(self, messages: Iterable[Any]) -> Iterator[Any]:
         for sent, message in enumerate(messages, start=1):
             if sent % 5000 == 0:
-                self._show(f"sent {sent:,} messages")
+                self._show(f"streamed {sent:,} messages")
             yield message
 
     def _show(self, text: str) -> None:

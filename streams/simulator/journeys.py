@@ -276,27 +276,23 @@ class Journey:
             t += uniform_days(rng, *n.SERVICE_EVERY_DAYS)
 
     def outcomes(self, t: int, ends: int, provider_id: str, program: str) -> None:
+        """Employment at 3 and 6 months of a workforce programme (and education at its exit for some:
+        GED and training courses); housing status at a housing programme's start and exit."""
         rng = self.rng
         if program == "workforce":
             for days in (90, 180):
                 if t + days * DAY < ends:
-                    status = _EMPLOYMENT.draw(rng)
-                    self.emit(
-                        t + days * DAY,
-                        provider_id,
-                        "outcome.recorded",
-                        {"domain": "employment", "status": status},
-                    )
+                    self.outcome(t + days * DAY, provider_id, "employment", _EMPLOYMENT.draw(rng))
+            if rng.random() < n.EDUCATION_AT_WORKFORCE:
+                self.outcome(ends, provider_id, "education", _EDUCATION.draw(rng))
         elif program == "housing":
-            status = "homeless" if rng.random() < 0.6 else "transitional"
-            self.emit(t, provider_id, "outcome.recorded", {"domain": "housing", "status": status})
-            self.emit(
-                ends, provider_id, "outcome.recorded", {"domain": "housing", "status": _HOUSING.draw(rng)}
-            )
-        elif program == "education" or (program == "workforce" and rng.random() < 0.2):
-            self.emit(
-                ends, provider_id, "outcome.recorded", {"domain": "education", "status": _EDUCATION.draw(rng)}
-            )
+            self.outcome(t, provider_id, "housing", "homeless" if rng.random() < 0.6 else "transitional")
+            self.outcome(ends, provider_id, "housing", _HOUSING.draw(rng))
+        elif program == "education":
+            self.outcome(ends, provider_id, "education", _EDUCATION.draw(rng))
+
+    def outcome(self, t: int, provider_id: str, domain: str, status: str) -> None:
+        self.emit(t, provider_id, "outcome.recorded", {"domain": domain, "status": status})
 
     # --- referrals ---------------------------------------------------------------------------------
     def refer(self, t: int, from_id: str, program: str, service_type: str) -> None:

@@ -5,8 +5,8 @@ plus the provider's data-entry lag, kept in time order per participant (so that 
 out-of-order event at all). Then, at the rates of `MessConfig`, each event may be:
 
 - late: sent LATE_AFTER (3 days) to 30 days after its time;
-- out of order: held back until just after the participant's next event from another provider (by
-  less than LATE_AFTER: a late event is counted as late only);
+- out of order: held back until just after the participant's next event from another provider, when
+  that is less than LATE_AFTER after its time (a late event is counted as late only);
 - re-sent: a duplicate, same topic, key and bytes, minutes to two days after the first copy;
 - the template of a malformed message: a broken copy with a fresh id (it does not replace the event).
 
@@ -117,12 +117,20 @@ class Scheduler:
             u = rng.random()
             if u < late:
                 event.send = event.planned.time + uniform_days(rng, 3, 30)
-            elif u < late + out_of_order and i + 1 < len(events):
-                following = events[i + 1]
-                held = baseline[i + 1] + rng.randint(60, 6 * 3600)
-                if following.topic != event.topic and held - event.planned.time < LATE_AFTER:
-                    event.send = held
+            elif u < late + out_of_order:
+                self.hold_back(events, baseline, i, rng)
             event.late = event.send - event.planned.time >= LATE_AFTER
+
+    @staticmethod
+    def hold_back(events: list[Outgoing], baseline: list[int], i: int, rng: random.Random) -> None:
+        """Send event i just after the participant's next event, if that one is from another provider
+        (a provider's own events stay in order on its topic) and it can be done within LATE_AFTER of
+        event i's time. Most events are days apart, so the effective rate is below the configured one."""
+        if i + 1 == len(events) or events[i + 1].topic == events[i].topic:
+            return
+        held = baseline[i + 1] + rng.randint(60, 6 * 3600)
+        if held - events[i].planned.time < LATE_AFTER:
+            events[i].send = held
 
     def extras(self, event: Outgoing, rng: random.Random) -> list[Outgoing]:
         out = []

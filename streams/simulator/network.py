@@ -141,6 +141,7 @@ REINJURY_PER_YEAR = 0.05
 EMPLOYMENT_AT_CHECK = {"employed_full_time": 0.30, "employed_part_time": 0.22, "unemployed": 0.48}
 #: Housing status at a housing programme's exit (assumption, in line with HUD rapid re-housing exits).
 HOUSING_AT_EXIT = {"stable": 0.6, "transitional": 0.25, "homeless": 0.15}
+EDUCATION_AT_WORKFORCE = 0.25  # assumption: workforce participants also in a GED or training course
 EDUCATION_AT_EXIT = {"enrolled": 0.4, "credential_earned": 0.25, "not_enrolled": 0.35}
 
 # --- Data entry: when a provider's system sends what happened ---------------------------------------
