@@ -129,7 +129,9 @@ class Scheduler:
         if i + 1 == len(events) or events[i + 1].topic == events[i].topic:
             return
         held = baseline[i + 1] + rng.randint(60, 6 * 3600)
-        if held - events[i].planned.time < LATE_AFTER:
+        if i + 2 < len(events):  # pass one event only: never a later event of the same provider
+            held = min(held, baseline[i + 2] - 1)
+        if baseline[i + 1] < held and held - events[i].planned.time < LATE_AFTER:
             events[i].send = held
 
     def extras(self, event: Outgoing, rng: random.Random) -> list[Outgoing]:
