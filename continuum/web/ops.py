@@ -17,6 +17,7 @@ from continuum.web.warehouse import dict_rows, has_table
 
 DAG_RUN_LIMIT = 10
 QUALITY_LIMIT = 200
+QUARANTINE_LIMIT = 50
 
 
 @dataclass
@@ -72,35 +73,29 @@ def _with_failed_tasks(db: sqlite3.Connection, run: dict) -> dict:
 def quarantined_batches(con: duckdb.DuckDBPyConnection) -> Part:
     if not has_table(con, "raw", "batches"):
         return Part(unavailable="the published warehouse has no raw.batches ledger yet")
+    total = con.execute("select count(*) from raw.batches where status = 'quarantined'").fetchone()
     rows = dict_rows(
         con,
-        "select batch_name, topic, provider_id, events, dead_letters, failed_expectations, validated_at, "
-        "validation_result_path from raw.batches where status = 'quarantined' order by validated_at desc",
+        "select batch_name, provider_id, events, dead_letters, failed_expectations, validated_at "
+        "from raw.batches where status = 'quarantined' order by validated_at desc, batch_name limit ?",
+        [QUARANTINE_LIMIT],
     )
     for row in rows:
         row["failed_expectations"] = _expectation_names(row["failed_expectations"])
-    return Part(rows=rows)
+    shown = f"the {len(rows)} most recent of {total[0]} are shown; " if total and total[0] > len(rows) else ""
+    return Part(rows=rows, note=f"{shown}continuum quarantine list shows them all" if rows else "")
 
 
 def _expectation_names(failed: object) -> list[str]:
-    """The ledger keeps failing expectations as JSON: a list of names, or of objects with a type and
-    column. Either reads as one short line per expectation."""
+    """The ledger keeps the failing expectations as a JSON list of lines ("table: expectation(column):
+    n of m rows, e.g. [...]"): the examples are left to the validation result, the page keeps the rest."""
     try:
         items = json.loads(failed) if isinstance(failed, str) else failed
     except ValueError:
         return [str(failed)]
     if not isinstance(items, list):
         return [str(items)] if items else []
-    return [_expectation_text(item) for item in items]
-
-
-def _expectation_text(item: object) -> str:
-    if not isinstance(item, dict):
-        return str(item)
-    name = item.get("expectation_type") or item.get("type") or item.get("expectation") or ""
-    kwargs = item.get("kwargs") if isinstance(item.get("kwargs"), dict) else {}
-    column = item.get("column") or kwargs.get("column", "")
-    return f"{name} ({column})" if column else str(name or item)
+    return [str(item).split(", e.g.")[0] for item in items]
 
 
 def dead_letters(con: duckdb.DuckDBPyConnection) -> Part:

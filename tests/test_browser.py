@@ -1,0 +1,299 @@
+"""The web app in a real headless browser (Debian's chromium driven by Playwright), against a warehouse
+built from a simulated network by the real pipeline: simulator -> broker -> `continuum run` (land,
+validate, load, dbt, publish). Screenshots of every page go to artifacts/browser/."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pytest
+import uvicorn
+
+from continuum.directory import load_directory
+from continuum.settings import PROJECT_ROOT, Settings
+from continuum.web import tokens
+from continuum.web.app import create_app
+from continuum.web.funders import MEASURE_LABELS
+from continuum.web.static_report import write_funder_report
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = Path("/usr/bin/chromium")
+#: The flags this machine needs (see the machine notes): no sandbox as root, and no background
+#: networking, whose connections a closed network refuses.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = PROJECT_ROOT / "artifacts" / "browser"
+#: A fixed end makes the simulation, and so the warehouse, the same on every run.
+SIMULATION_END = datetime(2026, 10, 1, tzinfo=UTC)
+PARTICIPANTS = 600
+
+if not CHROMIUM.exists():
+    pytest.skip("Debian's chromium is not installed (infra/system-packages.sh)", allow_module_level=True)
+sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+
+
+def run_pipeline(settings: Settings, env: dict[str, str]) -> None:
+    """Simulate the network into the broker, then one `continuum run`, as an operator would."""
+    from streams.simulator.config import SimulationConfig
+    from streams.simulator.output import produce
+    from streams.simulator.simulation import Simulation
+
+    config = SimulationConfig(participants=PARTICIPANTS, seed=7, end=SIMULATION_END)
+    simulation = Simulation(config, load_directory(settings.provider_directory))
+    produce(simulation.messages(), settings)
+    run = subprocess.run(
+        [sys.executable, "-m", "continuum.cli", "run", "--as-of", SIMULATION_END.isoformat()],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+
+
+@pytest.fixture(scope="module")
+def built(broker: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    settings = broker.model_copy(update={"home": tmp_path_factory.mktemp("browser") / "home"})
+    env = {
+        **os.environ,
+        "CONTINUUM_HOME": str(settings.home),
+        "CONTINUUM_BROKER_PORT": str(broker.broker_port),
+    }
+    if broker.kafka_bootstrap:
+        env["CONTINUUM_KAFKA_BOOTSTRAP"] = broker.kafka_bootstrap
+    run_pipeline(settings, env)
+    assert settings.published_warehouse_path.exists()
+    return settings
+
+
+@pytest.fixture(scope="module")
+def base_url(built: Settings) -> Iterator[str]:
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(built), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "the app did not start"
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    yield context.new_page()
+    context.close()
+
+
+def screenshot(page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True)
+    page.screenshot(path=ARTIFACTS / f"{name}-top.png")  # what a reader sees first: for the README
+
+
+def query(settings: Settings, sql: str, params: list | None = None) -> list[tuple]:
+    con = duckdb.connect(str(settings.published_warehouse_path), read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
+
+
+def cells(page) -> dict[str, str]:
+    """Every published number on the page, by its key (measure|grain|period|dimension|value)."""
+    return page.eval_on_selector_all(
+        "[data-cell]", "els => Object.fromEntries(els.map(e => [e.dataset.cell, e.textContent.trim()]))"
+    )
+
+
+def open_all_details(page) -> None:
+    page.eval_on_selector_all("details", "els => els.forEach(e => e.open = true)")
+
+
+# --- funders ---------------------------------------------------------------------------------------
+
+
+def test_funder_page_shows_every_measure_with_a_chart(built, base_url, page):
+    response = page.goto(f"{base_url}/funders")
+    assert response.status == 200
+    screenshot(page, "funders")
+    published = {row[0] for row in query(built, "select distinct measure_id from marts.funder_outcomes")}
+    shown = page.eval_on_selector_all("section[data-measure]", "els => els.map(e => e.dataset.measure)")
+    assert set(shown) == published
+    for measure_id in shown:
+        chart = page.locator(f'section[data-measure="{measure_id}"] figure[data-chart] svg')
+        assert chart.count() == 1 and chart.is_visible(), f"{measure_id} has no chart"
+        assert chart.locator("path").count() > 0
+    missing = set(MEASURE_LABELS) - published
+    assert not missing, f"the published warehouse lacks measures of warehouse-v1: {sorted(missing)}"
+
+
+def test_a_suppressed_cell_reads_as_suppressed(built, base_url, page):
+    page.goto(f"{base_url}/funders")
+    open_all_details(page)
+    shown = cells(page)
+    suppressed = [
+        "|".join(str(v) for v in row)
+        for row in query(
+            built,
+            "select measure_id, period_grain, period_start, dimension, dimension_value "
+            "from marts.funder_outcomes where is_suppressed",
+        )
+    ]
+    on_page = [key for key in suppressed if key in shown]
+    assert on_page, "a simulated network of this size has suppressed cells on the page"
+    for key in on_page:
+        assert shown[key] == "suppressed", key
+    first = page.locator(f'[data-cell="{on_page[0]}"]').first
+    assert first.is_visible() and first.inner_text() == "suppressed"
+    published_zero = [k for k, text in shown.items() if text in ("0", "0.0%")]
+    assert not set(published_zero) & set(suppressed)
+
+
+def test_static_report_opens_from_disk_offline_with_the_same_numbers(built, base_url, browser, tmp_path):
+    index = write_funder_report(built, tmp_path / "report")
+    context = browser.new_context(offline=True)
+    page = context.new_page()
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.goto(index.as_uri())
+    report_cells = cells(page)
+    assert all(url.startswith("file://") for url in requests), requests
+    sections = page.locator("section[data-measure]").count()
+    assert sections and page.locator("section[data-measure] figure[data-chart] svg").count() == sections
+    screenshot(page, "static-report")
+    context.close()
+
+    app = browser.new_page()
+    app.goto(f"{base_url}/funders")
+    assert report_cells == cells(app) and len(report_cells) > 100
+    app.close()
+
+
+# --- providers -------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def two_providers(built) -> tuple[str, str]:
+    """The two providers with the most referrals: each has rows that the other must not see."""
+    rows = query(
+        built,
+        "select provider_id from (select from_provider_id as provider_id from marts.referral_handoffs "
+        "union all select to_provider_id from marts.referral_handoffs) "
+        "group by 1 order by count(*) desc, 1 limit 2",
+    )
+    return rows[0][0], rows[1][0]
+
+
+def referral_ids_shown(page) -> set[str]:
+    return set(page.eval_on_selector_all("tr[data-referral-id]", "els => els.map(e => e.dataset.referralId)"))
+
+
+def own_and_others(settings: Settings, provider_id: str) -> tuple[set[str], set[str]]:
+    rows = query(
+        settings,
+        "select referral_id, ? in (from_provider_id, to_provider_id) from marts.referral_handoffs",
+        [provider_id],
+    )
+    return {r for r, own in rows if own}, {r for r, own in rows if not own}
+
+
+def test_provider_page_with_its_token_shows_its_referrals_and_none_of_another(
+    built, base_url, browser, two_providers
+):
+    provider, other = two_providers
+    token = tokens.issue_token(built.provider_tokens_path, provider)
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 900}, extra_http_headers={"Authorization": f"Bearer {token}"}
+    )
+    page = context.new_page()
+    response = page.goto(f"{base_url}/providers/{provider}")
+    assert response.status == 200
+    own, others = own_and_others(built, provider)
+    shown = referral_ids_shown(page)
+    assert shown and shown <= own and not shown & others
+    prohibited = {
+        r for (r,) in query(built, "select referral_id from marts.referral_handoffs where contact_prohibited")
+    }
+    for referral_id in shown & prohibited:
+        row = page.locator(f'tr[data-referral-id="{referral_id}"]').first
+        assert "do not contact" in row.inner_text()
+    screenshot(page, "provider")
+    context.close()
+
+
+def test_provider_page_without_token_is_401_and_with_another_providers_is_403(
+    built, base_url, browser, two_providers
+):
+    provider, other = two_providers
+    other_token = tokens.issue_token(built.provider_tokens_path, other)
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    response = page.goto(f"{base_url}/providers/{provider}")
+    assert response.status == 401 and not referral_ids_shown(page)
+    screenshot(page, "provider-401")
+
+    page.fill("#token", other_token)  # a person signing in with another provider's token
+    with page.expect_navigation() as navigation:
+        page.click("button[type=submit]")
+    assert navigation.value.status == 403 and not referral_ids_shown(page)
+    page.close()
+
+    context = browser.new_context(extra_http_headers={"Authorization": f"Bearer {other_token}"})
+    page = context.new_page()
+    response = page.goto(f"{base_url}/providers/{provider}")
+    assert response.status == 403 and not referral_ids_shown(page)
+    screenshot(page, "provider-403")
+    context.close()
+
+
+def test_browser_sign_in_keeps_a_session(built, base_url, page, two_providers):
+    provider, other = two_providers
+    token = tokens.issue_token(built.provider_tokens_path, provider)
+    assert page.goto(f"{base_url}/providers/{provider}").status == 401
+    page.fill("#token", token)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base_url}/providers/{provider}")
+    assert referral_ids_shown(page) <= own_and_others(built, provider)[0]
+    assert page.goto(f"{base_url}/providers/{provider}?direction=received").status == 200
+    assert page.goto(f"{base_url}/providers/{other}").status == 403
+
+
+# --- operators -------------------------------------------------------------------------------------
+
+
+def test_ops_page_shows_the_pipeline_state(built, base_url, page):
+    assert page.goto(f"{base_url}/ops").status == 200
+    assert page.locator('table[data-table="dag_runs"]').count() == 1
+    assert page.locator('table[data-table="provider_data_quality"]').count() == 1
+    screenshot(page, "ops")
