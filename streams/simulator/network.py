@@ -22,12 +22,11 @@ ZIP3_BY_COUNTY = {"Oklahoma": ("731", "731", "730"), "Tulsa": ("741", "741", "74
 ZIP3_MISSING = 0.05  # assumption: intake forms without an address
 
 # --- Who they are --------------------------------------------------------------------------------
-#: Race and ethnicity, Oklahoma (U.S. Census Bureau, QuickFacts Oklahoma, 2020 Census and 2023
-#: estimates, rounded): White alone ~72%, American Indian/Alaska Native alone ~9.5% (~16% alone or in
-#: combination, 2020 Census), Black alone ~7.8%, Asian ~2.5%, Native Hawaiian/Pacific Islander ~0.2%,
-#: Hispanic or Latino (any race) ~12.5%. Black participants are weighted up 2.5x (assumption: victims of
-#: firearm violence and people leaving Oklahoma prisons are disproportionately Black; ODOC reports about
-#: a quarter of its population is Black), and the weights below are renormalised.
+#: Race and ethnicity, Oklahoma (U.S. Census Bureau, 2020 Census and QuickFacts Oklahoma, rounded):
+#: American Indian/Alaska Native ~9-10% alone and ~16% alone or in combination, Black ~7.8%, Asian ~2.5%,
+#: Native Hawaiian/Pacific Islander ~0.2%, Hispanic or Latino (any race) ~12.5%, White the rest. Black
+#: participants are weighted up 2.5x (assumption: Black Oklahomans are over-represented among victims of
+#: firearm violence and in prison); the weights are renormalised when drawn.
 RACE_ALONE_WEIGHTS = {
     "white": 0.65,
     "american_indian_alaska_native": 0.095,
@@ -41,7 +40,7 @@ RACE_ALONE_WEIGHTS = {
 SECOND_RACE_AIAN = 0.07
 HISPANIC = 0.125
 RACE_NOT_RECORDED = 0.03  # assumption: empty race_ethnicity array
-#: Gender: CVI and reentry caseloads are mostly young men (assumption; ODOC ~89% male).
+#: Gender: CVI and reentry caseloads are mostly young men (assumption).
 GENDER_WEIGHTS = {"male": 0.80, "female": 0.18, "nonbinary": 0.005, "other": 0.005, "unknown": 0.01}
 AGE_AT_ENTRY = (16, 45)  # uniform-ish, skewed young (see people.py)
 BIRTH_YEAR_MISSING = 0.02
@@ -56,7 +55,7 @@ PATHWAY_WEIGHTS = {
     "gvi": 0.08,  # group violence intervention call-in (Oklahoma County only)
     "victim": 0.07,  # victim services
 }
-HVIP_ENROLS = 0.65  # share of injured patients who enrol when approached (HVIP literature: ~50-80%)
+HVIP_ENROLS = 0.65  # assumption: HVIPs report enrolling most of the patients they approach
 OUTREACH_ENROLS = 0.75  # assumption
 HVIP_INJURY_TYPES = {"gunshot_injury": 0.55, "stab_injury": 0.2, "assault_injury": 0.25}
 MEDIATION_OUTCOMES = {"resolved": 0.6, "ongoing": 0.3, "escalated": 0.1}
@@ -82,7 +81,7 @@ VICTIM_SERVICES_AFTER_INJURY = 0.45  # HVIP patients referred to victim services
 CONTACT_PROHIBITED = 0.03
 PRIORITY_WEIGHTS = {"routine": 0.7, "urgent": 0.2, "asap": 0.08, "stat": 0.02}
 
-# --- The life of a referral (assumption; closed-loop referral platforms report 40-70% "completed") ---
+# --- The life of a referral (assumption) -------------------------------------------------------------
 REFERRAL_NEVER_ANSWERED = 0.10
 REFERRAL_REJECTED = 0.12
 REFERRAL_CANCELLED_EARLY = 0.03
