@@ -125,7 +125,7 @@ def make_sample_warehouse(path: Path) -> None:
 
 @pytest.fixture
 def web_settings(tmp_path: Path) -> Settings:
-    settings = Settings(home=tmp_path / "home")
+    settings = Settings(home=tmp_path / "home", land_broker_timeout_seconds=0.5)  # no broker here
     make_sample_warehouse(settings.published_warehouse_path)
     return settings
 
@@ -217,7 +217,7 @@ def test_ops_page_shows_quarantine_dead_letters_and_quality(client):
 
 
 def test_pages_say_when_nothing_is_published(tmp_path):
-    client = TestClient(create_app(Settings(home=tmp_path / "empty")))
+    client = TestClient(create_app(Settings(home=tmp_path / "empty", land_broker_timeout_seconds=0.5)))
     page = client.get("/funders")
     assert page.status_code == 503 and "continuum run" in page.text
     assert client.get("/ops").status_code == 200
@@ -251,3 +251,12 @@ def test_token_command_prints_the_token_last_and_stores_only_its_hash(web_settin
     stored = web_settings.provider_tokens_path.read_text()
     assert token not in stored and tokens.token_hash(token) in stored
     assert tokens.provider_of(web_settings.provider_tokens_path, token) == A
+
+
+def test_pages_forbid_fetching_from_elsewhere(client, web_settings):
+    web_settings.data_docs_dir.mkdir(parents=True)
+    (web_settings.data_docs_dir / "index.html").write_text('<script src="https://cdn.example/x.js"></script>')
+    for url in ["/funders", "/ops", "/ops/data-docs/index.html", f"/providers/{A}"]:
+        page = client.get(url)
+        assert "default-src 'self'" in page.headers["content-security-policy"], url
+    assert 'href="/ops/data-docs/index.html"' in client.get("/ops").text

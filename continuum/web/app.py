@@ -19,6 +19,12 @@ SESSION_COOKIE = "continuum_session"
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="continuum"'}
 #: Pages hold a provider's referrals: never keep them in a shared cache.
 NO_STORE = {"Cache-Control": "no-store"}
+#: Nothing the app serves may fetch from elsewhere: our pages carry everything inline, and the GX Data
+#: Docs it serves (which link CDN styles and scripts) render from what is local, unstyled if need be.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; form-action 'self'; frame-ancestors 'none'"
+)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -37,10 +43,19 @@ def create_app(settings: Settings) -> FastAPI:
         "data-docs",
     )
     app.state.settings = settings
+    app.middleware("http")(_security_headers)
     app.add_exception_handler(WarehouseNotPublished, _not_published)
     _add_public_routes(app, settings)
     _add_provider_routes(app, settings)
     return app
+
+
+async def _security_headers(request: Request, call_next) -> Response:
+    response = await call_next(request)
+    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    return response
 
 
 def _not_published(request: Request, error: Exception) -> HTMLResponse:

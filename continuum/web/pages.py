@@ -31,7 +31,9 @@ def funder_context(settings: Settings) -> dict:
     require_published(path)
     docs_version = MEASURES_DOC.stat().st_mtime_ns if MEASURES_DOC.exists() else 0
     measures = _measures(path, version(path), docs_version, settings.provider_directory)
-    return {"measures": measures, "built_at": built_at(path)}
+    shown = {m.measure_id for m in measures}
+    missing = [label for measure_id, label in funders.MEASURE_LABELS.items() if measure_id not in shown]
+    return {"measures": measures, "missing": missing, "built_at": built_at(path)}
 
 
 @lru_cache(maxsize=2)
