@@ -98,6 +98,12 @@ class Measure:
     definition_html: str = ""
 
     @property
+    def year_is_partial(self) -> bool:
+        """The latest year's row counts only the quarters published so far (its last one is not Q4)."""
+        q, y = self.latest_quarter, self.latest_year
+        return bool(q and y and q.year == y.year and q.month < 10)
+
+    @property
     def suppressed_quarters(self) -> int:
         return sum(cell.is_suppressed for _, cell in self.trend)
 
