@@ -5,6 +5,7 @@ set -euo pipefail
 PACKAGES=(
   chromium
   chromium-driver
+  postgresql
 )
 missing=()
 for package in "${PACKAGES[@]}"; do

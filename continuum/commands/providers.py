@@ -149,12 +149,12 @@ def run_add(args: argparse.Namespace, settings: Settings) -> int:
 
 def _ensure(secrets_dir: Path, settings: Settings, users: list[str], rotate: tuple[str, ...] = ()):
     """Passwords for `users` in the users file, and the pipeline's own file kept in step with it."""
-    from continuum.deploy.credentials import ensure_passwords, read_passwords, write_private
+    from continuum.deploy.credentials import ensure_passwords, read_passwords, write_secret
 
     changed = ensure_passwords(secrets_dir / USERS_FILE, users, rotate)
     pipeline = read_passwords(secrets_dir / USERS_FILE).get(settings.kafka_pipeline_username)
     if pipeline:
-        write_private(secrets_dir / PIPELINE_PASSWORD_FILE, pipeline + "\n")
+        write_secret(secrets_dir / PIPELINE_PASSWORD_FILE, pipeline + "\n")
     return changed
 
 

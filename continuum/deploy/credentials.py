@@ -1,6 +1,9 @@
 """The deployment's Kafka passwords: one file of `user:password` lines, kept out of git
-(infra/secrets/) and handed to the init service as a Docker secret. Passwords are generated here so they
-are long and use only characters kafka-configs.sh does not parse (`,`, `=`, `[`, `]`)."""
+(infra/secrets/) and handed to the broker and the init service as a Docker secret. Passwords are
+generated here so they are long and use only characters kafka-configs.sh does not parse (`,` `=` `[` `]`).
+
+The secrets directory is its owner's alone (700); its files are readable by all (644) because compose
+bind-mounts them into containers that run as other users."""
 
 from __future__ import annotations
 
@@ -32,15 +35,16 @@ def ensure_passwords(path: Path, users: list[str], rotate: tuple[str, ...] = ())
         return []
     for user in changed:
         entries[user] = new_password()
-    write_private(path, "".join(f"{user}:{password}\n" for user, password in entries.items()))
+    write_secret(path, "".join(f"{user}:{password}\n" for user, password in entries.items()))
     return changed
 
 
-def write_private(path: Path, text: str) -> None:
-    """Write readable by the owner only, atomically (a half-written secrets file locks users out)."""
+def write_secret(path: Path, text: str) -> None:
+    """Write atomically (a half-written secrets file locks users out) inside an owner-only directory."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.chmod(0o700)
     tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(text)
         f.flush()
