@@ -1,21 +1,21 @@
 """One participant's life in the network, as the events its providers record.
 
 `plan_journey` draws a person's years from their first contact to the simulation's end: custody and
-release, rearrest, an incident or outreach contact, enrolments, referrals with their full life, services,
-exits, outcomes and consent. It returns planned events (time, provider, type, data) in no particular
-order; the caller gives them ids, send times and mess. Times are whole seconds since the epoch (UTC).
+release, rearrest (custody.py), an incident or outreach contact, enrolments, referrals with their full
+life (referrals.py), services, exits, outcomes and consent. It returns planned events (time, provider,
+type, data) in no particular order; the caller gives them ids, send times and mess. Times are whole
+seconds since the epoch (UTC).
 """
 
 from __future__ import annotations
 
-import math
 import random
-from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Any
 
 from streams.simulator import network as n
 from streams.simulator import referrals
+from streams.simulator.custody import CustodyRecord, exponential_seconds
 from streams.simulator.draws import Weighted, uniform_days, uuid4_from
 from streams.simulator.people import Person
 
@@ -23,9 +23,6 @@ DAY, YEAR = n.DAY, n.YEAR
 _INJURY = Weighted(n.HVIP_INJURY_TYPES)
 _MEDIATION = Weighted(n.MEDIATION_OUTCOMES)
 _PRIORITY = Weighted(n.PRIORITY_WEIGHTS)
-_CHARGE = Weighted(n.CHARGE_WEIGHTS)
-_PRISON_RELEASE = Weighted(n.PRISON_RELEASE_REASONS)
-_JAIL_RELEASE = Weighted(n.JAIL_RELEASE_REASONS)
 _EXIT = Weighted(n.EXIT_REASONS)
 _EMPLOYMENT = Weighted(n.EMPLOYMENT_AT_CHECK)
 _HOUSING = Weighted(n.HOUSING_AT_EXIT)
@@ -63,24 +60,6 @@ class JourneyStats:
     consents_never: bool = False
 
 
-def draw_years_to_rearrest(rng: random.Random) -> float:
-    """Years from a prison release to the first arrest, from BJS's cumulative curve (piecewise constant
-    hazard between the curve's points; after the last point the last hazard continues)."""
-    u, previous_year, previous_p = rng.random(), 0.0, 0.0
-    for year, p in n.REARREST_CUMULATIVE:
-        if u < p:
-            hazard = math.log((1 - previous_p) / (1 - p)) / (year - previous_year)
-            return previous_year + math.log((1 - previous_p) / (1 - u)) / hazard
-        previous_year, previous_p = year, p
-    year0, p0 = n.REARREST_CUMULATIVE[-2]
-    hazard = math.log((1 - p0) / (1 - previous_p)) / (previous_year - year0)
-    return previous_year + math.log((1 - previous_p) / (1 - u)) / hazard
-
-
-def exponential_seconds(rng: random.Random, per_year: float) -> int:
-    return int(rng.expovariate(per_year) * YEAR)
-
-
 class Journey:
     """Builds one participant's events. Use `plan_journey`."""
 
@@ -99,8 +78,7 @@ class Journey:
         self.invalid_rate = invalid_transitions
         self.events: list[Planned] = []
         self.stats = JourneyStats(consents_never=rng.random() >= n.CONSENT_NETWORK_SHARING)
-        self.admissions: list[int] = []  # sorted times of custody admissions
-        self.releases: list[int] = []  # release time of each admission (or a time after end)
+        self.custody = CustodyRecord(rng, network.corrections_feed, self.end, self.emit)
         self.consented = False
 
     # --- recording -------------------------------------------------------------------------------
@@ -115,70 +93,6 @@ class Journey:
 
     def provider(self, program: str):
         return self.network.provider_for(program, self.person.county)
-
-    # --- custody -----------------------------------------------------------------------------------
-    def in_custody(self, t: int) -> bool:
-        i = bisect_right(self.admissions, t) - 1
-        return i >= 0 and t < self.releases[i]
-
-    def next_admission(self, t: int) -> int | None:
-        i = bisect_right(self.admissions, t)
-        return self.admissions[i] if i < len(self.admissions) else None
-
-    def custody_stay(self, admitted: int, released: int, facility: str, reason: str) -> None:
-        feed = self.network.corrections_feed
-        self.admissions.append(admitted)
-        self.releases.append(released)
-        self.emit(admitted, feed, "custody.admitted", {"facility_type": facility, "admission_reason": reason})
-        release_reason = (_PRISON_RELEASE if facility == "prison" else _JAIL_RELEASE).draw(self.rng)
-        self.emit(
-            released, feed, "custody.released", {"facility_type": facility, "release_reason": release_reason}
-        )
-
-    def arrest(self, t: int) -> None:
-        self.emit(
-            t, self.network.corrections_feed, "justice.arrested", {"charge_category": _CHARGE.draw(self.rng)}
-        )
-
-    def custody_timeline(self, entry: int) -> list[int]:
-        """Arrests and custody from `entry` to the end; returns the times of prison releases."""
-        rng, prison_releases = self.rng, []
-        t, after_prison = entry, self.person.pathway == "reentry"
-        if after_prison:  # the sentence that ends at entry began years before (it may predate the feed)
-            admitted = entry - uniform_days(rng, *n.PRIOR_PRISON_TERM_DAYS)
-            self.arrest(admitted - uniform_days(rng, 0, 3))
-            self.custody_stay(admitted, entry, "prison", "new_charge")
-        while t < self.end:
-            if after_prison:
-                prison_releases.append(t)
-                to_arrest = int(draw_years_to_rearrest(rng) * YEAR)
-                to_revocation = exponential_seconds(rng, n.REVOCATION_PER_YEAR)
-            else:
-                to_arrest = exponential_seconds(rng, n.COMMUNITY_ARREST_PER_YEAR)
-                to_revocation = 10**12
-            if to_revocation < to_arrest:
-                admitted = t + to_revocation
-                if after_prison:
-                    self.stats.prison_releases.append((t, None))
-                if admitted > self.end:
-                    break
-                t = admitted + uniform_days(rng, 180, 540)
-                self.custody_stay(admitted, t, "prison", "revocation")
-                continue
-            arrested = t + to_arrest
-            if after_prison:
-                self.stats.prison_releases.append((t, arrested if arrested <= self.end else None))
-            if arrested > self.end:
-                break
-            self.arrest(arrested)
-            admitted = arrested + uniform_days(rng, 0, 0.5)
-            after_prison = rng.random() < n.PRISON_AFTER_ARREST
-            facility = "prison" if after_prison else "jail"
-            reason = "new_charge" if after_prison or rng.random() < 0.6 else "temporary_custody"
-            term = n.PRISON_TERM_DAYS if after_prison else n.JAIL_DAYS
-            t = admitted + uniform_days(rng, *term)
-            self.custody_stay(admitted, t, facility, reason)
-        return prison_releases
 
     # --- programmes --------------------------------------------------------------------------------
     def consent(self, t: int, provider_id: str, part2: bool) -> None:
@@ -205,7 +119,7 @@ class Journey:
         risk: str | None = None,
     ) -> str | None:
         """Record an enrolment; returns its id, or None if it falls outside the window or in custody."""
-        if self.in_custody(t):
+        if self.custody.in_custody(t):
             return None
         person = self.person
         enrollment_id = self.new_id()
@@ -246,7 +160,7 @@ class Journey:
         rng = self.rng
         ends = ends or t + uniform_days(rng, *n.EPISODE_DAYS)
         exit_reason = exit_reason or _EXIT.draw(rng)
-        admission = self.next_admission(t)
+        admission = self.custody.next_admission(t)
         if admission is not None and admission < ends:
             ends, exit_reason = admission + uniform_days(rng, 1, 14), "incarcerated"
         self.services(t, ends, provider_id, program, referral_id)
@@ -328,7 +242,7 @@ class Journey:
         """A referral open when its participant goes into custody fails: the programme loses contact."""
         if not life or life[0].status != "accepted":
             return life
-        admission = self.next_admission(life[0].time)
+        admission = self.custody.next_admission(life[0].time)
         if admission is None or admission >= life[-1].time:
             return life
         kept = [s for s in life if s.time < admission]
@@ -342,7 +256,7 @@ class Journey:
         last = life[-1]
         closes = last.status in _EXIT_FOR_STATUS
         exit_reason = _EXIT_FOR_STATUS.get(last.status)
-        if last.reason == "couldnt_contact" and self.next_admission(life[0].time) is not None:
+        if last.reason == "couldnt_contact" and self.custody.next_admission(life[0].time) is not None:
             exit_reason = "incarcerated"
         self.episode(
             life[0].time + uniform_days(self.rng, 0, 2),
@@ -429,7 +343,7 @@ class Journey:
             t += exponential_seconds(self.rng, n.REINJURY_PER_YEAR)
             if t > self.end:
                 return
-            if not self.in_custody(t):
+            if not self.custody.in_custody(t):
                 self.injury(t, hvip)
                 if self.rng.random() < 0.4:
                     self.episode(
@@ -475,10 +389,11 @@ def plan_journey(
 ) -> tuple[list[Planned], JourneyStats]:
     """Every event of one participant's years in the network (within `window`), and its statistics."""
     journey = Journey(person, rng, network, window, invalid_transitions, mess_rng)
-    prison_releases = journey.custody_timeline(entry)
+    prison_releases = journey.custody.draw(entry, released_at_entry=person.pathway == "reentry")
     if person.pathway != "reentry":
         journey.first_contact(entry)
         journey.reinjuries(entry)
     for released in prison_releases:
         journey.reentry(released)
+    journey.stats.prison_releases = journey.custody.prison_releases
     return journey.events, journey.stats
