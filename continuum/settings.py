@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     land_outage_log_seconds: float = Field(
         default=10.0, gt=0, description="the lander logs an unreachable broker once per T seconds"
     )
+    land_workers: int = Field(
+        default=2, ge=1, description="lander processes, each landing its share of the partitions"
+    )
     web_host: str = Field(default="127.0.0.1", description="address `continuum serve` binds to")
     web_port: int = Field(default=8000, ge=1, le=65535, description="port `continuum serve` listens on")
     web_session_hours: float = Field(default=12.0, gt=0, description="a provider's browser sign-in lasts")

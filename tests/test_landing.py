@@ -18,6 +18,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -27,7 +28,7 @@ import pyarrow.parquet as pq
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from continuum.directory import provider_topic
+from continuum.directory import load_directory, provider_topic
 from continuum.settings import PROJECT_ROOT, Settings
 from infra import embedded_broker
 from streams.contract import DEAD_LETTER_REASONS
@@ -36,6 +37,14 @@ from streams.landing import files, source
 from streams.landing.lander import EXIT_OK, EXIT_RESET_HELD, Lander
 from streams.landing.status import fetch_end_offsets, landing_status
 from streams.producer import build_envelope
+from streams.simulator import (
+    DeliveryReport,
+    MessConfig,
+    SimulatedMessage,
+    Simulation,
+    SimulationConfig,
+    produce,
+)
 
 PROVIDER = "okc-gvi"
 TOPIC = provider_topic(PROVIDER)
@@ -442,48 +451,56 @@ def test_broker_paused_for_20_seconds(broker_settings: Settings, tmp_path: Path)
 
 def test_exactly_once_through_five_kill_9s(broker_settings: Settings, tmp_path: Path) -> None:
     settings = broker_settings
+    simulation = Simulation(
+        SimulationConfig(participants=1_900, seed=23, mess=MessConfig(duplicates=0.02, malformed=0.01)),
+        load_directory(settings.provider_directory),
+    )
+    delivered: list[DeliveryReport] = []
+    stream = threading.Thread(
+        target=lambda: delivered.append(produce(throttled(simulation.messages(), seconds=10.0), settings))
+    )
     log = tmp_path / "lander.log"
-    stream = threading.Thread(target=send_stream, args=(settings, 50_000, 10.0))
-    stream.start()
-    rng = random.Random(3)
     overrides = {"land_batch_events": 2_000, "land_batch_seconds": 0.5}
+    rng = random.Random(3)
+    stream.start()
     for _ in range(5):
         lander = start_lander(settings, log=log, **overrides)
-        time.sleep(rng.uniform(1.5, 4.0))
+        time.sleep(rng.uniform(1.0, 3.5))
+        workers = children(lander.pid)
         lander.kill()  # SIGKILL: no clean-up of any kind
         lander.wait()
+        # Its worker processes die with it: none may commit behind the next lander's back.
+        wait_for(lambda w=workers: not any(alive(pid) for pid in w), 5, f"workers {workers} to die")
     stream.join()
     assert land_until_caught_up(settings, log=log, **overrides) == EXIT_OK
+
+    report = simulation.report
+    assert report.messages >= 50_000 and report.duplicates > 0 and report.malformed > 0
     assert not list(settings.landing_dir.rglob(f"*{files.TMP_SUFFIX}"))
-    ends = assert_exactly_once(settings, [TOPIC, provider_topic(UNLISTED)])
-    assert sum(ends.values()) == 50_000
+    ends = assert_exactly_once(settings, sorted(delivered[0].messages_by_topic))
+    assert sum(ends.values()) == report.messages
     reasons = Counter(row["error_reason"] for row in dead_letter_rows(settings))
-    assert reasons == expected_reasons(50_000)
+    assert reasons == Counter({reason: n for reason, n in report.malformed_by_reason.items() if n})
 
 
-def expected_reasons(count: int) -> Counter:
-    return Counter(reason for i in range(count) if (reason := stream_reason(i)))
+def children(pid: int) -> list[int]:
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 
-def stream_reason(i: int) -> str | None:
-    return DEAD_LETTER_REASONS[(i // 97) % len(DEAD_LETTER_REASONS)] if i % 97 == 0 else None
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
 
 
-def send_stream(settings: Settings, count: int, seconds: float) -> None:
-    """`count` messages over about `seconds`: valid ones, every 97th malformed, every 50th a resend."""
-    with_producer = producer(settings)
+def throttled(messages: Iterable[SimulatedMessage], seconds: float, expected: int = 52_000):
+    """The simulation's messages spread over about `seconds`, so that the lander is killed mid-stream."""
     started = time.monotonic()
-    for i in range(count):
-        reason = stream_reason(i)
-        if reason:
-            topic, value = malformed_by_reason(i)[reason]
-        else:
-            topic, value = TOPIC, valid_value(i - 1 if i % 50 == 1 else i)
-        with_producer.send(topic, key=subject(i).encode(), value=value)
+    for i, message in enumerate(messages):
         if i % 1000 == 0:
-            time.sleep(max(0.0, started + seconds * i / count - time.monotonic()))
-    with_producer.flush()
-    with_producer.close()
+            time.sleep(max(0.0, started + seconds * i / expected - time.monotonic()))
+        yield message
 
 
 logging.getLogger("kafka").setLevel(logging.WARNING)

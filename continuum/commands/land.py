@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 
 from continuum.settings import Settings
 
@@ -28,22 +27,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.landing.lander import EXIT_FAILED, Lander
+    from streams.landing.lander import EXIT_FAILED
+    from streams.landing.workers import run_landers
 
     if not args.verbose:
         # kafka-python logs every failed request and reconnect; the lander says once per interval that
         # the broker does not answer, and raises what it cannot get past (-v shows kafka-python's lines).
         logging.getLogger("kafka").setLevel(logging.CRITICAL)
-    lander = Lander(settings, until_caught_up=args.until_caught_up, accept_reset=args.accept_reset)
-
-    def stop(signum: int, _frame: object) -> None:
-        log.info("%s: finishing the batches in hand, then exiting", signal.Signals(signum).name)
-        lander.request_stop()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
     try:
-        return lander.run()
+        return run_landers(settings, settings.land_workers, args.until_caught_up, args.accept_reset)
     except Exception as exc:  # the lander logged the detail; say plainly that nothing is lost
         log.error("landing failed: %s (nothing committed is lost; restart to resume)", exc)
         return EXIT_FAILED

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +36,18 @@ EXIT_RESET_HELD = 3
 _POLL_MS = 200
 
 
+@dataclass(frozen=True, slots=True)
+class Shard:
+    """This lander's share of the partitions when several run side by side (workers.py): `index` of
+    `count`. Stable: a partition's owner depends only on its topic's name and its number."""
+
+    index: int
+    count: int
+
+    def owns(self, tp: TopicPartition) -> bool:
+        return (zlib.crc32(tp.topic.encode()) + tp.partition) % self.count == self.index
+
+
 @dataclass(slots=True)
 class PartitionState:
     epoch: int
@@ -57,8 +70,12 @@ class Lander:
         until_caught_up: bool = False,
         accept_reset: bool = False,
         contract: Contract | None = None,
+        shard: Shard | None = None,
+        recover: bool = True,
     ):
         self.settings = settings
+        self.shard = shard or Shard(0, 1)
+        self.recover = recover
         self.until_caught_up = until_caught_up
         self.accept_reset = accept_reset
         self.contract = contract or Contract(load_directory(settings.provider_directory))
@@ -84,7 +101,7 @@ class Lander:
     # -- the loop -------------------------------------------------------------------------------------
 
     def run(self) -> int:
-        removed = files.recover(self.landing_dir)
+        removed = files.recover(self.landing_dir) if self.recover else []
         if removed:
             names = ", ".join(str(p.relative_to(self.landing_dir)) for p in removed)
             log.warning("removed %d uncommitted files left by a crash: %s", len(removed), names)
@@ -147,7 +164,7 @@ class Lander:
         new = []
         for topic in topics:
             for tp in topic.topic_partitions():
-                if tp in self.held:
+                if tp in self.held or not self.shard.owns(tp):
                     continue
                 state = self.states.get(tp)
                 if state is None:

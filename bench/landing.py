@@ -1,0 +1,150 @@
+"""Landing throughput: the lander, validation included, against the raw kafka-python consume rate.
+
+    PYTHONPATH=. .venv/bin/python bench/landing.py [--events 200000] [--rounds 3]
+
+Starts an embedded broker of its own (in a temporary CONTINUUM_HOME, on a free port), sends a simulated
+stream of at least --events messages (the simulator's default mess: duplicates and malformed included),
+then alternates, --rounds times, on the same topics:
+- the ceiling: one kafka-python consumer with the lander's settings (streams.landing.source), every
+  partition assigned, records counted and dropped;
+- the lander: `run_landers(until_caught_up=True)`, what `continuum land --until-caught-up` runs, into a
+  fresh landing zone (validation, Arrow tables, Parquet, fsync, dead letters produced and flushed), with
+  `land_workers` processes unless --workers says otherwise.
+The machine's speed drifts between runs, so the figure that counts is the ratio within one round.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import platform
+import shutil
+import socket
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+from kafka import TopicPartition
+
+from continuum.directory import load_directory
+from continuum.settings import Settings
+from infra import embedded_broker
+from streams.landing.files import committed_batches
+from streams.landing.source import ProviderTopics, make_consumer
+from streams.landing.status import fetch_end_offsets
+from streams.landing.workers import run_landers
+from streams.simulator import MessConfig, Simulation, SimulationConfig, produce
+
+MESSAGES_PER_PARTICIPANT = 26  # about what the simulator sends per participant over its default window
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def send_stream(settings: Settings, events: int) -> tuple[int, float]:
+    """Send at least `events` simulated messages; returns (messages, mean value size in bytes)."""
+    participants = events // MESSAGES_PER_PARTICIPANT + 1
+    while True:
+        simulation = Simulation(
+            SimulationConfig(participants=participants, seed=5, mess=MessConfig()),
+            load_directory(settings.provider_directory),
+        )
+        messages = list(simulation.messages())
+        if len(messages) >= events:
+            break
+        participants = int(participants * events / len(messages)) + 1
+    produce(messages, settings)
+    return len(messages), sum(len(m.value) for m in messages) / len(messages)
+
+
+def partitions(settings: Settings) -> list[TopicPartition]:
+    topics = ProviderTopics(settings)
+    try:
+        return [tp for topic in topics.list() for tp in topic.topic_partitions()]
+    finally:
+        topics.close()
+
+
+def raw_consume(settings: Settings, tps: list[TopicPartition], total: int) -> float:
+    """Seconds for one consumer with the lander's settings to read `total` records (the ceiling)."""
+    started = time.perf_counter()
+    consumer = make_consumer(settings, client_id="bench-raw")
+    consumer.assign(tps)
+    consumer.seek_to_beginning(*tps)
+    seen = 0
+    while seen < total:
+        for records in consumer.poll(timeout_ms=500).values():
+            seen += len(records)
+    elapsed = time.perf_counter() - started
+    consumer.close(autocommit=False)
+    return elapsed
+
+
+def land(settings: Settings, total: int, workers: int) -> float:
+    """Seconds for a bounded lander run (what `continuum land --until-caught-up` does) into an empty
+    landing zone; checks that every message landed once."""
+    shutil.rmtree(settings.landing_dir, ignore_errors=True)
+    started = time.perf_counter()
+    assert run_landers(settings, workers, until_caught_up=True, accept_reset=False) == 0
+    elapsed = time.perf_counter() - started
+    landed = sum(
+        pq.read_metadata(path).num_rows
+        for batch in committed_batches(settings.landing_dir)
+        for path in (batch.events_path, batch.dead_letters_path)
+        if path is not None
+    )
+    assert landed == total, f"landed {landed} of {total}"
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=None, help="lander processes (default: settings)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("kafka").setLevel(logging.CRITICAL)
+
+    home = Path(tempfile.mkdtemp(prefix="continuum-bench-landing-"))
+    settings = Settings(home=home, broker_port=free_port(), kafka_bootstrap=None)
+    workers = args.workers or settings.land_workers
+    embedded_broker.start(settings)
+    try:
+        sent, mean_size = send_stream(settings, args.events)
+        tps = partitions(settings)
+        ends = fetch_end_offsets(settings, tps, timeout_s=30)
+        total = sum(ends.values())
+        assert total == sent, f"the broker holds {total} of {sent} messages"
+        print(
+            f"machine: {platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}; "
+            f"{total:,} messages of {mean_size:.0f} B on {len(tps)} partitions; lander: {workers} workers"
+        )
+        ratios, raw_rates, lander_rates = [], [], []
+        for round_no in range(1, args.rounds + 1):
+            raw_rate = total / raw_consume(settings, tps, total)
+            lander_rate = total / land(settings, total, workers)
+            raw_rates.append(raw_rate)
+            lander_rates.append(lander_rate)
+            ratios.append(lander_rate / raw_rate)
+            print(
+                f"round {round_no}: raw consume {raw_rate:>9,.0f} msg/s   "
+                f"lander {lander_rate:>9,.0f} msg/s   ratio {lander_rate / raw_rate:.0%}"
+            )
+        print(
+            f"median:  raw consume {statistics.median(raw_rates):>9,.0f} msg/s   lander "
+            f"{statistics.median(lander_rates):>9,.0f} msg/s   ratio {statistics.median(ratios):.0%}"
+        )
+    finally:
+        embedded_broker.stop(settings)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

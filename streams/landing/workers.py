@@ -1,0 +1,152 @@
+"""Running the lander: one process per core, each landing its own share of the partitions.
+
+One Python process cannot land as fast as kafka-python can fetch: fetching and validating both need
+the GIL. So `continuum land` forks `land_workers` processes, each a whole lander (consumer, contract,
+writer) for the partitions its `Shard` owns; no data crosses between them, and every partition has one
+owner, so exactly-once holds per partition as it does for one process.
+
+Two guards keep a partition from ever having two landers:
+- an exclusive lock on `landing/.lander.lock`, taken before anything is read and held (through the
+  inherited file descriptor) by every worker until it exits: a second `continuum land` waits for it;
+- each worker asks the kernel to kill it when its parent dies (Linux `PR_SET_PDEATHSIG`), so a
+  `kill -9` of `continuum land` leaves no worker committing behind a restarted lander's back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import fcntl
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from continuum.settings import Settings
+from streams.landing import files
+from streams.landing.lander import EXIT_FAILED, EXIT_OK, EXIT_RESET_HELD, Lander, Shard
+
+log = logging.getLogger(__name__)
+
+LOCK_NAME = ".lander.lock"
+_PR_SET_PDEATHSIG = 1
+
+
+class LandingZoneBusy(RuntimeError):
+    """Another lander holds the landing zone's lock."""
+
+
+@contextlib.contextmanager
+def landing_lock(landing_dir: Path, wait_s: float) -> Iterator[int]:
+    """Hold the landing zone's exclusive lock; waits up to `wait_s` for another lander to let go."""
+    landing_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(landing_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise LandingZoneBusy(
+                        f"another lander holds {landing_dir / LOCK_NAME}; stop it first (one lander per "
+                        "landing zone: two would land the same offsets twice)"
+                    ) from None
+                time.sleep(0.2)
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def run_landers(
+    settings: Settings, workers: int, until_caught_up: bool, accept_reset: bool, lock_wait_s: float = 30.0
+) -> int:
+    """Land with `workers` processes (1: in this process). Returns the exit code (lander.py's)."""
+    with landing_lock(settings.landing_dir, lock_wait_s):
+        if workers == 1:
+            lander = Lander(settings, until_caught_up=until_caught_up, accept_reset=accept_reset)
+            _stop_on_signals(lander.request_stop)
+            return lander.run()
+        return _run_workers(settings, workers, until_caught_up, accept_reset)
+
+
+def _run_workers(settings: Settings, workers: int, until_caught_up: bool, accept_reset: bool) -> int:
+    # Crash leftovers are removed here, once, before any worker writes: a worker's clean-up must never
+    # meet another worker's temporary file.
+    removed = files.recover(settings.landing_dir)
+    if removed:
+        log.warning(
+            "removed %d uncommitted files left by a crash: %s", len(removed), _relative(removed, settings)
+        )
+    # fork, before any Kafka client exists in this process: workers start at once, sharing nothing live.
+    context = multiprocessing.get_context("fork")
+    parent = os.getpid()
+    processes = [
+        context.Process(
+            target=_worker,
+            args=(settings, Shard(i, workers), until_caught_up, accept_reset, parent),
+            name=f"lander-{i}",
+        )
+        for i in range(workers)
+    ]
+    for process in processes:
+        process.start()
+
+    def forward(signum: int, _frame: object) -> None:
+        log.info("%s: asking %d lander workers to finish their batches", signal.Signals(signum).name, workers)
+        for process in processes:
+            if process.pid and process.is_alive():
+                os.kill(process.pid, signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    for process in processes:
+        process.join()
+    codes = [process.exitcode for process in processes]
+    if any(code not in (EXIT_OK, EXIT_RESET_HELD) for code in codes):
+        return EXIT_FAILED
+    return max(codes)
+
+
+def _worker(settings: Settings, shard: Shard, until_caught_up: bool, accept_reset: bool, parent: int) -> None:
+    _die_with_parent(parent)
+    lander = Lander(
+        settings, until_caught_up=until_caught_up, accept_reset=accept_reset, shard=shard, recover=False
+    )
+    _stop_on_signals(lander.request_stop)
+    try:
+        code = lander.run()
+    except Exception as exc:
+        log.error(
+            "lander worker %d failed: %s (nothing committed is lost; restart to resume)", shard.index, exc
+        )
+        code = EXIT_FAILED
+    logging.shutdown()
+    sys.exit(code)
+
+
+def _die_with_parent(parent: int) -> None:
+    """Ask the kernel for SIGKILL when the parent dies (Linux); exit now if it died already."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(EXIT_FAILED)
+
+
+def _relative(paths: list[Path], settings: Settings) -> str:
+    return ", ".join(str(p.relative_to(settings.landing_dir)) for p in paths)
+
+
+def _stop_on_signals(stop) -> None:
+    def handler(signum: int, _frame: object) -> None:
+        log.info("%s: finishing the batches in hand, then exiting", signal.Signals(signum).name)
+        stop()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
