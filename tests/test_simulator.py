@@ -355,6 +355,13 @@ def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
 
 
+def test_cli_default_size_is_the_demo_size():
+    from continuum.commands import simulate as command
+    from streams.simulator.config import DEMO_PARTICIPANTS
+
+    assert command.DEFAULT_PARTICIPANTS == DEMO_PARTICIPANTS
+
+
 def test_cli_writes_ndjson_and_a_json_report(env, tmp_path: Path):
     out, report_path = tmp_path / "n.ndjson", tmp_path / "report.json"
     done = run_cli(

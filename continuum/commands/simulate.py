@@ -29,25 +29,18 @@ log = logging.getLogger("continuum.simulate")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
+    add = parser.add_argument
+    add(
         "--participants",
+        metavar="N",
         type=int,
         default=DEFAULT_PARTICIPANTS,
-        help="people in the network (default %(default)s)",
+        help="people (default %(default)s)",
     )
-    parser.add_argument(
-        "--seed", type=int, default=7, help="random seed: same seed, same bytes (default %(default)s)"
-    )
-    parser.add_argument(
-        "--end",
-        type=_parse_end,
-        default=None,
-        help="last moment of simulated time, ISO 8601 (default today 00:00 UTC)",
-    )
-    parser.add_argument(
-        "--out", type=Path, help="write NDJSON (one message value per line) instead of producing"
-    )
-    parser.add_argument("--report-json", type=Path, help="also write the report as JSON to this file")
+    add("--seed", metavar="S", type=int, default=7, help="same seed, same bytes (default %(default)s)")
+    add("--end", metavar="ISO", type=_parse_end, help="end of simulated time (default today 00:00 UTC)")
+    add("--out", metavar="FILE", type=Path, help="write NDJSON (one message value per line), not to Kafka")
+    add("--report-json", metavar="FILE", type=Path, help="also write the report as JSON to this file")
     mess = parser.add_argument_group("mess of real feeds (all on by default, at small known rates)")
     for name, what in MESS_FLAGS.items():
         mess.add_argument(f"--no-{name.replace('_', '-')}", action="store_true", help=f"no {what}")
