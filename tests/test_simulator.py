@@ -177,6 +177,13 @@ def test_all_event_types_and_every_provider_appear(network, checked):
     assert {e.provider_id for _, e in valid_events(checked) if e.type in custody} == set(feed)
 
 
+def test_a_second_provider_of_a_kind_gets_its_share():
+    extra = replace(DIRECTORY["okc-street-outreach"], provider_id="okc-eastside-outreach")
+    sim = Simulation(SimulationConfig(participants=150, end=END), {**DIRECTORY, extra.provider_id: extra})
+    topics = Counter(m.topic for m in sim.messages())
+    assert topics[extra.topic] > 0 and topics[provider_topic("okc-street-outreach")] > 0
+
+
 def test_the_stream_is_in_send_order_and_nothing_is_after_end(network, checked):
     _, messages = network
     sent = [m.sent_at for m in messages]

@@ -78,6 +78,7 @@ class Journey:
         self.invalid_rate = invalid_transitions
         self.events: list[Planned] = []
         self.stats = JourneyStats(consents_never=rng.random() >= n.CONSENT_NETWORK_SHARING)
+        self.pick = int(person.key[:8], 16)  # which provider, where a county has several of a kind
         self.custody = CustodyRecord(rng, network.corrections_feed, self.end, self.emit)
         self.consented = False
 
@@ -92,7 +93,7 @@ class Journey:
         return uuid4_from(self.rng)
 
     def provider(self, program: str):
-        return self.network.provider_for(program, self.person.county)
+        return self.network.provider_for(program, self.person.county, self.pick)
 
     # --- programmes --------------------------------------------------------------------------------
     def consent(self, t: int, provider_id: str, part2: bool) -> None:
@@ -285,10 +286,7 @@ class Journey:
 
     def first_contact(self, t: int) -> None:
         rng, pathway, county = self.rng, self.person.pathway, self.person.county
-        if (
-            pathway in ("mediation", "gvi")
-            and self.network.local_provider_for(_PROGRAM[pathway], county) is None
-        ):
+        if pathway in ("mediation", "gvi") and not self.network.local_providers(_PROGRAM[pathway], county):
             pathway = "outreach"  # Tulsa has neither: its street outreach takes these people in
         program = _PROGRAM[pathway]
         provider_id = self.provider(program).provider_id

@@ -7,7 +7,6 @@ hold the simulator to them. Figures marked "assumption" are design choices, not 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from continuum.directory import Provider
 
@@ -185,12 +184,16 @@ class NetworkError(ValueError):
     """The provider directory lacks a provider the simulated network needs."""
 
 
-@dataclass(frozen=True)
 class Network:
     """The directory seen by the simulator: who runs which programme in which county."""
 
-    providers: tuple[Provider, ...]
-    corrections_feed: str
+    def __init__(self, providers: tuple[Provider, ...], corrections_feed: str):
+        self.providers = providers
+        self.corrections_feed = corrections_feed
+        self._by_program: dict[str, tuple[Provider, ...]] = {}
+        for provider in providers:
+            for program_type in provider.program_types:
+                self._by_program[program_type] = (*self._by_program.get(program_type, ()), provider)
 
     @classmethod
     def from_directory(cls, directory: Mapping[str, Provider]) -> Network:
@@ -203,19 +206,11 @@ class Network:
             raise NetworkError(f"the provider directory has no provider for: {', '.join(missing)}")
         return cls(providers=providers, corrections_feed=feeds[0])
 
-    def provider_for(self, program_type: str, county: str) -> Provider | None:
-        """The county's provider of a programme, else the first one elsewhere (people travel for it)."""
-        others = None
-        for provider in self.providers:
-            if program_type in provider.program_types:
-                if provider.county == county:
-                    return provider
-                others = others or provider
-        return others
+    def local_providers(self, program_type: str, county: str) -> tuple[Provider, ...]:
+        return tuple(p for p in self._by_program.get(program_type, ()) if p.county == county)
 
-    def local_provider_for(self, program_type: str, county: str) -> Provider | None:
-        """The county's provider of a programme, or None if the county has none."""
-        for provider in self.providers:
-            if program_type in provider.program_types and provider.county == county:
-                return provider
-        return None
+    def provider_for(self, program_type: str, county: str, pick: int = 0) -> Provider | None:
+        """A provider of the programme in the county, else elsewhere (people travel for it). When there
+        are several, `pick` (a number fixed per participant) chooses, so each person keeps theirs."""
+        candidates = self.local_providers(program_type, county) or self._by_program.get(program_type, ())
+        return candidates[pick % len(candidates)] if candidates else None
