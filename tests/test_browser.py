@@ -23,7 +23,8 @@ from continuum.web import tokens
 from continuum.web.app import create_app
 from continuum.web.funders import MEASURE_LABELS
 from continuum.web.static_report import write_funder_report
-from tests.conftest import free_port
+from infra import embedded_broker
+from tests.conftest import EXTERNAL_BOOTSTRAP, free_port, make_settings
 
 pytestmark = pytest.mark.slow
 
@@ -70,18 +71,26 @@ def run_pipeline(settings: Settings, env: dict[str, str]) -> None:
 
 
 @pytest.fixture(scope="module")
-def built(broker: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    settings = broker.model_copy(update={"home": tmp_path_factory.mktemp("browser") / "home"})
+def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """A published warehouse from the real pipeline, on a broker of this module's own: the session's
+    broker carries other tests' events, which the lander would land too."""
+    settings = make_settings(tmp_path_factory.mktemp("browser") / "home")
     env = {
         **os.environ,
         "CONTINUUM_HOME": str(settings.home),
-        "CONTINUUM_BROKER_PORT": str(broker.broker_port),
+        "CONTINUUM_BROKER_PORT": str(settings.broker_port),
     }
-    if broker.kafka_bootstrap:
-        env["CONTINUUM_KAFKA_BOOTSTRAP"] = broker.kafka_bootstrap
-    run_pipeline(settings, env)
-    assert settings.published_warehouse_path.exists()
-    return settings
+    if EXTERNAL_BOOTSTRAP:
+        env["CONTINUUM_KAFKA_BOOTSTRAP"] = EXTERNAL_BOOTSTRAP
+    else:
+        embedded_broker.start(settings)
+    try:
+        run_pipeline(settings, env)
+        assert settings.published_warehouse_path.exists()
+        yield settings  # the broker stays up for /ops, which shows its lag
+    finally:
+        if not EXTERNAL_BOOTSTRAP:
+            embedded_broker.stop(settings)
 
 
 @pytest.fixture(scope="module")
