@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 
 from kafka import KafkaProducer
-from kafka.errors import KafkaError
+from kafka.errors import KafkaError, KafkaTimeoutError, RetriableError
 
 from continuum.settings import Settings
 from streams.kafka import DEAD_LETTER_TOPIC, client_config
@@ -45,6 +45,7 @@ class DeadLetterProducer:
         self._settings = settings
         self._stop_requested = stop_requested
         self._producer: KafkaProducer | None = None
+        self._stop_seen: float | None = None
         self._outage = Outage(
             "dead-letter producer", settings.land_outage_log_seconds, settings.land_retry_max_seconds
         )
@@ -66,49 +67,54 @@ class DeadLetterProducer:
     def deliver(self, topic: str, letters: list[DeadLetter], grace_after_stop_s: float = 30.0) -> None:
         """Send `letters` and return once the broker acknowledged all of them.
 
-        Retries what failed (with backoff) for as long as it takes, unless the lander was told to stop
-        and `grace_after_stop_s` passed since: then raises DeadLettersNotDelivered, and the batch is not
-        committed (it is read again on restart, so nothing is lost)."""
+        Waits through outages (saying so once per interval) and sends again what the producer gave up
+        on, unless the lander was told to stop and `grace_after_stop_s` passed since: then raises
+        DeadLettersNotDelivered, and the batch is not committed (it is read again on restart)."""
+        self._stop_seen = None
         pending = letters
-        stop_seen: float | None = None
         while pending:
-            if self._stop_requested():
-                stop_seen = stop_seen or time.monotonic()
-                if time.monotonic() - stop_seen > grace_after_stop_s:
-                    raise DeadLettersNotDelivered(
-                        f"{len(pending)} dead letters of {topic} not acknowledged by the broker"
-                    )
-            pending = self._send_once(topic, pending)
-
-    def _send_once(self, topic: str, letters: list[DeadLetter]) -> list[DeadLetter]:
-        """One attempt; returns the letters that failed."""
-        try:
-            producer = self._client()
-            futures = [
-                producer.send(
-                    DEAD_LETTER_TOPIC,
-                    key=d.record.key,
-                    value=d.record.value,
-                    headers=dead_letter_headers(topic, d),
-                )
-                for d in letters
-            ]
-            producer.flush(timeout=self._settings.land_retry_max_seconds * 4)
-        except KafkaError as exc:
-            time.sleep(self._outage.failed(exc))
-            return self._after_failure(letters)
-        failed = [(d, f.exception) for d, f in zip(letters, futures, strict=True) if not f.succeeded()]
-        if failed:
-            time.sleep(self._outage.failed(failed[0][1]))
-            return [d for d, _ in failed]
+            try:
+                futures = self._send(topic, pending)
+            except KafkaError as exc:  # no client: the broker did not answer its bootstrap
+                self._check_stop(len(pending), topic, grace_after_stop_s)
+                time.sleep(self._outage.failed(exc))
+                continue
+            self._wait(futures, len(pending), topic, grace_after_stop_s)
+            failed = [(d, f.exception) for d, f in zip(pending, futures, strict=True) if not f.succeeded()]
+            if failed:
+                _raise_if_final(topic, failed[0][1])
+                time.sleep(self._outage.failed(failed[0][1]))
+            pending = [d for d, _ in failed]
         self._outage.recovered()
-        return []
 
-    def _after_failure(self, letters: list[DeadLetter]) -> list[DeadLetter]:
-        # A flush that timed out leaves sends in flight: close the producer (it waits for them and then
-        # fails the rest) so a retry never races a send still pending inside the old client.
-        self.close()
-        return letters
+    def _send(self, topic: str, letters: list[DeadLetter]) -> list:
+        producer = self._client()
+        return [
+            producer.send(
+                DEAD_LETTER_TOPIC,
+                key=d.record.key,
+                value=d.record.value,
+                headers=dead_letter_headers(topic, d),
+            )
+            for d in letters
+        ]
+
+    def _wait(self, futures: list, count: int, topic: str, grace_after_stop_s: float) -> None:
+        """Until every send is acknowledged or failed (the producer retries inside, up to its delivery
+        timeout); short flushes, so that an outage is reported and a stop request is seen."""
+        while not all(f.is_done for f in futures):
+            try:
+                self._producer.flush(timeout=1.0)
+            except KafkaTimeoutError as exc:
+                self._outage.failed(exc)
+            self._check_stop(count, topic, grace_after_stop_s)
+
+    def _check_stop(self, count: int, topic: str, grace_after_stop_s: float) -> None:
+        if not self._stop_requested():
+            return
+        self._stop_seen = self._stop_seen or time.monotonic()
+        if time.monotonic() - self._stop_seen > grace_after_stop_s:
+            raise DeadLettersNotDelivered(f"{count} dead letters of {topic} not acknowledged by the broker")
 
     def close(self) -> None:
         if self._producer is not None:
@@ -117,3 +123,12 @@ class DeadLetterProducer:
             except Exception:  # a producer broken by an outage may fail to close; it is dropped anyway
                 log.debug("closing the dead-letter producer failed", exc_info=True)
             self._producer = None
+
+
+def _raise_if_final(topic: str, error: BaseException | None) -> None:
+    """A refusal no retry can change (e.g. a message over the topic's size limit) stops the lander
+    loudly rather than holding the partition in a silent loop."""
+    if error is not None and not isinstance(error, RetriableError | KafkaTimeoutError):
+        raise DeadLettersNotDelivered(
+            f"the broker refused a dead letter of {topic}: {error}; fix the dead-letter topic's settings"
+        )
