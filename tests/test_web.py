@@ -149,6 +149,11 @@ def test_provider_page_shows_its_referrals_and_no_other(client, web_settings):
     assert page.status_code == 200
     assert referral_ids(page.text) == {REFERRALS[0][0], REFERRALS[1][0]}
     assert "do not contact" in page.text
+    for fmt in ("csv", "parquet"):
+        download = client.get(f"/providers/{A}/referrals.{fmt}", headers={"Authorization": f"Bearer {token}"})
+        assert download.status_code == 200
+    csv = client.get(f"/providers/{A}/referrals.csv", headers={"Authorization": f"Bearer {token}"}).text
+    assert referral_ids(csv) == {REFERRALS[0][0], REFERRALS[1][0]}
 
 
 def test_provider_page_refuses_without_token_and_with_another_providers(client, web_settings):

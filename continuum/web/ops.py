@@ -82,8 +82,13 @@ def quarantined_batches(con: duckdb.DuckDBPyConnection) -> Part:
     )
     for row in rows:
         row["failed_expectations"] = _expectation_names(row["failed_expectations"])
-    shown = f"the {len(rows)} most recent of {total[0]} are shown; " if total and total[0] > len(rows) else ""
-    return Part(rows=rows, note=f"{shown}continuum quarantine list shows them all" if rows else "")
+    count = total[0] if total else 0
+    note = (
+        f"the {len(rows)} most recent of {count}; `continuum quarantine list` shows all"
+        if count > len(rows)
+        else ""
+    )
+    return Part(rows=rows, note=note)
 
 
 def _expectation_names(failed: object) -> list[str]:
