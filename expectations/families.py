@@ -85,6 +85,12 @@ def batch_frame(events: pd.DataFrame) -> pd.DataFrame:
     # Seconds by which an event's time is ahead of its landing: > 0 means "in the future when landed".
     frame["seconds_ahead_of_landing"] = (frame["time"] - frame["landed_at"]).dt.total_seconds()
     frame["days_late"] = (frame["landed_at"] - frame["time"]).dt.total_seconds() / 86_400
+    # A re-sent copy (same source, id and content) is normal at a low rate: the contract keeps one.
+    # The same source and id with other content is a provider reusing ids: staging would drop one.
+    content = ["source", "id", "type", "time", "subject", "data"]
+    frame["is_resent_copy"] = events.duplicated(content, keep="first")
+    versions = events.drop_duplicates(content).groupby(["source", "id"])["data"].transform("size")
+    frame["has_conflicting_copy"] = frame.index.isin(versions[versions > 1].index)
     # Share of the batch holding the same `time` as this row: a bulk mis-load stamps many rows alike.
     frame["time_value_share"] = frame.groupby("time")["time"].transform("size") / max(len(frame), 1)
     return frame.drop(columns=["expected_source"])

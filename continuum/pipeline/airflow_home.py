@@ -126,6 +126,6 @@ def _timing(task_id: str, instances: list[dict]) -> TaskTiming:
     spans = [(s, e) for s, e in spans if s and e]
     seconds = (max(e for _, e in spans) - min(s for s, _ in spans)).total_seconds() if spans else 0.0
     busy = sum((e - s).total_seconds() for s, e in spans)
-    return TaskTiming(
-        task_id, len(instances), tuple(sorted({str(i["state"]) for i in instances})), seconds, busy
-    )
+    states = tuple(sorted({str(i["state"]) for i in instances}))
+    started = min((s for s, _ in spans), default=None)
+    return TaskTiming(task_id, len(instances), states, seconds, busy, started)
