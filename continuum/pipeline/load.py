@@ -40,8 +40,9 @@ class LoadOutcome:
 
 
 def ledger_status(con: duckdb.DuckDBPyConnection, name: str) -> str | None:
-    row = con.execute("SELECT status FROM raw.batches WHERE batch_name = ?", [name]).fetchone()
-    return row[0] if row else None
+    # fetchall, not fetchone: DuckDB refuses register() while a result is left unfinished.
+    rows = con.execute("SELECT status FROM raw.batches WHERE batch_name = ?", [name]).fetchall()
+    return rows[0][0] if rows else None
 
 
 def record(
