@@ -4,6 +4,7 @@ Nothing here writes the warehouse; the only POSTs sign a provider's browser in a
 
 from __future__ import annotations
 
+import pyarrow as pa
 from fastapi import FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -148,7 +149,7 @@ def _forbidden(signed_in: str) -> HTMLResponse:
     return HTMLResponse(render("forbidden.html", signed_in_as=signed_in), status_code=403, headers=NO_STORE)
 
 
-def _download(table, fmt: str, stem: str) -> Response:
+def _download(table: pa.Table, fmt: str, stem: str) -> Response:
     if fmt not in downloads.MEDIA_TYPES:
         return Response(f"unknown format {fmt!r}: use csv or parquet\n", status_code=404)
     return Response(

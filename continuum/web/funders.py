@@ -28,6 +28,9 @@ MEASURE_LABELS = {
     "employment_180d": "Employed within 180 days of release",
 }
 
+#: Measures that are counts (denominator null), not rates.
+COUNT_MEASURES = frozenset({"participants_served"})
+
 DIMENSION_LABELS = {
     "program_type": "Programme type",
     "to_provider_id": "Provider",
@@ -133,7 +136,11 @@ def load_measures(
 
 
 def _build(measure_id: str, rows: list[dict], provider_names: dict[str, str]) -> Measure:
-    is_count = all(r["denominator"] is None for r in rows if not r["is_suppressed"])
+    # A count has no denominator. Known by name, because a measure whose every cell is suppressed
+    # shows no denominator either.
+    is_count = measure_id in COUNT_MEASURES or (
+        measure_id not in MEASURE_LABELS and all(r["denominator"] is None for r in rows)
+    )
     measure = Measure(measure_id, MEASURE_LABELS.get(measure_id, measure_id), is_count)
     cells = {(r["period_grain"], r["period_start"], r["dimension"], r["dimension_value"]): r for r in rows}
 
