@@ -265,3 +265,17 @@ def test_pages_forbid_fetching_from_elsewhere(client, web_settings):
         page = client.get(url)
         assert "default-src 'self'" in page.headers["content-security-policy"], url
     assert 'href="/ops/data-docs/index.html"' in client.get("/ops").text
+
+
+def test_measure_definitions_are_cut_from_the_measures_doc(tmp_path):
+    from continuum.web import measure_docs
+
+    doc = tmp_path / "measures.md"
+    doc.write_text(
+        "# Measures\n\n## `referral_response_48h`: answered within 48 hours\n\nCohort: referrals.\n\n"
+        "### Caveats\n\nSlow <b>providers</b>.\n\n## `rearrest_12m`\n\nArrests.\n"
+    )
+    found = measure_docs.sections(doc, ["referral_response_48h", "rearrest_12m", "employment_180d"])
+    assert set(found) == {"referral_response_48h", "rearrest_12m"}
+    assert "Caveats" in found["referral_response_48h"] and "Arrests" not in found["referral_response_48h"]
+    assert "&lt;b&gt;" in found["referral_response_48h"]  # markup in the doc is shown, not obeyed
