@@ -226,6 +226,9 @@ def test_pages_say_when_nothing_is_published(tmp_path):
     page = client.get("/funders")
     assert page.status_code == 503 and "continuum run" in page.text
     assert client.get("/ops").status_code == 200
+    (tmp_path / "empty" / "published").mkdir(parents=True)
+    duckdb.connect(str(tmp_path / "empty" / "published" / "warehouse.duckdb")).close()  # no marts yet
+    assert "marts.funder_outcomes" in client.get("/funders").text
 
 
 def test_static_report_is_one_folder_with_no_outside_reference(web_settings, tmp_path):

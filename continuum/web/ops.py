@@ -13,7 +13,7 @@ import duckdb
 
 from continuum.settings import Settings
 from continuum.web import lag
-from continuum.web.warehouse import dict_rows, has_table
+from continuum.web.warehouse import dict_rows, has_table, scalar
 
 DAG_RUN_LIMIT = 10
 QUALITY_LIMIT = 200
@@ -73,7 +73,7 @@ def _with_failed_tasks(db: sqlite3.Connection, run: dict) -> dict:
 def quarantined_batches(con: duckdb.DuckDBPyConnection) -> Part:
     if not has_table(con, "raw", "batches"):
         return Part(unavailable="the published warehouse has no raw.batches ledger yet")
-    total = con.execute("select count(*) from raw.batches where status = 'quarantined'").fetchone()
+    count = scalar(con, "select count(*) from raw.batches where status = 'quarantined'")
     rows = dict_rows(
         con,
         "select batch_name, provider_id, events, dead_letters, failed_expectations, validated_at "
@@ -82,7 +82,6 @@ def quarantined_batches(con: duckdb.DuckDBPyConnection) -> Part:
     )
     for row in rows:
         row["failed_expectations"] = _expectation_names(row["failed_expectations"])
-    count = total[0] if total else 0
     note = (
         f"the {len(rows)} most recent of {count}; `continuum quarantine list` shows all"
         if count > len(rows)

@@ -12,7 +12,7 @@ import pyarrow as pa
 from continuum.directory import load_directory
 from continuum.settings import PROJECT_ROOT, Settings
 from continuum.web import funders, ops, providers
-from continuum.web.warehouse import arrow, published, require_published, version
+from continuum.web.warehouse import arrow, published, require_published, require_table, version
 
 MEASURES_DOC = PROJECT_ROOT / "docs" / "measures.md"
 
@@ -41,17 +41,21 @@ def _measures(path: Path, _version: tuple, _docs_version: int, directory: Path) 
     """Drawing the charts takes about a second; it is done once per published copy, not per request."""
     names = {p.provider_id: p.name for p in load_directory(directory).values()}
     with published(path) as con:
+        require_table(con, "marts", "funder_outcomes")
         return funders.load_measures(con, names, MEASURES_DOC)
 
 
 def funder_outcomes_table(settings: Settings) -> pa.Table:
     with published(settings.published_warehouse_path) as con:
+        require_table(con, "marts", "funder_outcomes")
         return arrow(con, funders.OUTCOMES_SQL)
 
 
 def provider_context(settings: Settings, provider_id: str, filters: providers.Filters) -> dict:
     path = settings.published_warehouse_path
     with published(path) as con:
+        require_table(con, "marts", "referral_handoffs")
+        require_table(con, "marts", "provider_handoff_summary")
         rows, total = providers.referrals(con, provider_id, filters)
         context = {
             "summary": providers.summary(con, provider_id),
@@ -76,6 +80,7 @@ def provider_context(settings: Settings, provider_id: str, filters: providers.Fi
 
 def provider_export(settings: Settings, provider_id: str) -> pa.Table:
     with published(settings.published_warehouse_path) as con:
+        require_table(con, "marts", "referral_handoffs")
         return providers.export(con, provider_id)
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import duckdb
 import pyarrow as pa
 
-from continuum.web.warehouse import arrow, dict_rows
+from continuum.web.warehouse import arrow, dict_rows, scalar
 
 DIRECTIONS = ("all", "sent", "received")
 FLAGS = ("any", "overdue", "stalled", "open", "contact_prohibited")
@@ -128,14 +128,14 @@ def needs_action(con: duckdb.DuckDBPyConnection, provider_id: str) -> list[dict]
 def referrals(con: duckdb.DuckDBPyConnection, provider_id: str, filters: Filters) -> tuple[list[dict], int]:
     """The newest referrals that pass the filters (at most TABLE_LIMIT), and how many pass in all."""
     where, params = filters.where(provider_id)
-    total = con.execute(f"select count(*) from marts.referral_handoffs where {where}", params).fetchone()
+    total = scalar(con, f"select count(*) from marts.referral_handoffs where {where}", params)
     rows = dict_rows(
         con,
         f"select {COLUMNS} from marts.referral_handoffs where {where} "
         f"order by requested_at desc, referral_id limit {TABLE_LIMIT}",
         params,
     )
-    return rows, total[0] if total else 0
+    return rows, total or 0
 
 
 def service_types(con: duckdb.DuckDBPyConnection, provider_id: str) -> list[str]:

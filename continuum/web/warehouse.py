@@ -50,9 +50,26 @@ def arrow(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = N
     return con.sql(sql, params=params or None).to_arrow_table()
 
 
+def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> Any:
+    """The one value a query returns. Fetches all of it: DuckDB refuses the next query on a connection
+    whose last result was only partly fetched."""
+    rows = con.execute(sql, params or []).fetchall()
+    return rows[0][0] if rows else None
+
+
 def has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    found = con.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-        [schema, table],
-    ).fetchone()
-    return bool(found and found[0])
+    return bool(
+        scalar(
+            con,
+            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+            [schema, table],
+        )
+    )
+
+
+def require_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> None:
+    """A page whose mart is not built yet says so (503), rather than failing on a missing table."""
+    if not has_table(con, schema, table):
+        raise WarehouseNotPublished(
+            f"the published warehouse has no {schema}.{table} yet; the next `continuum run` builds it"
+        )
