@@ -107,14 +107,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--workers", type=int, default=None, help="lander processes (default: settings)")
+    parser.add_argument(
+        "--workers", default=None, help="lander processes, e.g. 2 or 1,2 (default: land_workers)"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("kafka").setLevel(logging.CRITICAL)
 
     home = Path(tempfile.mkdtemp(prefix="continuum-bench-landing-"))
     settings = Settings(home=home, broker_port=free_port(), kafka_bootstrap=None)
-    workers = args.workers or settings.land_workers
+    worker_counts = [int(w) for w in args.workers.split(",")] if args.workers else [settings.land_workers]
     embedded_broker.start(settings)
     try:
         sent, mean_size = send_stream(settings, args.events)
@@ -124,23 +126,28 @@ def main() -> None:
         assert total == sent, f"the broker holds {total} of {sent} messages"
         print(
             f"machine: {platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}; "
-            f"{total:,} messages of {mean_size:.0f} B on {len(tps)} partitions; lander: {workers} workers"
+            f"{total:,} messages of {mean_size:.0f} B on {len(tps)} partitions"
         )
-        ratios, raw_rates, lander_rates = [], [], []
+        raw_rates: list[float] = []
+        lander_rates: dict[int, list[float]] = {w: [] for w in worker_counts}
+        ratios: dict[int, list[float]] = {w: [] for w in worker_counts}
         for round_no in range(1, args.rounds + 1):
             raw_rate = total / raw_consume(settings, tps, total)
-            lander_rate = total / land(settings, total, workers)
             raw_rates.append(raw_rate)
-            lander_rates.append(lander_rate)
-            ratios.append(lander_rate / raw_rate)
-            print(
-                f"round {round_no}: raw consume {raw_rate:>9,.0f} msg/s   "
-                f"lander {lander_rate:>9,.0f} msg/s   ratio {lander_rate / raw_rate:.0%}"
+            line = f"round {round_no}: raw consume {raw_rate:>9,.0f} msg/s"
+            for workers in worker_counts:
+                lander_rate = total / land(settings, total, workers)
+                lander_rates[workers].append(lander_rate)
+                ratios[workers].append(lander_rate / raw_rate)
+                line += f" | lander ({workers}w) {lander_rate:>8,.0f} msg/s = {lander_rate / raw_rate:.0%}"
+            print(line, flush=True)
+        line = f"median:  raw consume {statistics.median(raw_rates):>9,.0f} msg/s"
+        for workers in worker_counts:
+            line += (
+                f" | lander ({workers}w) {statistics.median(lander_rates[workers]):>8,.0f} msg/s"
+                f" = {statistics.median(ratios[workers]):.0%}"
             )
-        print(
-            f"median:  raw consume {statistics.median(raw_rates):>9,.0f} msg/s   lander "
-            f"{statistics.median(lander_rates):>9,.0f} msg/s   ratio {statistics.median(ratios):.0%}"
-        )
+        print(line)
     finally:
         embedded_broker.stop(settings)
         shutil.rmtree(home, ignore_errors=True)

@@ -289,6 +289,38 @@ def read_dead_letter_topic(settings: Settings, expected: int) -> dict[tuple[str,
     return found
 
 
+def test_status_shows_landed_end_lag_and_dead_letters_by_reason(broker_settings: Settings) -> None:
+    settings = broker_settings
+    with_producer = producer(settings)
+    for reason in ("not_json", "bad_id", "bad_id"):
+        with_producer.send(TOPIC, key=b"k", value=malformed_by_reason(7)[reason][1])
+    with_producer.flush()
+    send_valid(settings, 30)
+    assert Lander(settings, until_caught_up=True).run() == EXIT_OK
+    send_valid(settings, 20, start=30)  # not landed yet: lag
+
+    result = subprocess.run(
+        [sys.executable, "-m", "continuum.cli", "status", "--json"],
+        env=land_env(settings),
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        check=True,
+        timeout=60,
+    )
+    status = orjson.loads(result.stdout)
+    ours = [p for p in status["partitions"] if p["topic"] == TOPIC]
+    assert len(ours) == 3 and status["broker_error"] is None
+    assert sum(p["end_offset"] for p in ours) == 53
+    assert sum(p["lag"] for p in ours) == 20
+    assert sum(p["landed_offset"] + 1 for p in ours if p["landed_offset"] is not None) == 33
+    others = [p for p in status["partitions"] if p["topic"] != TOPIC]
+    assert others and all(p["landed_offset"] is None and p["lag"] == 0 for p in others)
+    assert sorted((d["provider_id"], d["reason"], d["count"]) for d in status["dead_letters"]) == [
+        (PROVIDER, "bad_id", 2),
+        (PROVIDER, "not_json", 1),
+    ]
+
+
 def test_a_partial_temporary_file_is_never_landed_and_is_cleaned_up(broker_settings: Settings) -> None:
     settings = broker_settings
     send_valid(settings, 50)

@@ -319,7 +319,9 @@ class Lander:
                 continue
             # The end seen at start; lowered if the log shrank since (never wait for offsets gone).
             state.target = highwater if state.target is None else min(state.target, highwater)
-            if state.next_offset >= state.target or self._consumer.position(tp) >= state.target:
+            # position() also counts offsets that carry no record (transaction markers, compaction).
+            position = self._consumer.position(tp, timeout_ms=100)
+            if state.next_offset >= state.target or (position is not None and position >= state.target):
                 state.done = True
                 self._consumer.pause(tp)
 

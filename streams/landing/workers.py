@@ -19,6 +19,7 @@ import ctypes
 import fcntl
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
 import sys
@@ -97,16 +98,29 @@ def _run_workers(settings: Settings, workers: int, until_caught_up: bool, accept
     for process in processes:
         process.start()
 
-    def forward(signum: int, _frame: object) -> None:
-        log.info("%s: asking %d lander workers to finish their batches", signal.Signals(signum).name, workers)
+    def stop_all(signum: int) -> None:
         for process in processes:
             if process.pid and process.is_alive():
                 os.kill(process.pid, signum)
 
+    def forward(signum: int, _frame: object) -> None:
+        log.info("%s: asking %d lander workers to finish their batches", signal.Signals(signum).name, workers)
+        stop_all(signum)
+
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
-    for process in processes:
-        process.join()
+    running = list(processes)
+    while running:
+        multiprocessing.connection.wait([p.sentinel for p in running])
+        for process in [p for p in running if p.exitcode is not None]:
+            running.remove(process)
+            if process.exitcode not in (EXIT_OK, EXIT_RESET_HELD) and running:
+                # A worker that failed leaves its partitions unlanded: stop the others too, so that the
+                # failure is the whole command's and a supervisor restarts all of it.
+                log.error(
+                    "lander worker %s failed (exit %s): stopping the others", process.name, process.exitcode
+                )
+                stop_all(signal.SIGTERM)
     codes = [process.exitcode for process in processes]
     if any(code not in (EXIT_OK, EXIT_RESET_HELD) for code in codes):
         return EXIT_FAILED
