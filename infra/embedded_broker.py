@@ -117,8 +117,12 @@ def status(settings: Settings) -> BrokerStatus:
     return BrokerStatus(True, pid, settings.bootstrap_servers, "embedded tansu (memory storage)")
 
 
-def start(settings: Settings, wait_s: float = 20.0) -> BrokerStatus:
-    """Start the embedded broker unless it runs already, and wait until it answers."""
+def start(settings: Settings, wait_s: float = 20.0, authentication: bool = False) -> BrokerStatus:
+    """Start the embedded broker unless it runs already, and wait until it answers.
+
+    `authentication=True` makes tansu require SASL/SCRAM of every client (tests of the credentials
+    path); it is then ready when its port accepts connections, since an anonymous probe is refused.
+    """
     if not settings.uses_embedded_broker:
         return status(settings)
     current = status(settings)
@@ -144,6 +148,7 @@ def start(settings: Settings, wait_s: float = 20.0) -> BrokerStatus:
                 url,
                 "--storage-engine",
                 "memory://tansu/",
+                *(["--authentication"] if authentication else []),
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -159,7 +164,8 @@ def start(settings: Settings, wait_s: float = 20.0) -> BrokerStatus:
                 f"the embedded broker exited with code {process.returncode}; last lines of {log_file}:\n"
                 + _tail(log_file)
             )
-        if broker_answers(settings.bootstrap_servers, timeout_s=1.0):
+        ready = _port_in_use(port) if authentication else broker_answers(settings.bootstrap_servers, 1.0)
+        if ready:
             return status(settings)
         time.sleep(0.2)
     stop(settings)

@@ -61,10 +61,13 @@ def topic_command(topic: TopicSpec) -> str:
 
 
 def user_command(user: str) -> str:
+    # The password goes through a plain assignment first: under `set -e` a failing $(...) there stops
+    # the script, whereas inside the command's arguments it would run kafka-configs with no password.
     return (
+        f'password="$(password_for {q(user)})"\n'
         f'"$KAFKA_BIN/kafka-configs.sh" "${{CONNECT[@]}}" --alter '
         f"--entity-type users --entity-name {q(user)} "
-        f'--add-config "{SCRAM_MECHANISM}=[iterations={SCRAM_ITERATIONS},password=$(password_for {q(user)})]"'
+        f'--add-config "{SCRAM_MECHANISM}=[iterations={SCRAM_ITERATIONS},password=$password]"'
     )
 
 
