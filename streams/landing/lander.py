@@ -55,7 +55,8 @@ class PartitionState:
     next_offset: int
     topic_id: str | None
     records: list[Any] = field(default_factory=list)
-    held_since: float = 0.0
+    #: When the oldest record in hand was taken (monotonic clock): a batch is cut T seconds after.
+    oldest_at: float = 0.0
     #: Bounded mode: land offsets below this (the end seen at start); None until a fetch reported it.
     target: int | None = None
     done: bool = False
@@ -300,7 +301,7 @@ class Lander:
         if not records:
             return
         if not state.records:
-            state.held_since = time.monotonic()
+            state.oldest_at = time.monotonic()
         state.records.extend(records)
         state.next_offset = records[-1].offset + 1
 
@@ -336,7 +337,7 @@ class Lander:
         for tp, state in self.states.items():
             while len(state.records) >= max_events:
                 self._submit(tp, state, max_events)
-            if state.records and (flush_all or state.done or now - state.held_since >= max_age):
+            if state.records and (flush_all or state.done or now - state.oldest_at >= max_age):
                 self._submit(tp, state)
 
     def _submit(self, tp: TopicPartition, state: PartitionState, count: int | None = None) -> None:
@@ -344,7 +345,7 @@ class Lander:
             return
         count = len(state.records) if count is None else count
         records, state.records = state.records[:count], state.records[count:]
-        state.held_since = time.monotonic()
+        state.oldest_at = time.monotonic()
         self._writer.submit(Batch(tp.topic, tp.partition, state.epoch, state.topic_id, records))
 
 
