@@ -365,6 +365,26 @@ def test_flushes_at_n_events_or_after_t_seconds(broker_settings: Settings) -> No
     assert sizes == [100, 100, 50]
 
 
+def test_picks_up_new_provider_topics_while_running(own_broker: Settings) -> None:
+    settings = own_broker.model_copy(update={"land_topic_refresh_seconds": 0.5, "land_batch_seconds": 0.5})
+    ensure_topics(settings)
+    lander = Lander(settings)
+    thread = threading.Thread(target=lander.run)
+    thread.start()
+    try:
+        time.sleep(1.0)
+        ensure_topics(settings, extra_provider_ids=("new-provider",))  # a provider that joined just now
+        with_producer = producer(settings)
+        with_producer.send("providers.new-provider.events", key=b"k", value=valid_value(1, "new-provider"))
+        with_producer.close()
+        wait_for(lambda: dead_letter_rows(settings), 15, "the new topic's message landed")
+    finally:
+        lander.request_stop()
+        thread.join(10)
+    [row] = dead_letter_rows(settings)
+    assert (row["kafka_topic"], row["error_reason"]) == ("providers.new-provider.events", "unknown_provider")
+
+
 def test_sigterm_finishes_the_batch_in_hand_and_exits_0(broker_settings: Settings, tmp_path: Path) -> None:
     settings = broker_settings
     log = tmp_path / "lander.log"
