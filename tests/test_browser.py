@@ -303,6 +303,9 @@ def test_browser_sign_in_keeps_a_session(built, base_url, page, two_providers):
 
 def test_ops_page_shows_the_pipeline_state(built, base_url, page):
     assert page.goto(f"{base_url}/ops").status == 200
-    assert page.locator('table[data-table="dag_runs"]').count() == 1
-    assert page.locator('table[data-table="provider_data_quality"]').count() == 1
     screenshot(page, "ops")
+    for table in ("lag", "dag_runs", "dead_letters", "provider_data_quality"):
+        assert page.locator(f'table[data-table="{table}"]').count() == 1, table
+    assert "success" in page.locator('table[data-table="dag_runs"]').inner_text()
+    page.click("text=Great Expectations Data Docs")
+    assert page.url.startswith(f"{base_url}/ops/data-docs/")
