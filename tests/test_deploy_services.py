@@ -15,6 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from continuum.deploy import compose
 from continuum.settings import Settings
 from tests.conftest import free_port
@@ -89,6 +91,29 @@ def test_the_lander_service_starts_lands_and_stops_within_its_grace_period(
     finally:
         if lander.poll() is None:
             lander.kill()
+
+
+@pytest.mark.xfail(
+    reason="the lander service does not write landing/lander.pid, so the DAG's land step does not see it and "
+    "runs `continuum land --until-caught-up`, which waits for the service's landing lock and fails; the "
+    "check would better test that lock (it works across the compose containers that share the volume)",
+    strict=False,
+)
+def test_the_dags_land_step_sees_the_lander_service(own_broker: Settings, tmp_path: Path):
+    from continuum.pipeline.land import running_lander
+
+    home, log_path = tmp_path / "home", tmp_path / "lander.log"
+    env = service_env("lander", home, own_broker)
+    subprocess.run([str(BIN / "continuum"), "topics"], env=env, check=True, capture_output=True, timeout=60)
+    with open(log_path, "w") as log:
+        lander = subprocess.Popen(
+            executable(compose.command(SERVICES["lander"])), env=env, stdout=log, stderr=log
+        )
+    try:
+        wait_for(lander, lambda: "landing" in log_path.read_text(), timeout_s=60)
+        assert running_lander(Settings(home=home)) is not None
+    finally:
+        stop(lander, 30)
 
 
 def test_the_report_app_starts_and_answers_its_healthcheck(tmp_path: Path):
