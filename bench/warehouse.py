@@ -122,7 +122,7 @@ class RawWriter:
         for name, (first, last, events, dead) in self.batches.items():
             topic, partition = name.split("+")[:2]
             self.conn.execute(
-                "insert into raw.batches values (?, ?, ?, ?, ?, ?, 'loaded', ?, ?, 0, ?, ?, null)",
+                "insert into raw.batches values (?, ?, ?, ?, ?, ?, 'loaded', ?, ?, null, ?, ?, 'bench')",
                 [
                     name,
                     topic,

@@ -147,10 +147,10 @@ def assign_batches(raw: RawRows, loaded_at: datetime) -> None:
                 "status": "loaded",
                 "events": sum("id" in r for r in rows),
                 "dead_letters": sum("error_reason" in r for r in rows),
-                "failed_expectations": 0,
+                "failed_expectations": None,
                 "validated_at": loaded_at,
                 "loaded_at": loaded_at,
-                "validation_result_path": None,
+                "validation_result_path": f"validations/{name}.json",
             }
         )
 
@@ -185,6 +185,30 @@ def write_raw(db_path: Path, raw: RawRows) -> None:
             conn.execute(
                 f"insert into raw.{table} ({', '.join(columns)}) select {', '.join(columns)} from arrow"
             )
+
+
+def test_raw_tables_of_the_hook_are_the_loaders(tmp_path: Path) -> None:
+    """The on-run-start hook creates the raw tables only when missing; whichever of it and the loader
+    runs first, the tables must be the same: names, types, nullability, constraints."""
+    from continuum.pipeline.warehouse import raw_ddl
+
+    def describe(db_path: Path, statements: list[str]) -> list[tuple]:
+        with duckdb.connect(str(db_path)) as conn:
+            for statement in statements:
+                conn.execute(statement)
+            columns = conn.execute(
+                "select table_name, column_name, data_type, is_nullable from information_schema.columns "
+                "where table_schema = 'raw' order by table_name, ordinal_position"
+            ).fetchall()
+            constraints = conn.execute(
+                "select table_name, constraint_type, constraint_column_names from duckdb_constraints() "
+                "where schema_name = 'raw' order by all"
+            ).fetchall()
+        return columns + constraints
+
+    hook = (DBT_PROJECT / "macros" / "create_raw_tables_if_missing.sql").read_text()
+    hook = hook.split("{% macro create_raw_tables_if_missing() %}")[1].split("{% endmacro %}")[0]
+    assert describe(tmp_path / "hook.duckdb", [hook]) == describe(tmp_path / "loader.duckdb", raw_ddl())
 
 
 def dbt_build(db_path: Path, as_of: datetime, work_dir: Path, *args: str) -> subprocess.CompletedProcess:

@@ -1,55 +1,57 @@
 {#-
   The loader (continuum.pipeline) owns schema `raw` and its tables: it creates and fills them.
   This hook only creates them, empty, when they are missing, so that a first `dbt build` on an empty
-  warehouse works (the sources exist and every model builds with zero rows). The DDL is the loader's,
-  column for column; `if not exists` never touches a table the loader made.
+  warehouse works (the sources exist and every model builds with zero rows). The DDL is the loader's
+  (continuum/pipeline/warehouse.py, raw_ddl()), column for column, type for type, constraint for
+  constraint, so that whichever runs first the tables are the same (tests/test_warehouse.py checks it);
+  `if not exists` never touches a table the loader made.
 -#}
 {% macro create_raw_tables_if_missing() %}
 create schema if not exists raw;
 create table if not exists raw.events (
-    specversion varchar,
-    id varchar,
-    source varchar,
-    type varchar,
-    time timestamptz,
-    subject varchar,
-    dataschema varchar,
-    datacontenttype varchar,
-    data varchar,
-    kafka_topic varchar,
-    kafka_partition integer,
-    kafka_offset bigint,
-    kafka_timestamp timestamptz,
-    landed_at timestamptz,
-    batch_name varchar,
-    loaded_at timestamptz
+    "specversion" varchar not null,
+    "id" varchar not null,
+    "source" varchar not null,
+    "type" varchar not null,
+    "time" timestamptz not null,
+    "subject" varchar not null,
+    "dataschema" varchar not null,
+    "datacontenttype" varchar,
+    "data" varchar not null,
+    "kafka_topic" varchar not null,
+    "kafka_partition" integer not null,
+    "kafka_offset" bigint not null,
+    "kafka_timestamp" timestamptz,
+    "landed_at" timestamptz not null,
+    "batch_name" varchar not null,
+    "loaded_at" timestamptz not null
 );
 create table if not exists raw.dead_letters (
-    provider_id varchar,
-    error_stage varchar,
-    error_reason varchar,
-    error_detail varchar,
-    kafka_topic varchar,
-    kafka_partition integer,
-    kafka_offset bigint,
-    kafka_timestamp timestamptz,
-    landed_at timestamptz,
-    batch_name varchar,
-    loaded_at timestamptz
+    "provider_id" varchar,
+    "error_stage" varchar not null,
+    "error_reason" varchar not null,
+    "error_detail" varchar not null,
+    "kafka_topic" varchar not null,
+    "kafka_partition" integer not null,
+    "kafka_offset" bigint not null,
+    "kafka_timestamp" timestamptz,
+    "landed_at" timestamptz not null,
+    "batch_name" varchar not null,
+    "loaded_at" timestamptz not null
 );
 create table if not exists raw.batches (
-    batch_name varchar,
-    topic varchar,
+    batch_name varchar primary key,
+    topic varchar not null,
     provider_id varchar,
-    kafka_partition integer,
-    first_offset bigint,
-    last_offset bigint,
-    status varchar,
-    events bigint,
-    dead_letters bigint,
-    failed_expectations integer,
-    validated_at timestamptz,
+    kafka_partition integer not null,
+    first_offset bigint not null,
+    last_offset bigint not null,
+    status varchar not null check (status in ('loaded', 'quarantined')),
+    events bigint not null,
+    dead_letters bigint not null,
+    failed_expectations varchar,
+    validated_at timestamptz not null,
     loaded_at timestamptz,
-    validation_result_path varchar
+    validation_result_path varchar not null
 )
 {% endmacro %}

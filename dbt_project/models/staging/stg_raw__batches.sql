@@ -15,7 +15,7 @@ renamed as (
         status as batch_status,
         events as events_count,
         dead_letters as dead_letters_count,
-        failed_expectations as failed_expectations_count,
+        failed_expectations,
         validated_at,
         loaded_at,
         validation_result_path
