@@ -24,8 +24,9 @@ log = logging.getLogger(__name__)
 _PROVIDER_TOPIC = re.compile(PROVIDER_TOPIC_PATTERN)
 _NO_TOPIC_ID = {"", "00000000-0000-0000-0000-000000000000", "AAAAAAAAAAAAAAAAAAAAAA"}
 
-#: Fetch sizes measured with bench/landing.py: big fetches keep the consumer thread busy on records, not
-#: on round trips; 8 MiB per partition stays well below what one batch holds in memory anyway.
+#: Bigger than kafka-python's defaults (1 MiB a partition, 500 records a poll) so that one poll hands over
+#: thousands of records. bench/landing.py's raw-consume ceiling uses the same settings; on the 2-core
+#: development machine the drift between runs was larger than any difference these made.
 FETCH_CONFIG = {
     "fetch_max_bytes": 64 * 1024 * 1024,
     "max_partition_fetch_bytes": 8 * 1024 * 1024,
