@@ -245,7 +245,7 @@ def test_secrets_are_files_git_ignores_and_every_reference_is_mounted():
         text = json.dumps(service) + "".join(
             (PROJECT_ROOT / "infra" / "kafka" / f).read_text() for f in ("start.sh", "init.sh")
         ) * (name in ("kafka", "kafka-init"))
-        referenced = set(re.findall(r"/run/secrets/([a-z_]+)", text))
+        referenced = set(re.findall(r"/run/secrets}?/([a-z_]+)", text))
         referenced |= {
             v.split()[-1]
             for k, v in compose.environment(service).items()

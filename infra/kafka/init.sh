@@ -3,8 +3,9 @@
 #   init.sh PLAN.sh   the compose init service: the plan `continuum providers plan` wrote
 #   init.sh -         a plan on stdin, e.g. `continuum providers add X | docker compose run --rm -T kafka-init -`
 set -euo pipefail
-USERS_FILE=/run/secrets/kafka_users
-ADMIN_PASSWORD="$(grep -m1 '^admin:' "$USERS_FILE" | cut -d: -f2-)"
+USERS_FILE="${SECRETS_DIR:-/run/secrets}/kafka_users"
+ADMIN_PASSWORD="$(grep -m1 '^admin:' "$USERS_FILE" | cut -d: -f2- || true)"
+[ -n "$ADMIN_PASSWORD" ] || { echo "no admin line in $USERS_FILE (continuum providers credentials)" >&2; exit 1; }
 umask 077
 CONFIG="$(mktemp)"
 trap 'rm -f "$CONFIG"' EXIT
