@@ -37,7 +37,8 @@ if [ ! -s "$dir/kafka-tls-keystore.pem" ]; then
     -keyout "$tmp/ca.key" -out "$dir/kafka-tls-ca.pem" 2>/dev/null
   openssl req -newkey rsa:3072 -nodes -subj "/CN=$host" -keyout "$tmp/broker.key" -out "$tmp/broker.csr" 2>/dev/null
   printf 'subjectAltName=DNS:%s,DNS:localhost\n' "$host" > "$tmp/san.ext"
-  openssl x509 -req -in "$tmp/broker.csr" -CA "$dir/kafka-tls-ca.pem" -CAkey "$tmp/ca.key" -CAcreateserial \
+  openssl x509 -req -in "$tmp/broker.csr" -CA "$dir/kafka-tls-ca.pem" -CAkey "$tmp/ca.key" \
+    -CAserial "$tmp/ca.srl" -CAcreateserial \
     -days 825 -extfile "$tmp/san.ext" -out "$tmp/broker.pem" 2>/dev/null
   openssl pkcs8 -topk8 -nocrypt -in "$tmp/broker.key" -out "$tmp/broker.pk8"
   cat "$tmp/broker.pk8" "$tmp/broker.pem" "$dir/kafka-tls-ca.pem" > "$dir/kafka-tls-keystore.pem"

@@ -89,3 +89,38 @@ def test_init_runs_a_plan_from_stdin_as_the_admin(stand_ins: dict[str, str]):
     assert tool == "kafka-topics.sh" and args.endswith("--bootstrap-server kafka:9092")
     assert f'password="{ADMIN_PASSWORD}";' in Path(stand_ins["CALLS"] + ".config").read_text()
     assert not Path(config_path).exists()  # the admin's client settings are removed when it is done
+
+
+def test_make_secrets_makes_every_compose_secret_once(tmp_path: Path):
+    from continuum.deploy import compose
+
+    (tmp_path / "infra" / "secrets").mkdir(parents=True)
+    for name in ("make-secrets.sh", ".env.example"):
+        (tmp_path / "infra" / name).write_text((PROJECT_ROOT / "infra" / name).read_text())
+    script = ["bash", str(tmp_path / "infra" / "make-secrets.sh")]
+    first = subprocess.run(script, capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    secrets_dir = tmp_path / "infra" / "secrets"
+    made = {p.name: p.read_text() for p in secrets_dir.iterdir()}
+    # Every secret the compose file mounts exists now, but Kafka's users (continuum providers credentials).
+    wanted = {Path(s["file"]).name for s in compose.load_raw()["secrets"].values()}
+    assert wanted - set(made) == {"kafka-users", "kafka-pipeline-password"}
+    assert secrets_dir.stat().st_mode & 0o777 == 0o700
+    env = compose.read_env_file(tmp_path / ".env")
+    assert len(env["KAFKA_CLUSTER_ID"]) == 22  # KRaft's cluster id: a UUID in URL-safe base64
+    verify = subprocess.run(
+        [
+            "openssl",
+            "verify",
+            "-CAfile",
+            secrets_dir / "kafka-tls-ca.pem",
+            secrets_dir / "kafka-tls-keystore.pem",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert verify.returncode == 0, verify.stderr
+    assert "BEGIN PRIVATE KEY" in made["kafka-tls-keystore.pem"]  # PKCS#8, as Kafka's PEM keystore wants
+    again = subprocess.run(script, capture_output=True, text=True)
+    assert again.returncode == 0 and again.stdout == ""  # nothing remade
+    assert {p.name: p.read_text() for p in secrets_dir.iterdir()} == made
