@@ -8,9 +8,10 @@ from typing import Any
 
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
-from airflow.sdk.exceptions import AirflowSkipException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from continuum.pipeline import tasks
+from continuum.pipeline.land import LandingHeld
 from continuum.settings import get_settings
 
 #: Every task that opens the warehouse for writing runs in this pool of one slot: DuckDB has one writer.
@@ -53,10 +54,16 @@ DEFAULT_ARGS: dict[str, Any] = {
 def continuum_pipeline() -> None:
     @task(doc_md="Land new events with `continuum land --until-caught-up`, unless a lander service runs.")
     def land() -> None:
-        if tasks.land_new_events(get_settings()) is None:
+        try:
+            landed = tasks.land_new_events(get_settings())
+        except LandingHeld as exc:
+            raise AirflowFailException(str(exc)) from exc  # an operator decides: retrying cannot help
+        if landed is None:
             raise AirflowSkipException("a lander service is landing for this CONTINUUM_HOME")
 
-    @task(pool=WAREHOUSE_POOL, trigger_rule="none_failed", doc_md="Landed batches not yet in the ledger.")
+    # all_done: batches landed before a landing failure are loaded all the same; the failed land task
+    # stays red in the run for the operator.
+    @task(pool=WAREHOUSE_POOL, trigger_rule="all_done", doc_md="Landed batches not yet in the ledger.")
     def discover() -> list[dict[str, Any]]:
         return tasks.discover_batches(get_settings())
 
@@ -76,15 +83,15 @@ def continuum_pipeline() -> None:
     def dbt_build() -> str:
         return tasks.build_warehouse(get_settings(), get_current_context()["params"].get("as_of"))
 
-    @task(pool=WAREHOUSE_POOL, doc_md="Publish the warehouse copy, the marts as Parquet and Data Docs.")
-    def publish() -> dict[str, Any]:
-        return tasks.publish_all(get_settings())
+    @task(pool=WAREHOUSE_POOL, trigger_rule="none_failed", doc_md="Publish the copy, exports and Data Docs.")
+    def publish(verdicts: list[dict[str, Any]]) -> dict[str, Any]:
+        return tasks.publish_all(get_settings(), verdicts)
 
     batches = discover()
     land() >> batches
     verdicts = validate.expand(batch=batches)
     built = dbt_build()
-    [load(verdicts), quarantine(verdicts)] >> built >> publish()
+    [load(verdicts), quarantine(verdicts)] >> built >> publish(verdicts)
 
 
 continuum_pipeline()

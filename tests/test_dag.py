@@ -66,7 +66,7 @@ def test_the_dag_imports_without_errors_and_declares_its_rules(tmp_path: Path) -
     assert all(v["retries"] >= 1 and v["owner"] == "continuum-data-engineering" for v in tasks.values())
     assert probe["upstream"]["discover"] == ["land"]
     assert probe["upstream"]["dbt_build"] == ["load", "quarantine"]
-    assert probe["upstream"]["publish"] == ["dbt_build"]
+    assert probe["upstream"]["publish"] == ["dbt_build", "validate"]
 
 
 def continuum(settings: Settings, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:

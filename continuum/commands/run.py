@@ -53,9 +53,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         failed = True
     dag_run = af.latest_run(settings)
     print(f"\n{af.DAG_ID} {dag_run['run_id']}: {dag_run['state']}")
-    print_timings(af.task_timings(settings, dag_run["run_id"]))
+    timings = af.task_timings(settings, dag_run["run_id"])
+    print_timings(timings)
     print_summary(settings)
-    return 1 if failed or dag_run["state"] != "success" else 0
+    # A failed land step does not stop the loads (the DAG goes on with what is landed), but it is news.
+    task_failed = any("failed" in state for t in timings for state in t.states)
+    return 1 if failed or task_failed or dag_run["state"] != "success" else 0
 
 
 def _shorten(line: str) -> str:

@@ -19,8 +19,17 @@ from continuum.settings import Settings
 log = logging.getLogger(__name__)
 
 
+#: `continuum land`'s exit code when some partitions are held because their offsets went backwards
+#: (streams.landing.lander.EXIT_RESET_HELD): everything else was landed; an operator must decide.
+EXIT_RESET_HELD = 3
+
+
 class LandingFailed(RuntimeError):
     """`continuum land --until-caught-up` exited with an error; its output is in the message."""
+
+
+class LandingHeld(LandingFailed):
+    """Some partitions are held (offsets went backwards); retrying will not help: see docs/landing.md."""
 
 
 def lander_pid_path(settings: Settings) -> Path:
@@ -49,6 +58,10 @@ def land_until_caught_up(settings: Settings, timeout_s: float = 1800) -> str:
         command, env=continuum_env(settings), capture_output=True, text=True, timeout=timeout_s
     )
     output = (done.stdout + done.stderr).strip()
+    if done.returncode == EXIT_RESET_HELD:
+        raise LandingHeld(
+            f"partitions held, `continuum land --accept-reset` decides (docs/landing.md):\n{output}"
+        )
     if done.returncode != 0:
         raise LandingFailed(f"`{' '.join(command[2:])}` exited with {done.returncode}:\n{output}")
     log.info("landed:\n%s", output)

@@ -23,7 +23,7 @@ import duckdb
 
 from continuum.pipeline.batches import BatchRef
 from continuum.pipeline.load import LoadOutcome, ledger_status, load_batch, record
-from continuum.pipeline.validate import BatchVerdict, validate_batch
+from continuum.pipeline.validate import BatchVerdict, run_name, validate_batch
 from continuum.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -129,6 +129,7 @@ def release(con: duckdb.DuckDBPyConnection, settings: Settings, name: str) -> Ba
         directory / EVENTS_FILE, dead_letters if dead_letters.exists() else None
     )
     verdict = validate_batch(settings, in_quarantine)
+    _render_docs(settings, name)
     if not verdict.passed:
         quarantine_batch(con, settings, verdict)  # files are in place: this refreshes result and ledger
         return verdict
@@ -140,6 +141,12 @@ def release(con: duckdb.DuckDBPyConnection, settings: Settings, name: str) -> Ba
         _move(str(dead_letters), _prepared(batch.landing_dead_letters_path))
     shutil.rmtree(directory)
     return outcome
+
+
+def _render_docs(settings: Settings, name: str) -> None:
+    from expectations.runner import ValidationProject
+
+    ValidationProject.for_settings(settings).build_data_docs([run_name(name)])
 
 
 def _prepared(path: Path) -> Path:

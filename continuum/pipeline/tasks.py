@@ -86,10 +86,12 @@ def build_warehouse(settings: Settings, as_of: str | None) -> str:
     return dbt.dbt_build(settings, parse_as_of(as_of))
 
 
-def publish_all(settings: Settings) -> dict[str, Any]:
+def publish_all(settings: Settings, verdicts: Iterable[dict[str, Any] | None] = ()) -> dict[str, Any]:
+    """Publish the warehouse and exports, and render the Data Docs pages of this run's validations."""
     from expectations.runner import ValidationProject
 
     published = publish.publish_warehouse(settings)
     exports = publish.export_marts(settings)
-    docs = ValidationProject.for_settings(settings).build_data_docs()
+    names = [validate.run_name(v.ref.name) for v in _verdicts(verdicts)]
+    docs = ValidationProject.for_settings(settings).build_data_docs(names)
     return {"warehouse": str(published), "exports": [str(p) for p in exports], "data_docs": str(docs)}

@@ -44,6 +44,11 @@ class BatchVerdict:
         return cls(**value)
 
 
+def run_name(batch_name: str) -> str:
+    """The GX run name of a batch's validation: its name without `.parquet`."""
+    return batch_name.removesuffix(".parquet")
+
+
 def validations_dir(settings: Settings) -> Path:
     return settings.state_dir / "validations"
 
@@ -67,7 +72,9 @@ def validate_batch(settings: Settings, ref: BatchRef) -> BatchVerdict:
         log.error("batch %s cannot be read: %s", ref.name, exc)
         return _write(settings, ref, validated_at, 0, 0, [f"unreadable: {exc}"], [], {})
     project = ValidationProject.for_settings(settings)
-    verdict = project.validate(events, ref.topic, ref.partition, ref.first_offset, ref.last_offset)
+    verdict = project.validate(
+        events, ref.topic, ref.partition, ref.first_offset, ref.last_offset, run_name=run_name(ref.name)
+    )
     log.info(
         "batch %s: %d events, %s%s",
         ref.name,
