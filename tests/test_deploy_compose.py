@@ -260,3 +260,16 @@ def test_no_secret_value_is_in_the_file():
     assert not re.search(
         r"(?i)(password|secret|key)\s*[:=]\s*['\"]?[A-Za-z0-9_\-]{12,}", text.replace("_FILE", "")
     )
+
+
+def test_the_lock_file_the_image_installs_pins_every_dependency():
+    # infra/Dockerfile installs constraints.txt and then the project with --no-deps: a dependency that
+    # is not pinned there (the Postgres drivers, say) is missing from the image, not only unpinned.
+    import tomllib
+
+    project = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]
+    wanted = project["dependencies"] + project["optional-dependencies"]["dev"]
+    names = {re.split(r"[<>=!~\[; ]", d, maxsplit=1)[0].lower().replace("_", "-") for d in wanted}
+    lines = (PROJECT_ROOT / "constraints.txt").read_text().splitlines()
+    pinned = {line.split("==")[0].lower().replace("_", "-") for line in lines if "==" in line}
+    assert sorted(names - pinned) == [], "run `make constraints`"
