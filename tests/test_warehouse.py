@@ -428,48 +428,55 @@ def test_duplicates_collapse_and_are_counted(warehouse: BuiltWarehouse) -> None:
     assert quality[2] == len(warehouse.raw.dead_letters)
 
 
-def test_rearrest_within_a_year_reproduces_the_simulators_calibration(warehouse: BuiltWarehouse) -> None:
+def check_rearrest_calibration(conn: duckdb.DuckDBPyConnection) -> None:
     """The simulator draws a prison release's first rearrest from BJS's curve: P(within 1 year) is
     REARREST_CUMULATIVE[0]. Jail releases are rearrested at COMMUNITY_ARREST_PER_YEAR, i.e.
-    1 - exp(-rate) within a year. The warehouse's rearrest_12m cohort mixes both, so its rate must be
-    the mix of the two by the warehouse's own share of prison releases.
+    1 - exp(-rate) within a year. The warehouse's rearrest_12m cohort mixes both, so its published rate
+    must be the mix of the two by the warehouse's own share of prison releases; and the prison releases
+    alone must reproduce BJS's one-year figure.
 
-    Tolerance: the cohort is a binomial sample (n = the published denominator, a few hundred here), so
-    the rate is allowed 4 standard errors of a binomial with the expected p (a false alarm about 1 in
-    16,000 seeds), plus 0.02 for what the simulation does that the calibration does not describe
-    (revocations that pre-empt an arrest, journeys cut by the simulation's end).
+    Tolerance: a cohort is a binomial sample (n = the published denominator, hundreds here), so a rate
+    is allowed 4 standard errors of a binomial with the expected p (a false alarm about 1 in 16,000
+    seeds), plus 0.02 for what the simulation does that the calibration does not describe (revocations
+    that pre-empt an arrest, journeys cut by the simulation's end).
     """
     p_prison = calibration.REARREST_CUMULATIVE[0][1]
     assert calibration.REARREST_CUMULATIVE[0][0] == 1
     p_jail = 1 - math.exp(-calibration.COMMUNITY_ARREST_PER_YEAR)
-    with warehouse.connect() as conn:
-        # the cohort of rearrest_12m (year grain, published rows) and its share of prison releases
-        cohort = conn.execute(
-            "select c.is_rearrested_within_365d, r.facility_type "
-            "from intermediate.int_participants__release_cohorts c "
-            "join intermediate.int_participants__spine s using (participant_key) "
-            "join staging.stg_events__custody_released r on r.event_id = c.release_event_id "
-            "where c.period_grain = 'year' and c.has_365d_elapsed and s.is_consenting"
-        ).fetchall()
-        published = conn.execute(
-            "select sum(numerator), sum(denominator) from marts.funder_outcomes "
-            "where measure_id = 'rearrest_12m' and period_grain = 'year' and dimension = 'all' "
-            "and not is_suppressed"
-        ).fetchall()[0]
+    # the cohort of rearrest_12m (year grain) and its share of prison releases
+    everyone = conn.execute(
+        "select c.period_start, c.is_rearrested_within_365d, r.facility_type "
+        "from intermediate.int_participants__release_cohorts c "
+        "join intermediate.int_participants__spine s using (participant_key) "
+        "join staging.stg_events__custody_released r on r.event_id = c.release_event_id "
+        "where c.period_grain = 'year' and c.has_365d_elapsed and s.is_consenting"
+    ).fetchall()
+    published = conn.execute(
+        "select period_start, numerator, denominator from marts.funder_outcomes "
+        "where measure_id = 'rearrest_12m' and period_grain = 'year' and dimension = 'all' "
+        "and not is_suppressed"
+    ).fetchall()
+    years = {start for start, _, _ in published}
+    cohort = [(rearrested, facility) for start, rearrested, facility in everyone if start in years]
+    numerator = sum(num for _, num, _ in published)
+    denominator = sum(den for _, _, den in published)
     n = len(cohort)
     assert n >= 100, "too few releases with a year elapsed to test the calibration"
+    assert denominator == n, "the published denominators are the cohort's sizes"
     prison_share = sum(f == "prison" for _, f in cohort) / n
     expected = prison_share * p_prison + (1 - prison_share) * p_jail
-    numerator, denominator = published
-    assert denominator == n, "the published denominators add up to the cohort"
     rate = numerator / denominator
     tolerance = 4 * math.sqrt(expected * (1 - expected) / n) + 0.02
     assert abs(rate - expected) <= tolerance, f"rate {rate:.3f}, expected {expected:.3f} ± {tolerance:.3f}"
-    # and the prison releases alone against BJS's one-year figure
     prison = [rearrested for rearrested, f in cohort if f == "prison"]
     prison_rate = sum(prison) / len(prison)
     prison_tolerance = 4 * math.sqrt(p_prison * (1 - p_prison) / len(prison)) + 0.02
-    assert abs(prison_rate - p_prison) <= prison_tolerance
+    assert abs(prison_rate - p_prison) <= prison_tolerance, f"prison releases: {prison_rate:.3f}"
+
+
+def test_rearrest_within_a_year_reproduces_the_simulators_calibration(warehouse: BuiltWarehouse) -> None:
+    with warehouse.connect() as conn:
+        check_rearrest_calibration(conn)
 
 
 def split_raw(raw: RawRows, cutoff: datetime, loaded_after: datetime) -> tuple[RawRows, RawRows]:

@@ -1,0 +1,65 @@
+"""End to end: a simulated network produced to the embedded broker, then one `continuum run` (the Airflow
+DAG: land, validate, load, dbt build, publish), then the warehouse checks that hold whatever the seed
+(the same `check_*` functions as tests/test_warehouse.py, which builds the raw tables itself).
+
+Slow (a broker, the lander, Great Expectations and Airflow in subprocesses): about two minutes.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import duckdb
+import pytest
+from test_warehouse import (
+    SIM_END,
+    check_complementary_suppression,
+    check_every_referral_once,
+    check_no_small_cells,
+    check_only_consenting_participants_shared,
+    check_part2_records_stay_with_their_provider,
+    check_rearrest_calibration,
+    pii_findings,
+    simulate,
+)
+
+from continuum.pipeline.env import continuum_env
+from continuum.settings import Settings
+from streams.simulator import produce
+
+PARTICIPANTS = 1500
+
+
+def continuum(settings: Settings, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    done = subprocess.run(
+        [sys.executable, "-m", "continuum.cli", *args],
+        env=continuum_env(settings),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert done.returncode == 0, f"continuum {' '.join(args)}:\n{done.stdout[-6000:]}\n{done.stderr[-6000:]}"
+    return done
+
+
+@pytest.mark.slow
+def test_a_simulated_network_through_the_dag(own_broker: Settings) -> None:
+    sim = simulate(participants=PARTICIPANTS, end=SIM_END)
+    produce(sim.messages(), own_broker)
+    run = continuum(own_broker, "run", "--as-of", SIM_END.isoformat())
+    assert "continuum_pipeline" in run.stdout and ": success" in run.stdout
+
+    for path in (own_broker.warehouse_path, own_broker.published_warehouse_path):
+        assert path.exists(), path
+    with duckdb.connect(str(own_broker.published_warehouse_path), read_only=True) as conn:
+        conn.execute("set TimeZone = 'UTC'")
+        loaded = conn.execute("select count(distinct (source, id)) from raw.events").fetchall()[0][0]
+        assert loaded == sim.report.valid_events, "every valid event of the simulation reached the warehouse"
+        check_no_small_cells(conn)
+        check_complementary_suppression(conn)
+        check_every_referral_once(conn)
+        check_only_consenting_participants_shared(conn, SIM_END)
+        check_part2_records_stay_with_their_provider(conn, SIM_END)
+        check_rearrest_calibration(conn)
+        assert not pii_findings(conn, sim.config.start.date())
