@@ -77,6 +77,10 @@ class Settings(BaseSettings):
         default="continuum-pipeline",
         description="the principal that alone reads provider topics and writes pipeline.dead-letter",
     )
+    kafka_monitor_username: str = Field(
+        default="continuum-monitor",
+        description="the principal that may only describe topics and read their offsets (lag on /ops)",
+    )
     topic_replication: int = Field(
         default=1, ge=1, description="replication factor of the topics a deployment creates (3 on 3 brokers)"
     )

@@ -218,10 +218,12 @@ def test_kafka_listeners_match_the_clients():
     assert f"kafka-data:{props['log.dirs']}" in SERVICES["kafka"]["volumes"]
 
 
-def test_the_pipeline_principal_is_the_one_the_acls_name():
-    default = Settings.model_fields["kafka_pipeline_username"].default
-    for name in ("lander", "airflow-scheduler"):
-        assert compose.environment(SERVICES[name])["CONTINUUM_KAFKA_USERNAME"] == default
+def test_each_service_uses_the_principal_the_acls_name():
+    pipeline = Settings.model_fields["kafka_pipeline_username"].default
+    for name in ("lander", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer"):
+        assert compose.environment(SERVICES[name])["CONTINUUM_KAFKA_USERNAME"] == pipeline
+    monitor = Settings.model_fields["kafka_monitor_username"].default
+    assert compose.environment(SERVICES["web"])["CONTINUUM_KAFKA_USERNAME"] == monitor
 
 
 def test_the_init_applies_the_plan_the_plan_step_writes():

@@ -1,4 +1,5 @@
-"""infra/kafka/start.sh and init.sh, run by bash with stand-ins for Kafka's tools (no Kafka here).
+"""infra/kafka/start.sh and init.sh, run by bash with stand-ins for Kafka's tools (no Kafka here), and
+infra/make-secrets.sh.
 
 They check what the scripts themselves decide: the broker's configuration is filled in completely, the
 admin SCRAM user is created when storage is formatted, the admin's client settings reach the healthcheck
@@ -104,7 +105,7 @@ def test_make_secrets_makes_every_compose_secret_once(tmp_path: Path):
     made = {p.name: p.read_text() for p in secrets_dir.iterdir()}
     # Every secret the compose file mounts exists now, but Kafka's users (continuum providers credentials).
     wanted = {Path(s["file"]).name for s in compose.load_raw()["secrets"].values()}
-    assert wanted - set(made) == {"kafka-users", "kafka-pipeline-password"}
+    assert wanted - set(made) == {"kafka-users", "kafka-pipeline-password", "kafka-monitor-password"}
     assert secrets_dir.stat().st_mode & 0o777 == 0o700
     env = compose.read_env_file(tmp_path / ".env")
     assert len(env["KAFKA_CLUSTER_ID"]) == 22  # KRaft's cluster id: a UUID in URL-safe base64

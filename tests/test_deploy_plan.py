@@ -24,6 +24,7 @@ from streams.kafka import DEAD_LETTER_TOPIC
 SETTINGS = Settings()
 PROVIDERS = list(load_directory(SETTINGS.provider_directory))
 PIPELINE = SETTINGS.kafka_pipeline_username
+MONITOR = SETTINGS.kafka_monitor_username
 
 
 def allowed(acls: tuple[Acl, ...], user: str, operation: str, topic: str) -> bool:
@@ -58,15 +59,22 @@ def test_no_provider_reads_any_topic_and_the_pipeline_reads_them_all():
     assert {a.resource for a in acls} == {"topic"}  # no cluster or group rights to anyone
 
 
+def test_the_monitor_sees_every_topic_and_reads_or_writes_none():
+    acls = network_plan(SETTINGS).acls
+    for topic in [DEAD_LETTER_TOPIC, *map(provider_topic, PROVIDERS)]:
+        assert allowed(acls, MONITOR, "Describe", topic)
+        assert not allowed(acls, MONITOR, "Read", topic) and not allowed(acls, MONITOR, "Write", topic)
+
+
 def test_the_plan_has_one_topic_and_one_user_per_provider_from_the_directory():
     plan = network_plan(SETTINGS)
     assert [t.name for t in plan.topics] == [DEAD_LETTER_TOPIC] + [provider_topic(p) for p in PROVIDERS]
-    assert list(plan.users) == [PIPELINE, *PROVIDERS]
+    assert list(plan.users) == [PIPELINE, MONITOR, *PROVIDERS]
     assert all(t.partitions == SETTINGS.topic_partitions for t in plan.topics)
 
 
 def test_a_provider_cannot_take_a_reserved_principal():
-    for reserved in (ADMIN_USER, PIPELINE):
+    for reserved in (ADMIN_USER, PIPELINE, MONITOR):
         with pytest.raises(PlanError):
             provider_plan(reserved, SETTINGS)
 
@@ -137,8 +145,9 @@ def test_providers_credentials_then_add_and_rotate(tmp_path: Path):
     done = continuum("providers", "credentials", "--secrets-dir", str(secrets_dir))
     assert done.returncode == 0, done.stderr
     before = read_passwords(secrets_dir / "kafka-users")
-    assert set(before) == {ADMIN_USER, PIPELINE, *PROVIDERS}
+    assert set(before) == {ADMIN_USER, PIPELINE, MONITOR, *PROVIDERS}
     assert (secrets_dir / "kafka-pipeline-password").read_text().strip() == before[PIPELINE]
+    assert (secrets_dir / "kafka-monitor-password").read_text().strip() == before[MONITOR]
     assert (secrets_dir.stat().st_mode & 0o777) == 0o700
 
     added = continuum("providers", "add", "okc-gvi", "--secrets-dir", str(secrets_dir))

@@ -116,9 +116,9 @@ def test_the_dags_land_step_sees_the_lander_service(own_broker: Settings, tmp_pa
         stop(lander, 30)
 
 
-def test_the_report_app_starts_and_answers_its_healthcheck(tmp_path: Path):
+def test_the_report_app_starts_and_answers_its_healthcheck(broker: Settings, tmp_path: Path):
     port = str(free_port())
-    env = service_env("web", tmp_path / "home", CONTINUUM_WEB_PORT=port)
+    env = service_env("web", tmp_path / "home", broker, CONTINUUM_WEB_PORT=port)
     with open(tmp_path / "web.log", "w") as log:
         web = subprocess.Popen(executable(compose.command(SERVICES["web"])), env=env, stdout=log, stderr=log)
     try:

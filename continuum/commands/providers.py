@@ -57,6 +57,7 @@ def run_token(args: argparse.Namespace, settings: Settings) -> int:
 DEFAULT_SECRETS_DIR = PROJECT_ROOT / "infra" / "secrets"
 USERS_FILE = "kafka-users"  # `user:password` lines: the broker's admin, the pipeline, every provider
 PIPELINE_PASSWORD_FILE = "kafka-pipeline-password"  # the pipeline's password alone, for its services
+MONITOR_PASSWORD_FILE = "kafka-monitor-password"  # the report app's (describe-only) password alone
 
 PLAN_HELP = (
     "print the Kafka topics, SCRAM users and ACLs of the whole network as Kafka CLI commands "
@@ -87,8 +88,8 @@ def run_plan(args: argparse.Namespace, settings: Settings) -> int:
 
 
 CREDENTIALS_HELP = (
-    "create the missing Kafka passwords (admin, pipeline, every provider) in the deployment's secrets "
-    "directory; existing ones are kept"
+    "create the missing Kafka passwords (admin, pipeline, monitor, every provider) in the deployment's "
+    "secrets directory; existing ones are kept"
 )
 
 
@@ -148,13 +149,17 @@ def run_add(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _ensure(secrets_dir: Path, settings: Settings, users: list[str], rotate: tuple[str, ...] = ()):
-    """Passwords for `users` in the users file, and the pipeline's own file kept in step with it."""
+    """Passwords for `users` in the users file; the pipeline's and the monitor's own files kept in step."""
     from continuum.deploy.credentials import ensure_passwords, read_passwords, write_secret
 
     changed = ensure_passwords(secrets_dir / USERS_FILE, users, rotate)
-    pipeline = read_passwords(secrets_dir / USERS_FILE).get(settings.kafka_pipeline_username)
-    if pipeline:
-        write_secret(secrets_dir / PIPELINE_PASSWORD_FILE, pipeline + "\n")
+    passwords = read_passwords(secrets_dir / USERS_FILE)
+    for user, file_name in (
+        (settings.kafka_pipeline_username, PIPELINE_PASSWORD_FILE),
+        (settings.kafka_monitor_username, MONITOR_PASSWORD_FILE),
+    ):
+        if user in passwords:
+            write_secret(secrets_dir / file_name, passwords[user] + "\n")
     return changed
 
 

@@ -2,7 +2,8 @@
 
 Every provider `X` gets a SCRAM user `X`, its topic `providers.X.events`, and the right to write (and
 describe) topics under the prefix `providers.X.` and nothing else. The pipeline's user alone reads every
-provider topic (prefix `providers.`) and writes `pipeline.dead-letter`. The plan is plain data, so tests
+provider topic (prefix `providers.`) and writes `pipeline.dead-letter`; the report app's user only sees
+topics and their offsets. The plan is plain data, so tests
 check it without a broker; `render_shell` turns it into the commands of Kafka's own CLI tools.
 """
 
@@ -54,7 +55,7 @@ class PlanError(ValueError):
 
 def provider_plan(provider_id: str, settings: Settings) -> AccessPlan:
     """What one provider needs: its user, its topic, and write access to its own prefix only."""
-    if provider_id in (ADMIN_USER, settings.kafka_pipeline_username):
+    if provider_id in (ADMIN_USER, settings.kafka_pipeline_username, settings.kafka_monitor_username):
         raise PlanError(f"provider id {provider_id!r} collides with a reserved Kafka principal; rename it")
     prefix = f"{PROVIDER_TOPIC_PREFIX}{provider_id}."
     return AccessPlan(
@@ -84,9 +85,22 @@ def pipeline_plan(settings: Settings) -> AccessPlan:
     )
 
 
+def monitor_plan(settings: Settings) -> AccessPlan:
+    """The report app's principal sees topics and their end offsets (lag), never a message."""
+    user = settings.kafka_monitor_username
+    return AccessPlan(
+        users=(user,),
+        topics=(),
+        acls=(
+            Acl(user, "Describe", "topic", "prefixed", PROVIDER_TOPIC_PREFIX),
+            Acl(user, "Describe", "topic", "literal", DEAD_LETTER_TOPIC),
+        ),
+    )
+
+
 def network_plan(settings: Settings) -> AccessPlan:
-    """The whole network: the pipeline, then every provider of the directory in file order."""
-    plan = pipeline_plan(settings)
+    """The whole network: the pipeline, the monitor, then every provider of the directory in file order."""
+    plan = pipeline_plan(settings) + monitor_plan(settings)
     for provider_id in load_directory(settings.provider_directory):
         plan = plan + provider_plan(provider_id, settings)
     return plan
