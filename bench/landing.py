@@ -10,7 +10,9 @@ then alternates, --rounds times, on the same topics:
 - the lander: `run_landers(until_caught_up=True)`, what `continuum land --until-caught-up` runs, into a
   fresh landing zone (validation, Arrow tables, Parquet, fsync, dead letters produced and flushed), with
   `land_workers` processes unless --workers says otherwise.
-The machine's speed drifts between runs, so the figure that counts is the ratio within one round.
+Both run with the lander's garbage-collector settings (workers.tune_gc). The machine's speed drifts
+between runs (and other work shares its cores), so the figure that counts is the ratio within one
+round; the CPU time per message (this process and its workers, not the broker's) drifts much less.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import socket
 import statistics
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -35,7 +38,7 @@ from infra import embedded_broker
 from streams.landing.files import committed_batches
 from streams.landing.source import ProviderTopics, make_consumer
 from streams.landing.status import fetch_end_offsets
-from streams.landing.workers import run_landers
+from streams.landing.workers import run_landers, tune_gc
 from streams.simulator import MessConfig, Simulation, SimulationConfig, produce
 
 MESSAGES_PER_PARTICIPANT = 26  # about what the simulator sends per participant over its default window
@@ -71,9 +74,20 @@ def partitions(settings: Settings) -> list[TopicPartition]:
         topics.close()
 
 
-def raw_consume(settings: Settings, tps: list[TopicPartition], total: int) -> float:
-    """Seconds for one consumer with the lander's settings to read `total` records (the ceiling)."""
-    started = time.perf_counter()
+@dataclass(frozen=True)
+class Run:
+    seconds: float  # wall clock
+    cpu_seconds: float  # CPU of this process and of the workers it forked (not the broker's)
+
+
+def _cpu() -> float:
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def raw_consume(settings: Settings, tps: list[TopicPartition], total: int) -> Run:
+    """One consumer with the lander's settings reads `total` records (the ceiling)."""
+    started, cpu = time.perf_counter(), _cpu()
     consumer = make_consumer(settings, client_id="bench-raw")
     consumer.assign(tps)
     consumer.seek_to_beginning(*tps)
@@ -81,18 +95,18 @@ def raw_consume(settings: Settings, tps: list[TopicPartition], total: int) -> fl
     while seen < total:
         for records in consumer.poll(timeout_ms=500).values():
             seen += len(records)
-    elapsed = time.perf_counter() - started
+    run = Run(time.perf_counter() - started, _cpu() - cpu)
     consumer.close(autocommit=False)
-    return elapsed
+    return run
 
 
-def land(settings: Settings, total: int, workers: int) -> float:
-    """Seconds for a bounded lander run (what `continuum land --until-caught-up` does) into an empty
-    landing zone; checks that every message landed once."""
+def land(settings: Settings, total: int, workers: int) -> Run:
+    """A bounded lander run (what `continuum land --until-caught-up` does) into an empty landing zone;
+    checks that every message landed once."""
     shutil.rmtree(settings.landing_dir, ignore_errors=True)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _cpu()
     assert run_landers(settings, workers, until_caught_up=True, accept_reset=False) == 0
-    elapsed = time.perf_counter() - started
+    run = Run(time.perf_counter() - started, _cpu() - cpu)
     landed = sum(
         pq.read_metadata(path).num_rows
         for batch in committed_batches(settings.landing_dir)
@@ -100,7 +114,11 @@ def land(settings: Settings, total: int, workers: int) -> float:
         if path is not None
     )
     assert landed == total, f"landed {landed} of {total}"
-    return elapsed
+    return run
+
+
+def _us(run: Run, total: int) -> str:
+    return f"{run.cpu_seconds / total * 1e6:.1f} CPU µs/msg"
 
 
 def main() -> None:
@@ -113,6 +131,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("kafka").setLevel(logging.CRITICAL)
+    tune_gc()  # what the lander does: the ceiling gets the same garbage-collector settings, to be fair
 
     home = Path(tempfile.mkdtemp(prefix="continuum-bench-landing-"))
     settings = Settings(home=home, broker_port=free_port(), kafka_bootstrap=None)
@@ -132,14 +151,19 @@ def main() -> None:
         lander_rates: dict[int, list[float]] = {w: [] for w in worker_counts}
         ratios: dict[int, list[float]] = {w: [] for w in worker_counts}
         for round_no in range(1, args.rounds + 1):
-            raw_rate = total / raw_consume(settings, tps, total)
+            raw = raw_consume(settings, tps, total)
+            raw_rate = total / raw.seconds
             raw_rates.append(raw_rate)
-            line = f"round {round_no}: raw consume {raw_rate:>9,.0f} msg/s"
+            line = f"round {round_no}: raw consume {raw_rate:>8,.0f} msg/s ({_us(raw, total)})"
             for workers in worker_counts:
-                lander_rate = total / land(settings, total, workers)
+                run = land(settings, total, workers)
+                lander_rate = total / run.seconds
                 lander_rates[workers].append(lander_rate)
                 ratios[workers].append(lander_rate / raw_rate)
-                line += f" | lander ({workers}w) {lander_rate:>8,.0f} msg/s = {lander_rate / raw_rate:.0%}"
+                line += (
+                    f" | lander {workers}w {lander_rate:>7,.0f} msg/s = {lander_rate / raw_rate:.0%}"
+                    f" ({_us(run, total)})"
+                )
             print(line, flush=True)
         line = f"median:  raw consume {statistics.median(raw_rates):>9,.0f} msg/s"
         for workers in worker_counts:

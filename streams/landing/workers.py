@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import fcntl
+import gc
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -68,12 +69,22 @@ def run_landers(
     settings: Settings, workers: int, until_caught_up: bool, accept_reset: bool, lock_wait_s: float = 30.0
 ) -> int:
     """Land with `workers` processes (1: in this process). Returns the exit code (lander.py's)."""
+    tune_gc()
     with landing_lock(settings.landing_dir, lock_wait_s):
         if workers == 1:
             lander = Lander(settings, until_caught_up=until_caught_up, accept_reset=accept_reset)
             _stop_on_signals(lander.request_stop)
             return lander.run()
         return _run_workers(settings, workers, until_caught_up, accept_reset)
+
+
+def tune_gc() -> None:
+    """Fewer, later garbage collections. A lander holds many container objects (records in hand, parsed
+    events) and with Python's default thresholds the collector keeps re-scanning them: measured here as
+    about a sixth of the lander's CPU per message (and a fifth of a plain kafka-python consumer's). The
+    lander makes no reference cycles of its own, so later collections cost only memory it frees anyway."""
+    gc.freeze()  # everything imported so far lives as long as the process: out of every collection
+    gc.set_threshold(100_000, 50, 100)
 
 
 def _run_workers(settings: Settings, workers: int, until_caught_up: bool, accept_reset: bool) -> int:
