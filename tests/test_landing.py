@@ -36,6 +36,7 @@ from streams.kafka import DEAD_LETTER_TOPIC, ensure_topics
 from streams.landing import files, source
 from streams.landing.lander import EXIT_OK, EXIT_RESET_HELD, Lander
 from streams.landing.status import fetch_end_offsets, landing_status
+from streams.landing.workers import LandingZoneBusy, landing_lock, run_landers
 from streams.producer import build_envelope
 from streams.simulator import (
     DeliveryReport,
@@ -383,6 +384,17 @@ def test_picks_up_new_provider_topics_while_running(own_broker: Settings) -> Non
         thread.join(10)
     [row] = dead_letter_rows(settings)
     assert (row["kafka_topic"], row["error_reason"]) == ("providers.new-provider.events", "unknown_provider")
+
+
+def test_one_lander_per_landing_zone(broker_settings: Settings) -> None:
+    settings = broker_settings
+    # Held as a running `continuum land` holds it.
+    held = landing_lock(settings.landing_dir, wait_s=0)
+    with held, pytest.raises(LandingZoneBusy, match="another lander holds"):
+        run_landers(settings, 2, until_caught_up=True, accept_reset=False, lock_wait_s=0.5)
+    send_valid(settings, 10)
+    assert run_landers(settings, 2, until_caught_up=True, accept_reset=False) == EXIT_OK
+    assert_exactly_once(settings, [TOPIC])
 
 
 def test_sigterm_finishes_the_batch_in_hand_and_exits_0(broker_settings: Settings, tmp_path: Path) -> None:

@@ -70,12 +70,17 @@ def run_landers(
 ) -> int:
     """Land with `workers` processes (1: in this process). Returns the exit code (lander.py's)."""
     tune_gc()
-    with landing_lock(settings.landing_dir, lock_wait_s):
-        if workers == 1:
-            lander = Lander(settings, until_caught_up=until_caught_up, accept_reset=accept_reset)
-            _stop_on_signals(lander.request_stop)
-            return lander.run()
-        return _run_workers(settings, workers, until_caught_up, accept_reset)
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        with landing_lock(settings.landing_dir, lock_wait_s):
+            if workers == 1:
+                lander = Lander(settings, until_caught_up=until_caught_up, accept_reset=accept_reset)
+                _stop_on_signals(lander.request_stop)
+                return lander.run()
+            return _run_workers(settings, workers, until_caught_up, accept_reset)
+    finally:
+        for signum, handler in handlers.items():  # a caller (a bench, a test) gets its own back
+            signal.signal(signum, handler)
 
 
 def tune_gc() -> None:
