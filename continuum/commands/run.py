@@ -46,7 +46,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         for line in af.stream_dag_test(settings, args.as_of):
             # A traceback runs until Airflow's next timestamped line: show it whole.
             in_traceback = line.startswith("Traceback") or (in_traceback and not _TIMESTAMPED.match(line))
-            if args.airflow_log or in_traceback or _PROGRESS.search(line):
+            # Airflow logs a harmless "XCom not found" at the end of every mapped task's results.
+            shown = in_traceback or (_PROGRESS.search(line) and "XCom not found" not in line)
+            if args.airflow_log or shown:
                 print(_shorten(line), flush=True)
     except af.AirflowCommandFailed as exc:
         print(f"error: {exc}", file=sys.stderr)

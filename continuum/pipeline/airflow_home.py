@@ -8,6 +8,7 @@ nothing is written to airflow.cfg by hand.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -32,8 +33,11 @@ def airflow_home(settings: Settings) -> Path:
 
 def airflow_env(settings: Settings) -> dict[str, str]:
     home = airflow_home(settings)
+    env = continuum_env(settings)
     return {
-        **continuum_env(settings),
+        **env,
+        # `airflow standalone` starts its components as `airflow …` from PATH: the venv's must come first.
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
