@@ -26,7 +26,8 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import NewTopic
 
 from continuum.directory import load_directory, provider_topic
 from continuum.settings import PROJECT_ROOT, Settings
@@ -367,14 +368,16 @@ def test_flushes_at_n_events_or_after_t_seconds(broker_settings: Settings) -> No
 
 
 def test_picks_up_new_provider_topics_while_running(own_broker: Settings) -> None:
+    """Also: the lander creates the dead-letter topic when the broker has none yet."""
     settings = own_broker.model_copy(update={"land_topic_refresh_seconds": 0.5, "land_batch_seconds": 0.5})
-    ensure_topics(settings)
     lander = Lander(settings)
     thread = threading.Thread(target=lander.run)
     thread.start()
     try:
         time.sleep(1.0)
-        ensure_topics(settings, extra_provider_ids=("new-provider",))  # a provider that joined just now
+        admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+        admin.create_topics([NewTopic("providers.new-provider.events", 3, 1)])  # a provider that just joined
+        admin.close()
         with_producer = producer(settings)
         with_producer.send("providers.new-provider.events", key=b"k", value=valid_value(1, "new-provider"))
         with_producer.close()

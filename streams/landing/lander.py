@@ -152,6 +152,7 @@ class Lander:
             return
         try:
             topics = self._topics.list()
+            self._topics.ensure_dead_letter_topic()
         except KafkaError as exc:
             self._next_refresh = time.monotonic() + self._outage.failed(exc)
             return

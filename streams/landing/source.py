@@ -14,10 +14,11 @@ import time
 from dataclasses import dataclass
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
-from kafka.errors import KafkaError
+from kafka.admin import NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from continuum.settings import Settings
-from streams.kafka import PROVIDER_TOPIC_PATTERN, client_config
+from streams.kafka import DEAD_LETTER_TOPIC, PROVIDER_TOPIC_PATTERN, client_config
 
 log = logging.getLogger(__name__)
 
@@ -66,24 +67,16 @@ class ProviderTopics:
     def __init__(self, settings: Settings):
         self._settings = settings
         self._admin: KafkaAdminClient | None = None
+        self._dead_letter_topic_exists = False
 
     def list(self) -> list[TopicInfo]:
         """Raises KafkaError when the broker does not answer within land_broker_timeout_seconds."""
         try:
-            if self._admin is None:
-                timeout_ms = int(self._settings.land_broker_timeout_seconds * 1000)
-                self._admin = KafkaAdminClient(
-                    **client_config(
-                        self._settings,
-                        client_id="continuum-lander-topics",
-                        request_timeout_ms=timeout_ms,
-                        bootstrap_timeout_ms=timeout_ms,
-                    )
-                )
-            described = self._admin.describe_topics()
+            described = self._client().describe_topics()
         except KafkaError:
             self.close()  # start afresh next time: the connection may be half dead
             raise
+        self._dead_letter_topic_exists = any(t["name"] == DEAD_LETTER_TOPIC for t in described)
         return sorted(
             (
                 TopicInfo(t["name"], len(t["partitions"]), _topic_id(t.get("topic_id")))
@@ -92,6 +85,31 @@ class ProviderTopics:
             ),
             key=lambda t: t.name,
         )
+
+    def ensure_dead_letter_topic(self) -> None:
+        """Create `pipeline.dead-letter` if the last listing did not have it: dead letters are sent before
+        their batch is committed, so a missing topic would hold every batch with a refused message."""
+        if self._dead_letter_topic_exists:
+            return
+        try:
+            self._client().create_topics([NewTopic(DEAD_LETTER_TOPIC, self._settings.topic_partitions, 1)])
+            log.info("created the dead-letter topic %s", DEAD_LETTER_TOPIC)
+        except TopicAlreadyExistsError:
+            pass
+        self._dead_letter_topic_exists = True
+
+    def _client(self) -> KafkaAdminClient:
+        if self._admin is None:
+            timeout_ms = int(self._settings.land_broker_timeout_seconds * 1000)
+            self._admin = KafkaAdminClient(
+                **client_config(
+                    self._settings,
+                    client_id="continuum-lander-topics",
+                    request_timeout_ms=timeout_ms,
+                    bootstrap_timeout_ms=timeout_ms,
+                )
+            )
+        return self._admin
 
     def close(self) -> None:
         if self._admin is not None:
