@@ -157,14 +157,17 @@ def _build(measure_id: str, rows: list[dict], provider_names: dict[str, str]) ->
     measure.trend = [(q, c) for q in quarters if (c := cell("quarter", q, "all", "all"))]
     for dimension in sorted({r["dimension"] for r in rows} - {"all"}, key=_dimension_order):
         values = sorted({r["dimension_value"] for r in rows if r["dimension"] == dimension})
-        breakdown_rows = [
+        breakdown_rows = sorted(
             (
-                _group_label(dimension, value, provider_names),
-                cell("quarter", measure.latest_quarter, dimension, value),
-                cell("year", measure.latest_year, dimension, value),
-            )
-            for value in values
-        ]
+                (
+                    _group_label(dimension, value, provider_names),
+                    cell("quarter", measure.latest_quarter, dimension, value),
+                    cell("year", measure.latest_year, dimension, value),
+                )
+                for value in values
+            ),
+            key=lambda row: row[0],
+        )
         label = DIMENSION_LABELS.get(dimension, dimension)
         measure.breakdowns.append(Breakdown(dimension, label, breakdown_rows))
     measure.chart_svg = charts.trend_svg(measure.label, _trend_points(measure), is_count)

@@ -28,8 +28,30 @@ def sections(path: Path, measure_ids: list[str]) -> dict[str, str]:
     return found
 
 
+def preamble(path: Path, measure_ids: list[str]) -> str:
+    """The doc's general part as HTML: from its first section heading down to the first heading that
+    names a measure (how to read a row, rules for every measure), leaving out a last heading whose
+    section is the measures themselves."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return ""
+    names = [_name_pattern(m) for m in measure_ids]
+    headings = [i for i, line in enumerate(lines) if _HEADING.match(line)]
+    first_measure = next((i for i in headings if any(n.search(lines[i]) for n in names)), len(lines))
+    start = next((i for i in headings if i > 0), first_measure)
+    body = lines[start:first_measure]
+    while body and (not body[-1].strip() or _HEADING.match(body[-1])):
+        body.pop()  # the heading that only introduces the measures
+    return _markdown.render("\n".join(body)) if body else ""
+
+
+def _name_pattern(measure_id: str) -> re.Pattern:
+    return re.compile(rf"(?<![a-z0-9_]){re.escape(measure_id)}(?![a-z0-9_])")
+
+
 def _section(lines: list[str], measure_id: str) -> str:
-    name = re.compile(rf"(?<![a-z0-9_]){re.escape(measure_id)}(?![a-z0-9_])")
+    name = _name_pattern(measure_id)
     for start, line in enumerate(lines):
         heading = _HEADING.match(line)
         if heading and name.search(heading.group(2)):

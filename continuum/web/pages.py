@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from continuum.directory import load_directory
 from continuum.settings import PROJECT_ROOT, Settings
-from continuum.web import funders, ops, providers
+from continuum.web import funders, measure_docs, ops, providers
 from continuum.web.warehouse import arrow, published, require_published, require_table, version
 
 MEASURES_DOC = PROJECT_ROOT / "docs" / "measures.md"
@@ -33,7 +33,12 @@ def funder_context(settings: Settings) -> dict:
     measures = _measures(path, version(path), docs_version, settings.provider_directory)
     shown = {m.measure_id for m in measures}
     missing = [label for measure_id, label in funders.MEASURE_LABELS.items() if measure_id not in shown]
-    return {"measures": measures, "missing": missing, "built_at": built_at(path)}
+    return {
+        "measures": measures,
+        "missing": missing,
+        "reading_guide": measure_docs.preamble(MEASURES_DOC, list(funders.MEASURE_LABELS)),
+        "built_at": built_at(path),
+    }
 
 
 @lru_cache(maxsize=2)
