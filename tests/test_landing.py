@@ -473,6 +473,38 @@ def test_offsets_going_backwards_are_held_until_accepted_then_land_as_a_new_epoc
     assert max(landed_offsets(settings.landing_dir).values()) == 1
 
 
+def test_a_broker_restart_while_landing_is_seen_and_with_accept_reset_lands_a_new_epoch(
+    broker_settings: Settings, tmp_path: Path
+) -> None:
+    settings = broker_settings
+    log = tmp_path / "lander.log"
+    lander = start_lander(
+        settings, "--accept-reset", log=log, land_batch_seconds=0.5, land_topic_refresh_seconds=1
+    )
+    try:
+        send_valid(settings, 60)
+        wait_for(lambda: landed_count(settings) == 60, 30, "the first life landed")
+        embedded_broker.stop(settings)
+        embedded_broker.start(settings)
+        ensure_topics(settings, extra_provider_ids=(UNLISTED,))
+        send_valid(settings, 30, start=500)
+
+        def new_life() -> int:
+            return sum(n for (t, p, e, o), n in landed_offsets(settings.landing_dir).items() if e == 1)
+
+        wait_for(lambda: new_life() == 30, 60, "the new life landed as epoch 1")
+        assert lander.poll() is None, "the lander is still running"
+    finally:
+        lander.send_signal(signal.SIGTERM)
+        code = lander.wait(timeout=60)
+    text = log.read_text()
+    assert code == 0, text
+    assert "offsets went backwards" in text and "--accept-reset: landing the partition's new life" in text
+    assert max(landed_offsets(settings.landing_dir).values()) == 1
+    epoch0 = sorted((p, o) for (t, p, e, o) in landed_offsets(settings.landing_dir) if e == 0)
+    assert len(epoch0) == 60
+
+
 def test_broker_paused_for_20_seconds(broker_settings: Settings, tmp_path: Path) -> None:
     settings = broker_settings
     log = tmp_path / "lander.log"

@@ -58,6 +58,7 @@ class DeadLetterProducer:
                     client_id="continuum-lander-dead-letters",
                     acks="all",
                     enable_idempotence=True,  # retries inside the client never duplicate
+                    allow_auto_create_topics=False,  # the lander creates it, with the configured partitions
                     linger_ms=5,
                     max_request_size=2 * 1024 * 1024,  # a refused message may be over the 64 KiB limit
                 )

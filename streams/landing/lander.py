@@ -174,8 +174,8 @@ class Lander:
                     if state is None:
                         continue  # held
                     new.append(tp)
-                elif state.topic_id is None:
-                    state.topic_id = topic.topic_id
+                elif state.topic_id is None or (state.next_offset == 0 and not state.records):
+                    state.topic_id = topic.topic_id  # nothing taken from this life yet: nothing to reset
                 elif topic.topic_id and state.topic_id != topic.topic_id:
                     reset = find_reset(
                         tp, state.epoch, state.next_offset, state.topic_id, topic.topic_id, None

@@ -54,6 +54,9 @@ def make_consumer(settings: Settings, client_id: str = "continuum-lander", **ove
         "group_id": None,
         "enable_auto_commit": False,
         "auto_offset_reset": "none",
+        # Asking for a topic must never create it: after a broker restart, the lander's metadata requests
+        # would recreate provider topics with the broker's default partition count before set-up does.
+        "allow_auto_create_topics": False,
         "request_timeout_ms": 30_000,
         **FETCH_CONFIG,
         **overrides,
