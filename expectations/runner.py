@@ -44,7 +44,7 @@ class Verdict:
 class ValidationProject:
     """An in-memory GX context whose expectations and results stores and Data Docs site are files.
 
-    Data sources, validation definitions and checkpoints stay in memory: each process builds its own,
+    Data sources and validation definitions stay in memory: each process builds its own,
     so parallel validate tasks never race on a shared `great_expectations.yml`; the stores they share
     write one file per suite and per result."""
 

@@ -7,7 +7,6 @@ import hashlib
 import random
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -67,7 +66,12 @@ def _data(event_type: str, rng: random.Random, to_provider: str) -> dict[str, An
                     "role": "involved",
                     "outcome": "resolved",
                 },
-                {"incident_id": _uuid(rng), "incident_type": "gunshot_injury", "role": "victim", "outcome": None},
+                {
+                    "incident_id": _uuid(rng),
+                    "incident_type": "gunshot_injury",
+                    "role": "victim",
+                    "outcome": None,
+                },
             ]
         ),
         "outcome.recorded": {"domain": "housing", "status": "stable"},
@@ -127,7 +131,8 @@ def write_batch(
     last_offset = first_offset + len(events) + dead_letters - 1
     lineage = {"kafka_topic": topic, "kafka_partition": partition, "kafka_timestamp": landed_at}
     rows = [
-        {**e, **lineage, "kafka_offset": first_offset + i, "landed_at": landed_at} for i, e in enumerate(events)
+        {**e, **lineage, "kafka_offset": first_offset + i, "landed_at": landed_at}
+        for i, e in enumerate(events)
     ]
     paths = []
     if dead_letters:
@@ -157,7 +162,3 @@ def write_batch(
     for tmp in paths:
         files.commit(tmp)
     return next(b for b in files.committed_batches(settings.landing_dir) if b.events_path == path)
-
-
-def landed_dir(settings: Settings) -> Path:
-    return settings.landing_dir

@@ -64,10 +64,19 @@ def _show(batch) -> int:
 
 
 def _release(settings: Settings, name: str) -> int:
+    import duckdb
+
     from continuum.pipeline import quarantine, warehouse
     from continuum.pipeline.load import LoadOutcome
 
-    with warehouse.connect(settings) as con:
+    try:
+        con = warehouse.connect(settings)
+    except duckdb.IOException as exc:  # DuckDB has one writer: a pipeline run holds the file
+        print(
+            f"error: the warehouse is busy ({exc}); release again when the run has finished", file=sys.stderr
+        )
+        return 1
+    with con:
         outcome = quarantine.release(con, settings, name)
     if isinstance(outcome, LoadOutcome):
         state = "loaded" if outcome.loaded else "was loaded already"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,6 @@ class BatchVerdict:
     dead_letters: int
     validated_at: str
     result_path: str
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ref(self) -> BatchRef:
