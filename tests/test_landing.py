@@ -53,6 +53,8 @@ TOPIC = provider_topic(PROVIDER)
 UNLISTED = "not-in-directory"
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
+logging.getLogger("kafka").setLevel(logging.WARNING)  # its per-retry lines drown a failure's log
+
 
 # -- messages ---------------------------------------------------------------------------------------------
 
@@ -137,6 +139,33 @@ def landed_offsets(landing_dir: Path) -> Counter:
                 assert batch.first_offset <= offset <= batch.last_offset
                 seen[(topic, partition, batch.epoch, offset)] += 1
     return seen
+
+
+def dead_letter_rows(settings: Settings) -> list[dict]:
+    tables = [
+        pq.read_table(b.dead_letters_path)
+        for b in files.committed_batches(settings.landing_dir)
+        if b.dead_letters_path is not None
+    ]
+    return pa.concat_tables(tables).to_pylist() if tables else []
+
+
+def read_dead_letter_topic(settings: Settings, expected: int) -> dict[tuple[str, int, int], object]:
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers, auto_offset_reset="earliest", enable_auto_commit=False
+    )
+    tps = [TopicPartition(DEAD_LETTER_TOPIC, p) for p in consumer.partitions_for_topic(DEAD_LETTER_TOPIC)]
+    consumer.assign(tps)
+    consumer.seek_to_beginning(*tps)
+    found: dict = {}
+    deadline = time.monotonic() + 15
+    while len(found) < expected and time.monotonic() < deadline:
+        for records in consumer.poll(timeout_ms=200).values():
+            for r in records:
+                h = dict(r.headers)
+                found[(h["error.topic"].decode(), int(h["error.partition"]), int(h["error.offset"]))] = r
+    consumer.close()
+    return found
 
 
 def assert_exactly_once(settings: Settings, topics: list[str]) -> dict[TopicPartition, int]:
@@ -262,33 +291,6 @@ def test_every_contract_reason_reaches_the_dead_letter_topic_and_files(broker_se
         assert headers["error.partition"] == str(partition).encode()
         assert headers["error.offset"] == str(offset).encode()
         assert headers["error.detail"] == rows[(topic, partition, offset)]["error_detail"].encode()
-
-
-def dead_letter_rows(settings: Settings) -> list[dict]:
-    tables = [
-        pq.read_table(b.dead_letters_path)
-        for b in files.committed_batches(settings.landing_dir)
-        if b.dead_letters_path is not None
-    ]
-    return pa.concat_tables(tables).to_pylist() if tables else []
-
-
-def read_dead_letter_topic(settings: Settings, expected: int) -> dict[tuple[str, int, int], object]:
-    consumer = KafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers, auto_offset_reset="earliest", enable_auto_commit=False
-    )
-    tps = [TopicPartition(DEAD_LETTER_TOPIC, p) for p in consumer.partitions_for_topic(DEAD_LETTER_TOPIC)]
-    consumer.assign(tps)
-    consumer.seek_to_beginning(*tps)
-    found: dict = {}
-    deadline = time.monotonic() + 15
-    while len(found) < expected and time.monotonic() < deadline:
-        for records in consumer.poll(timeout_ms=200).values():
-            for r in records:
-                h = dict(r.headers)
-                found[(h["error.topic"].decode(), int(h["error.partition"]), int(h["error.offset"]))] = r
-    consumer.close()
-    return found
 
 
 def test_status_shows_landed_end_lag_and_dead_letters_by_reason(broker_settings: Settings) -> None:
@@ -600,6 +602,3 @@ def throttled(messages: Iterable[SimulatedMessage], seconds: float, expected: in
         if i % 1000 == 0:
             time.sleep(max(0.0, started + seconds * i / expected - time.monotonic()))
         yield message
-
-
-logging.getLogger("kafka").setLevel(logging.WARNING)
