@@ -159,3 +159,14 @@ def test_children_get_the_settings_in_their_environment(settings: Settings) -> N
     env = continuum_env(settings, base={})
     assert env["CONTINUUM_HOME"] == str(settings.state_dir)
     assert Settings(**{k.removeprefix("CONTINUUM_").lower(): v for k, v in env.items()}) == settings
+
+
+def test_the_land_step_leaves_landing_to_a_running_lander(settings: Settings) -> None:
+    from continuum.pipeline import land
+    from streams.landing.workers import landing_lock
+
+    assert not land.lander_is_running(settings)
+    with landing_lock(settings.landing_dir, wait_s=1):  # what every `continuum land` holds while it runs
+        assert land.lander_is_running(settings)
+        assert tasks.land_new_events(settings) is None
+    assert not land.lander_is_running(settings)

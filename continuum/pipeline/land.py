@@ -1,17 +1,18 @@
-"""The DAG's land step: land what the broker holds now, unless a lander service is already landing.
+"""The DAG's land step: land what the broker holds now, unless a lander is already landing.
 
-A lander service (`continuum land` without `--until-caught-up`) writes its pid to `lander_pid_path`;
-while that process lives, the DAG leaves landing to it. Otherwise the step runs
-`continuum land --until-caught-up`, which lands everything up to the end it saw at start and exits.
+Every `continuum land` (service or bounded) holds an exclusive lock on `landing/.lander.lock` for as
+long as it runs (streams/landing/workers.py). If that lock is held, a lander service is at work and the
+DAG leaves landing to it; otherwise the step runs `continuum land --until-caught-up`, which lands
+everything up to the end it saw at start and exits.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 from continuum.pipeline.env import continuum_env
 from continuum.settings import Settings
@@ -32,23 +33,21 @@ class LandingHeld(LandingFailed):
     """Some partitions are held (offsets went backwards); retrying will not help: see docs/landing.md."""
 
 
-def lander_pid_path(settings: Settings) -> Path:
-    return settings.landing_dir / "lander.pid"
+def lander_is_running(settings: Settings) -> bool:
+    """Whether some lander holds the landing zone's lock (probed without waiting, released at once)."""
+    from streams.landing.workers import LOCK_NAME
 
-
-def running_lander(settings: Settings) -> int | None:
-    """The pid of a live lander service for this CONTINUUM_HOME, or None."""
+    lock = settings.landing_dir / LOCK_NAME
+    if not lock.exists():
+        return False
+    fd = os.open(lock, os.O_RDWR)
     try:
-        pid = int(lander_pid_path(settings).read_text().split()[0])
-    except (FileNotFoundError, ValueError, IndexError):
-        return None
-    try:
-        os.kill(pid, 0)  # signal 0: only asks whether the process exists
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        return pid  # it exists, under another user
-    return pid
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing releases the probe's lock, if it got it
+    return False
 
 
 def land_until_caught_up(settings: Settings, timeout_s: float = 1800) -> str:

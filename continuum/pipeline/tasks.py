@@ -23,9 +23,8 @@ MAX_BATCHES_PER_RUN = 500
 
 def land_new_events(settings: Settings) -> str | None:
     """Land what the broker holds; None (nothing done) when a lander service is running."""
-    pid = land.running_lander(settings)
-    if pid is not None:
-        log.info("a lander service (pid %d) is landing for this CONTINUUM_HOME: not landing here", pid)
+    if land.lander_is_running(settings):
+        log.info("a lander holds %s: it is landing, not this task", settings.landing_dir / ".lander.lock")
         return None
     return land.land_until_caught_up(settings)
 
