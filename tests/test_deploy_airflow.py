@@ -1,11 +1,15 @@
 """The deployment's Airflow, run for real outside Docker.
 
 A throwaway PostgreSQL cluster (Debian's postgresql, installed by infra/system-packages.sh) stands in
-for the compose `postgres` service. The environment of the compose file's `airflow-init` and
-`airflow-scheduler` services is taken from docker-compose.yml itself, with only container paths and
-host names mapped to this machine, so the *_CMD secrets, the psycopg2/asyncpg drivers, the migration
-script and the pool are the deployment's own. Then `continuum_pipeline` runs once through that
-metadata database (`airflow dags test`) against the embedded broker.
+for the compose `postgres` service. Each Airflow service's environment and command are taken from
+docker-compose.yml itself, with only container paths, host names and the api-server's port mapped to
+this machine, so the *_CMD secrets, the psycopg2/asyncpg drivers, the init script and the pool are the
+deployment's own. Then:
+- `continuum_pipeline` runs once through that metadata database (`airflow dags test`, with the
+  scheduler's environment) against the embedded broker and a small simulated network, to success;
+- the four services (api-server, scheduler, dag-processor, triggerer) start from their compose commands,
+  the scheduler runs the DAG's first task through the LocalExecutor and the api-server's execution API,
+  and each passes its compose healthcheck.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import glob
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -26,6 +31,7 @@ import pytest
 
 from continuum.deploy import compose
 from continuum.settings import PROJECT_ROOT, Settings
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -61,8 +67,6 @@ def as_postgres_user(command: list[str]) -> list[str]:
 
 @pytest.fixture(scope="module")
 def postgres() -> Iterator[Postgres]:
-    from tests.conftest import free_port
-
     # Not under pytest's tmp_path: its parents are root's alone, and the server runs as `postgres`.
     root = Path(tempfile.mkdtemp(prefix="continuum-postgres-"))
     data, run = root / "data", root / "run"
@@ -114,7 +118,8 @@ def deployment_env(service: str, postgres: Postgres, root: Path, broker: Setting
         "airflow_fernet_key": "ZmDfcTF7_60GrrY167zsiPd67pEvs0aGOv2oasOM1Pg=",
         "kafka_pipeline_password": "unused-by-the-plaintext-embedded-broker",
     }.items():
-        (secrets_dir / name).write_text(value + "\n")
+        if not (secrets_dir / name).exists():  # every service must read the same JWT secret
+            (secrets_dir / name).write_text(value + "\n")
     mapping = {
         "/run/secrets/": f"{secrets_dir}/",
         "/app/": f"{PROJECT_ROOT}/",
@@ -155,35 +160,144 @@ def simulate_small_network(env: dict[str, str]) -> None:
     run([continuum, "simulate", "--participants", "12", "--seed", "3"], env, timeout_s=120)
 
 
-def test_airflow_init_and_one_pipeline_run_on_postgres(
-    postgres: Postgres, own_broker: Settings, tmp_path: Path
-):
-    broker = own_broker
-    env = deployment_env("airflow-init", postgres, tmp_path, broker)
-    started = time.monotonic()
-    init = run(["bash", str(PROJECT_ROOT / "infra" / "airflow" / "init.sh")], env, timeout_s=240)
-    assert "migrated" in init.stdout
-    with postgres.connect() as db, db.cursor() as cur:
+@dataclass(frozen=True)
+class Deployment:
+    postgres: Postgres
+    broker: Settings
+    root: Path  # stands for the containers' paths: secrets, /opt/airflow, CONTINUUM_HOME
+
+    def env(self, service: str) -> dict[str, str]:
+        return deployment_env(service, self.postgres, self.root, self.broker)
+
+
+@pytest.fixture(scope="module")
+def deployment(postgres: Postgres, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    """The compose `airflow-init` step run on the real PostgreSQL, and an embedded broker of its own."""
+    from infra import embedded_broker
+    from tests.conftest import make_settings
+
+    root = tmp_path_factory.mktemp("deployment")
+    broker = make_settings(root / "broker-home")
+    embedded_broker.start(broker)
+    try:
+        deployed = Deployment(postgres, broker, root)
+        init = run(
+            ["bash", str(PROJECT_ROOT / "infra" / "airflow" / "init.sh")], deployed.env("airflow-init"), 240
+        )
+        assert "migrated" in init.stdout
+        yield deployed
+    finally:
+        embedded_broker.stop(broker)
+
+
+def test_the_init_step_migrates_the_database_and_makes_the_pool(deployment: Deployment):
+    with deployment.postgres.connect() as db, db.cursor() as cur:
         cur.execute("select version_num from alembic_version")
         assert cur.fetchone(), "airflow db migrate left no alembic version"
         cur.execute("select slots from slot_pool where pool = 'continuum_warehouse'")
         assert cur.fetchone() == (1,)
-    migrated_s = time.monotonic() - started
 
+
+def test_the_pipeline_runs_once_through_the_deployments_airflow(deployment: Deployment):
     # The scheduler's environment is the one that runs tasks (LocalExecutor): run the DAG with it.
-    env = deployment_env("airflow-scheduler", postgres, tmp_path, broker)
+    env = deployment.env("airflow-scheduler")
     simulate_small_network(env)
     started = time.monotonic()
     done = run([AIRFLOW, "dags", "test", "continuum_pipeline"], env, timeout_s=300)
-    with postgres.connect() as db, db.cursor() as cur:
+    with deployment.postgres.connect() as db, db.cursor() as cur:
         cur.execute("select state from dag_run where dag_id = 'continuum_pipeline'")
         runs = [row[0] for row in cur.fetchall()]
         cur.execute("select task_id, state from task_instance where dag_id = 'continuum_pipeline'")
         tasks = dict(cur.fetchall())  # a mapped task keeps the state of its last instance: enough here
     assert runs == ["success"], done.stdout[-4000:] + done.stderr[-4000:]
     assert tasks["dbt_build"] == "success" and tasks["publish"] == "success", tasks
-    assert raw_event_count(Settings(home=tmp_path / "home")) > 0
-    print(f"airflow init on postgres {migrated_s:.0f}s; one DAG run {time.monotonic() - started:.0f}s")
+    assert raw_event_count(Settings(home=deployment.root / "home")) > 0
+    print(f"one DAG run through the deployment's Airflow on PostgreSQL: {time.monotonic() - started:.0f}s")
+
+
+AIRFLOW_SERVICES = ("airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer")
+
+
+def compose_service(service: str) -> dict:
+    return compose.load({**compose.read_env_file(), "KAFKA_CLUSTER_ID": "t"})["services"][service]
+
+
+def local(words: list[str], api_port: int) -> list[str]:
+    """A compose command or healthcheck as run here: this venv's programs, the api-server on a free port."""
+    words = [w.replace(":8080/", f":{api_port}/") for w in words]
+    programs = {"airflow": AIRFLOW, "python": sys.executable}
+    return [
+        programs.get(w, w) if i == 0 else str(api_port) if w == "8080" else w for i, w in enumerate(words)
+    ]
+
+
+def test_the_four_airflow_services_start_run_tasks_and_pass_their_healthchecks(deployment: Deployment):
+    api_port = free_port()
+    (deployment.root / "airflow" / "auth").mkdir(parents=True, exist_ok=True)  # the image makes it
+    processes = {}
+    try:
+        for service in AIRFLOW_SERVICES:
+            env = deployment.env(service)
+            env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] = f"http://127.0.0.1:{api_port}/execution/"
+            with open(deployment.root / f"{service}.log", "w") as log:
+                processes[service] = subprocess.Popen(
+                    local(compose.command(compose_service(service)), api_port),
+                    env=env, stdout=log, stderr=log, start_new_session=True,
+                )  # fmt: skip
+        # catchup=False: the scheduler makes a run for the latest 15 minutes as soon as it sees the DAG,
+        # and its first task runs through the LocalExecutor and the api-server's execution API.
+        wait_until(lambda: "success" in task_states(deployment.postgres, "land"), processes, deployment.root)
+        checks = {
+            service: subprocess.Popen(
+                local([str(w) for w in compose_service(service)["healthcheck"]["test"][1:]], api_port),
+                env=deployment.env(service),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )  # fmt: skip
+            for service in AIRFLOW_SERVICES
+        }
+        for service, check in checks.items():
+            output, _ = check.communicate(timeout=120)
+            assert check.returncode == 0, f"{service} healthcheck: {output[-2000:]}"
+    finally:
+        for process in processes.values():
+            stop_group(process)
+
+
+def task_states(postgres: Postgres, task_id: str) -> list[str]:
+    with postgres.connect() as db, db.cursor() as cur:
+        cur.execute(
+            "select ti.state from task_instance ti join dag_run dr using (dag_id, run_id) "
+            "where ti.dag_id = 'continuum_pipeline' and ti.task_id = %s and dr.run_type = 'scheduled'",
+            (task_id,),
+        )
+        return [row[0] for row in cur.fetchall()]
+
+
+def wait_until(condition, processes: dict[str, subprocess.Popen], root: Path, timeout_s: float = 150) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert all(p.poll() is None for p in processes.values()), logs(root)
+        if condition():
+            return
+        time.sleep(1)
+    raise AssertionError(f"not within {timeout_s}s\n{logs(root)}")
+
+
+def stop_group(process: subprocess.Popen) -> None:
+    """SIGTERM the service's own process group (it started its workers there), then SIGKILL."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def logs(root: Path) -> str:
+    return "\n".join(f"--- {p.name}\n{p.read_text()[-2500:]}" for p in sorted(root.glob("airflow-*.log")))
 
 
 def raw_event_count(settings: Settings) -> int:
@@ -191,3 +305,26 @@ def raw_event_count(settings: Settings) -> int:
 
     with duckdb.connect(str(settings.published_warehouse_path), read_only=True) as db:
         return db.execute("select count(*) from raw.events").fetchone()[0]
+
+
+@pytest.mark.xfail(
+    reason="expectations/runner.py: every validate task rewrites the GX suites in the shared file store "
+    "(add_or_update), and tasks that run at once, as the LocalExecutor runs mapped tasks, read a "
+    "half-written suite (TypeError) or a changed one (ResourceFreshnessAggregateError)",
+    strict=False,
+)
+def test_validate_tasks_can_run_at_once_on_one_continuum_home(tmp_path: Path):
+    script = (
+        "import sys\nfrom continuum.settings import Settings\n"
+        "from expectations.runner import ValidationProject\n"
+        "for _ in range(3):\n    ValidationProject(Settings(home=sys.argv[1]))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+    tasks = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(tmp_path)], env=env, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(4)
+    ]
+    failures = [err[-600:] for t in tasks if (err := t.communicate(timeout=180)[1]) and t.returncode != 0]
+    assert failures == []
