@@ -215,6 +215,7 @@ def test_kafka_listeners_match_the_clients():
     assert [c for _, c in published("kafka")] == [int(listeners["PROVIDERS"].rsplit(":", 1)[1])]
     assert listeners["CONTROLLER"].startswith("127.0.0.1:"), "the controller must not be reachable"
     assert props["allow.everyone.if.no.acl.found"] == "false"
+    assert props["auto.create.topics.enable"] == "false"  # a prefix ACL then covers only the planned topic
     assert f"kafka-data:{props['log.dirs']}" in SERVICES["kafka"]["volumes"]
 
 
