@@ -148,7 +148,9 @@ def run_add(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _ensure(secrets_dir: Path, settings: Settings, users: list[str], rotate: tuple[str, ...] = ()):
+def _ensure(
+    secrets_dir: Path, settings: Settings, users: list[str], rotate: tuple[str, ...] = ()
+) -> list[str]:
     """Passwords for `users` in the users file; the pipeline's and the monitor's own files kept in step."""
     from continuum.deploy.credentials import ensure_passwords, read_passwords, write_secret
 
