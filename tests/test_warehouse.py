@@ -18,6 +18,7 @@ import math
 import os
 import re
 import subprocess
+import uuid
 import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -512,7 +513,8 @@ def test_incremental_build_lands_late_events_in_place(warehouse: BuiltWarehouse,
     events, some of them days late) and build again: the incremental build must give exactly the
     marts of the one-shot build (late events take their place in each journey's seq, revocations
     remove participants), and the staging models must not be rebuilt: a marker written into a staged
-    row between the two builds is still there after the second."""
+    row between the two builds is still there after the second. Then one more batch with a revocation:
+    the participant leaves journey_events and participant_journeys at the next build."""
     cutoff = SIM_END - timedelta(days=10)
     before, after = split_raw(warehouse.raw, cutoff, loaded_after=SIM_END)
     late = [e for e in after.events if e["time"] < cutoff - timedelta(days=2)]
@@ -545,6 +547,46 @@ def test_incremental_build_lands_late_events_in_place(warehouse: BuiltWarehouse,
             "select count(*) from staging.stg_events__service_delivered where batch_name = 'marker'"
         ).fetchall()[0][0]
         assert still_marked == 1, "the incremental build rebuilt staging history"
+        (participant,) = conn.execute(
+            "select min(participant_key) from marts.participant_journeys"
+        ).fetchall()[0]
+
+    # A revocation that arrives in a later batch removes the participant from the shared marts at the
+    # next (incremental) build, and from the funder counts.
+    revocation = RawRows(events=[revocation_row(participant, SIM_END - timedelta(seconds=1))])
+    write_raw(db_path, revocation)
+    dbt_build(db_path, SIM_END, tmp_path)
+    with duckdb.connect(str(db_path), read_only=True) as conn:
+        for table in ("journey_events", "participant_journeys"):
+            left = conn.execute(
+                f"select count(*) from marts.{table} where participant_key = ?", [participant]
+            ).fetchall()[0][0]
+            assert left == 0, f"a revoked participant is still in marts.{table}"
+        check_only_consenting_participants_shared(conn, SIM_END)
+
+
+def revocation_row(participant_key: str, time: datetime) -> dict:
+    """A consent.revoked (network_sharing) from okc-housing, landed and loaded just after SIM_END."""
+    landed = SIM_END + timedelta(minutes=5)
+    data = {"consent_id": str(uuid.uuid4()), "scope": "network_sharing", "part2": False}
+    return {
+        "specversion": "1.0",
+        "id": str(uuid.uuid4()),
+        "source": "urn:continuum:provider:okc-housing",
+        "type": "consent.revoked",
+        "time": time,
+        "subject": participant_key,
+        "dataschema": "urn:continuum:schema:consent.revoked:1",
+        "datacontenttype": None,
+        "data": orjson.dumps(data).decode(),
+        "kafka_topic": "providers.okc-housing.events",
+        "kafka_partition": 0,
+        "kafka_offset": 10**9,
+        "kafka_timestamp": landed,
+        "landed_at": landed,
+        "batch_name": batch_name("providers.okc-housing.events", 0, 10**9, 10**9),
+        "loaded_at": SIM_END + timedelta(minutes=10),
+    }
 
 
 # --- PII --------------------------------------------------------------------------------------------------
