@@ -486,15 +486,16 @@ def test_a_broker_restart_while_landing_is_seen_and_with_accept_reset_lands_a_ne
     try:
         send_valid(settings, 60)
         wait_for(lambda: landed_count(settings) == 60, 30, "the first life landed")
+        first_life = {
+            b.events_path: b.events_path.read_bytes() for b in files.committed_batches(settings.landing_dir)
+        }
         embedded_broker.stop(settings)
         embedded_broker.start(settings)
+        # The embedded broker creates a topic that a client asks for by name (whatever the client says),
+        # with 4 partitions: the running lander may recreate the topics before this set-up does.
         ensure_topics(settings, extra_provider_ids=(UNLISTED,))
         send_valid(settings, 30, start=500)
-
-        def new_life() -> int:
-            return sum(n for (t, p, e, o), n in landed_offsets(settings.landing_dir).items() if e == 1)
-
-        wait_for(lambda: new_life() == 30, 60, "the new life landed as epoch 1")
+        wait_for(lambda: landed_count(settings) == 90, 60, "the new life landed")
         assert lander.poll() is None, "the lander is still running"
     finally:
         lander.send_signal(signal.SIGTERM)
@@ -502,9 +503,14 @@ def test_a_broker_restart_while_landing_is_seen_and_with_accept_reset_lands_a_ne
     text = log.read_text()
     assert code == 0, text
     assert "offsets went backwards" in text and "--accept-reset: landing the partition's new life" in text
-    assert max(landed_offsets(settings.landing_dir).values()) == 1
-    epoch0 = sorted((p, o) for (t, p, e, o) in landed_offsets(settings.landing_dir) if e == 0)
-    assert len(epoch0) == 60
+    seen = landed_offsets(settings.landing_dir)
+    assert max(seen.values()) == 1
+    for path, content in first_life.items():  # the earlier life is never written over
+        assert path.read_bytes() == content
+    # The partitions landed before the restart carry on as epoch 1; a partition the new life added (if
+    # the broker recreated the topic with more) is landed from its start as its first epoch.
+    new_life = [(p, e) for (t, p, e, o) in seen if (p < 3 and e == 1) or p >= 3]
+    assert len(new_life) == 30 and any(e == 1 for _, e in new_life)
 
 
 def test_broker_paused_for_20_seconds(broker_settings: Settings, tmp_path: Path) -> None:
