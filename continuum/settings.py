@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     land_workers: int = Field(
         default=2, ge=1, description="lander processes, each landing its share of the partitions"
     )
+    land_writer_thread: bool = Field(
+        default=False,
+        description="each lander validates and writes on a thread of its own, not the consumer's",
+    )
     web_host: str = Field(default="127.0.0.1", description="address `continuum serve` binds to")
     web_port: int = Field(default=8000, ge=1, le=65535, description="port `continuum serve` listens on")
     web_session_hours: float = Field(default=12.0, gt=0, description="a provider's browser sign-in lasts")

@@ -229,8 +229,9 @@ def broker_settings(own_broker: Settings) -> Settings:
 # -- the tests --------------------------------------------------------------------------------------------
 
 
-def test_lands_valid_events_with_lineage(broker_settings: Settings) -> None:
-    settings = broker_settings
+@pytest.mark.parametrize("writer_thread", [False, True], ids=["inline", "writer-thread"])
+def test_lands_valid_events_with_lineage(broker_settings: Settings, writer_thread: bool) -> None:
+    settings = broker_settings.model_copy(update={"land_writer_thread": writer_thread})
     send_valid(settings, 300)
     before = datetime.now(UTC)
     assert Lander(settings, until_caught_up=True).run() == EXIT_OK

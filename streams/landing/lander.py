@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 import zlib
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,7 +94,9 @@ class Lander:
         self._last_held_log = 0.0
         self._consumer = None
         self._dead_letters = DeadLetterProducer(settings, stop_requested=lambda: self._stop)
-        self._writer = BatchWriter(self.contract, self._dead_letters, self.landing_dir)
+        self._writer = BatchWriter(
+            self.contract, self._dead_letters, self.landing_dir, threaded=settings.land_writer_thread
+        )
 
     def request_stop(self) -> None:
         """Finish the batches in hand and return from `run` (a signal handler calls this)."""
@@ -288,7 +291,7 @@ class Lander:
             state = self.states.get(tp)
             if state is not None and records:
                 self._take(tp, state, records)
-        self._check_highwaters()
+        self._check_highwaters(fetched.keys())
 
     def _take(self, tp: TopicPartition, state: PartitionState, records: list[Any]) -> None:
         if self.until_caught_up:
@@ -306,9 +309,10 @@ class Lander:
         state.records.extend(records)
         state.next_offset = records[-1].offset + 1
 
-    def _check_highwaters(self) -> None:
+    def _check_highwaters(self, fetched: Collection[TopicPartition]) -> None:
         """Find partitions whose log now ends before what was taken (offsets went backwards), and in
-        bounded mode learn each partition's end and see which are done."""
+        bounded mode learn each partition's end and see which are done (`fetched`: partitions that
+        gave records just now)."""
         for tp, state in list(self.states.items()):
             highwater = self._consumer.highwater(tp)
             if highwater is None:
@@ -321,11 +325,18 @@ class Lander:
                 continue
             # The end seen at start; lowered if the log shrank since (never wait for offsets gone).
             state.target = highwater if state.target is None else min(state.target, highwater)
-            # position() also counts offsets that carry no record (transaction markers, compaction).
-            position = self._consumer.position(tp, timeout_ms=100)
-            if state.next_offset >= state.target or (position is not None and position >= state.target):
+            if state.next_offset >= state.target or (
+                tp not in fetched and self._past_target(tp, state.target)
+            ):
                 state.done = True
                 self._consumer.pause(tp)
+
+    def _past_target(self, tp: TopicPartition, target: int) -> bool:
+        # The fetch position also counts offsets that carry no record (transaction markers, compacted
+        # records), which the records taken never reach. Asked only of partitions that gave nothing
+        # just now: position() is far dearer than a comparison.
+        position = self._consumer.position(tp, timeout_ms=100)
+        return position is not None and position >= target
 
     def _caught_up(self) -> bool:
         return self._discovered and all(state.done for state in self.states.values())
