@@ -68,18 +68,26 @@ def check_batch(batch: Batch, contract: Contract, now: datetime) -> CheckedBatch
     return CheckedBatch(batch, events, dead_letters)
 
 
+_UTC_US = pa.timestamp("us", tz="UTC")
+
+
+def _constant(value: Any, type_: pa.DataType, n: int) -> pa.Array:
+    # One value n times, without a Python list of n items (landed_at alone was ~1% of the lander's CPU).
+    return pa.repeat(pa.scalar(value, type_), n)
+
+
 def _lineage(batch: Batch, records: list[Any], landed_at: datetime) -> dict[str, pa.Array]:
     n = len(records)
     return {
-        "kafka_topic": pa.array([batch.topic] * n, pa.string()),
-        "kafka_partition": pa.array([batch.partition] * n, pa.int32()),
+        "kafka_topic": _constant(batch.topic, pa.string(), n),
+        "kafka_partition": _constant(batch.partition, pa.int32(), n),
         "kafka_offset": pa.array([r.offset for r in records], pa.int64()),
         # A record without a timestamp carries -1: that is no time, not 1969.
         "kafka_timestamp": pa.array(
             [r.timestamp * 1000 if r.timestamp is not None and r.timestamp >= 0 else None for r in records],
-            pa.timestamp("us", tz="UTC"),
+            _UTC_US,
         ),
-        "landed_at": pa.array([landed_at] * n, pa.timestamp("us", tz="UTC")),
+        "landed_at": _constant(landed_at, _UTC_US, n),
     }
 
 
@@ -87,11 +95,11 @@ def events_table(checked: CheckedBatch, landed_at: datetime) -> pa.Table:
     records = [record for record, _ in checked.events]
     events = [event for _, event in checked.events]
     columns = {
-        "specversion": pa.array(["1.0"] * len(events), pa.string()),
+        "specversion": _constant("1.0", pa.string(), len(events)),
         "id": pa.array([e.id for e in events], pa.string()),
         "source": pa.array([e.source for e in events], pa.string()),
         "type": pa.array([e.type for e in events], pa.string()),
-        "time": pa.array([e.time for e in events], pa.timestamp("us", tz="UTC")),
+        "time": pa.array([e.time for e in events], _UTC_US),
         "subject": pa.array([e.subject for e in events], pa.string()),
         "dataschema": pa.array([e.dataschema for e in events], pa.string()),
         "datacontenttype": pa.array([e.datacontenttype for e in events], pa.string()),
@@ -117,7 +125,7 @@ def dead_letters_table(checked: CheckedBatch, landed_at: datetime) -> pa.Table:
     records = [d.record for d in letters]
     provider_id = provider_of_topic(checked.batch.topic)
     columns = {
-        "provider_id": pa.array([provider_id] * len(letters), pa.string()),
+        "provider_id": _constant(provider_id, pa.string(), len(letters)),
         "key": pa.array([r.key for r in records], pa.binary()),
         "value": pa.array([r.value for r in records], pa.binary()),
         "headers": pa.array([original_headers_json(r.headers) for r in records], pa.string()),
