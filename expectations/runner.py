@@ -44,9 +44,10 @@ class Verdict:
 class ValidationProject:
     """An in-memory GX context whose expectations and results stores and Data Docs site are files.
 
-    Data sources and validation definitions stay in memory: each process builds its own,
-    so parallel validate tasks never race on a shared `great_expectations.yml`; the stores they share
-    write one file per suite and per result."""
+    Suites, data sources and validation definitions stay in memory: each process builds its own from
+    code, so validate tasks running at once never race on shared files (a file store of suites would be
+    rewritten by every task while others read it). The one store they share on disk holds results, one
+    file per run and suite, which no two tasks write."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -66,8 +67,7 @@ class ValidationProject:
         return _PROJECTS[key]
 
     def _definition(self, source: Any, family: str) -> gx.ValidationDefinition:
-        # Suites are code: the stored copy (read by Data Docs) is replaced by what the code says.
-        suite = self.context.suites.add_or_update(build_suite(family))
+        suite = self.context.suites.add(build_suite(family))
         batches = source.add_dataframe_asset(family).add_batch_definition_whole_dataframe(BATCH_DEFINITION)
         return self.context.validation_definitions.add(
             gx.ValidationDefinition(name=suite_name(family), data=batches, suite=suite)
@@ -127,11 +127,7 @@ def _context_config(settings: Settings) -> DataContextConfig:
         analytics_enabled=False,
         progress_bars={"globally": False},
     )
-    for store, folder in (
-        ("expectations_store", "expectations"),
-        ("validation_results_store", "validations"),
-    ):
-        config.stores[store]["store_backend"] = _files(gx_dir / folder)
+    config.stores["validation_results_store"]["store_backend"] = _files(gx_dir / "validations")
     config.data_docs_sites = {
         DOCS_SITE: {
             "class_name": "SiteBuilder",

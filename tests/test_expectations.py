@@ -155,3 +155,16 @@ def test_null_shares_are_warnings(settings: Settings) -> None:
     verdict = verdict_of(settings, events)
     assert verdict.passed
     assert any("risk_level" in w for w in verdict.warnings)
+
+
+def test_data_docs_show_a_batch_result(settings: Settings) -> None:
+    # Suites live in memory per process (parallel tasks share only result files); the docs must still
+    # render the suites and each run's result from another process's results.
+    from expectations.runner import ValidationProject
+
+    batch = write_batch(settings, PROVIDER, next(_partition), 0, valid_events(settings, PROVIDER, 30))
+    validate_batch(settings, BatchRef.of(batch))
+    index = ValidationProject(settings).build_data_docs()
+    html = index.read_text()
+    assert "batch" in html and PROVIDER in html
+    assert list(settings.data_docs_dir.glob("validations/**/*.html"))
