@@ -347,6 +347,31 @@ def test_a_partial_temporary_file_is_never_landed_and_is_cleaned_up(broker_setti
     assert_exactly_once(settings, [TOPIC])
 
 
+def test_a_quarantined_batch_is_not_landed_again(broker_settings: Settings) -> None:
+    settings = broker_settings
+    send_valid(settings, 40)
+    assert Lander(settings, until_caught_up=True).run() == EXIT_OK
+    # The pipeline moves a failing batch out of landing/ into quarantine/<name>/ (continuum.pipeline).
+    last = max(files.committed_batches(settings.landing_dir), key=lambda b: b.last_offset)
+    held = settings.quarantine_dir / last.name
+    held.mkdir(parents=True)
+    last.events_path.rename(held / files.QUARANTINED_EVENTS)
+
+    send_valid(settings, 10, start=40)
+    assert Lander(settings, until_caught_up=True).run() == EXIT_OK
+
+    relanded = [
+        b
+        for b in files.committed_batches(settings.landing_dir)
+        if b.partition == last.partition and b.first_offset <= last.last_offset
+    ]
+    assert relanded == [], "offsets of the quarantined batch were landed a second time"
+    assert (
+        sum(landed_offsets(settings.landing_dir).values())
+        == 50 - pq.read_metadata(held / files.QUARANTINED_EVENTS).num_rows
+    )
+
+
 def test_flushes_at_n_events_or_after_t_seconds(broker_settings: Settings) -> None:
     settings = broker_settings.model_copy(update={"land_batch_events": 100, "land_batch_seconds": 2.0})
     with_producer = producer(settings)

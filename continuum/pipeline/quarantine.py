@@ -25,11 +25,12 @@ from continuum.pipeline.batches import BatchRef
 from continuum.pipeline.load import LoadOutcome, ledger_status, load_batch, record
 from continuum.pipeline.validate import BatchVerdict, run_name, validate_batch
 from continuum.settings import Settings
+from streams.landing.files import QUARANTINED_DEAD_LETTERS, QUARANTINED_EVENTS
 
 log = logging.getLogger(__name__)
 
-EVENTS_FILE = "events.parquet"
-DEAD_LETTERS_FILE = "dead_letters.parquet"
+EVENTS_FILE = QUARANTINED_EVENTS
+DEAD_LETTERS_FILE = QUARANTINED_DEAD_LETTERS
 RESULT_FILE = "validation.json"
 
 

@@ -34,6 +34,10 @@ EVENTS = "events"
 DEAD_LETTERS = "dead_letters"
 TMP_SUFFIX = ".tmp"
 
+#: A batch that fails validation is moved by the pipeline to `quarantine/<batch name>/`, as these files.
+QUARANTINED_EVENTS = "events.parquet"
+QUARANTINED_DEAD_LETTERS = "dead_letters.parquet"
+
 _UTC_TS = pa.timestamp("us", tz="UTC")
 
 #: Lineage columns, the same in both kinds of file.
@@ -182,6 +186,30 @@ def committed_batches(landing_dir: Path) -> list[LandedBatch]:
             )
         )
     return sorted(batches, key=lambda b: (b.topic, b.partition, b.epoch, b.first_offset, b.last_offset))
+
+
+def quarantined_batches(quarantine_dir: Path) -> list[LandedBatch]:
+    """Batches the pipeline moved to quarantine. Their offsets were landed: a lander that forgot them
+    would land them a second time."""
+    batches = []
+    for events_path in quarantine_dir.glob(f"*/{QUARANTINED_EVENTS}"):
+        parsed = parse_batch_id(events_path.parent.name)
+        if parsed is None:
+            continue
+        dead_letters = events_path.with_name(QUARANTINED_DEAD_LETTERS)
+        topic, partition, first, last, epoch = parsed
+        batches.append(
+            LandedBatch(
+                topic,
+                partition,
+                first,
+                last,
+                events_path,
+                dead_letters if dead_letters.exists() else None,
+                epoch,
+            )
+        )
+    return batches
 
 
 def recover(landing_dir: Path) -> list[Path]:

@@ -109,7 +109,7 @@ class Lander:
         if removed:
             names = ", ".join(str(p.relative_to(self.landing_dir)) for p in removed)
             log.warning("removed %d uncommitted files left by a crash: %s", len(removed), names)
-        self._points = resume_points(self.landing_dir)
+        self._points = resume_points(self.landing_dir, self.settings.quarantine_dir)
         self._consumer = make_consumer(self.settings)
         self._writer.start()
         started = time.monotonic()

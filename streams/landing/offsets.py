@@ -1,9 +1,9 @@
 """Where each partition resumes, read from the landing zone, and how a reset of its offsets is seen.
 
 The landing zone is the truth: a partition resumes after the last offset of its last committed batch, in
-that batch's epoch. Each events file records the broker's topic id (KIP-516) of the topic it came from,
-so a topic that was deleted and recreated is recognised even when its new life already has more
-messages than the old one had.
+that batch's epoch. A batch the pipeline moved to quarantine still counts as landed. Each events file
+records the broker's topic id (KIP-516) of the topic it came from, so a topic that was deleted and
+recreated is recognised even when its new life already has more messages than the old one had.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 from kafka import TopicPartition
 
-from streams.landing.files import committed_batches
+from streams.landing.files import committed_batches, quarantined_batches
 
 #: Key of the events files' Parquet metadata that holds the topic id the batch was read from.
 TOPIC_ID_KEY = b"continuum.kafka_topic_id"
@@ -27,10 +27,11 @@ class ResumePoint:
     topic_id: str | None
 
 
-def resume_points(landing_dir: Path) -> dict[TopicPartition, ResumePoint]:
+def resume_points(landing_dir: Path, quarantine_dir: Path) -> dict[TopicPartition, ResumePoint]:
     """For each partition with committed batches: the epoch, the next offset to land, and its topic id."""
+    batches = committed_batches(landing_dir) + quarantined_batches(quarantine_dir)
     last = {}
-    for batch in committed_batches(landing_dir):  # sorted by (epoch, offset): the last one wins
+    for batch in sorted(batches, key=lambda b: (b.epoch, b.last_offset)):  # the last one wins
         last[TopicPartition(batch.topic, batch.partition)] = batch
     return {
         tp: ResumePoint(batch.epoch, batch.last_offset + 1, read_topic_id(batch.events_path))

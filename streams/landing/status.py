@@ -49,7 +49,7 @@ class LandingStatus:
 
 
 def landing_status(settings: Settings, timeout_s: float = 10.0) -> LandingStatus:
-    points = resume_points(settings.landing_dir)
+    points = resume_points(settings.landing_dir, settings.quarantine_dir)
     broker_error = None
     try:
         tps = set(points) | {tp for t in _broker_topics(settings) for tp in t.topic_partitions()}
