@@ -81,6 +81,7 @@ def source_for(provider_id: str) -> str:
     return SOURCE_PREFIX + provider_id
 
 
+@lru_cache(maxsize=4096)  # one entry per topic; called for every message
 def provider_of_topic(topic: str) -> str | None:
     match = _TOPIC.fullmatch(topic)
     return match.group(1) if match else None
