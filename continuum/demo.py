@@ -9,20 +9,41 @@ import shlex
 import subprocess
 import sys
 
-STEPS = [
-    ("Start the embedded Kafka-compatible broker and create the provider topics", ["broker", "start"]),
-    ("Simulate the Oklahoma provider network into Kafka", ["simulate", "--seed", "7"]),
-]
+from continuum.settings import get_settings
+
+
+def steps(report_dir: str) -> list[tuple[str, list[str]]]:
+    return [
+        ("Start the embedded Kafka-compatible broker and create the provider topics", ["broker", "start"]),
+        ("Simulate the Oklahoma provider network into Kafka", ["simulate", "--seed", "7"]),
+        (
+            "Run the pipeline once through Airflow: land, validate (GX), load, dbt build, publish",
+            ["run"],
+        ),
+        ("Show what was landed, per partition, and the dead letters by reason", ["status"]),
+        ("Write the funder report as a static site", ["report", "funders", "--out", report_dir]),
+    ]
 
 
 def main() -> int:
-    for number, (title, args) in enumerate(STEPS, start=1):
+    settings = get_settings()
+    report_dir = settings.state_dir / "report"
+    for number, (title, args) in enumerate(steps(str(report_dir)), start=1):
         print(f"\n== {number}. {title}\n$ continuum {shlex.join(args)}", flush=True)
         result = subprocess.run([sys.executable, "-m", "continuum.cli", *args])
         if result.returncode != 0:
             print(f"\nstep {number} failed (exit {result.returncode}); see the output above", file=sys.stderr)
             return result.returncode
-    print("\nThe broker keeps running; stop it with `.venv/bin/continuum broker stop`.")
+    print(
+        f"""
+== Done. What to open next
+- The funder report (no server needed): {report_dir / "index.html"}
+- The web app:      .venv/bin/continuum serve   then http://{settings.web_host}:{settings.web_port}/funders
+                    (operators: /ops; a provider's page needs its token:
+                     .venv/bin/continuum providers token okc-reentry   then /providers/okc-reentry)
+- Airflow's UI:     .venv/bin/continuum airflow
+- The broker keeps running; stop it with .venv/bin/continuum broker stop"""
+    )
     return 0
 
 
