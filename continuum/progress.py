@@ -12,9 +12,11 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from typing import TextIO
+from collections.abc import Iterable, Iterator
+from typing import TextIO, TypeVar
 
 log = logging.getLogger("continuum.progress")
+T = TypeVar("T")
 
 BAR_WIDTH = 30
 #: A terminal is redrawn at most this often; a log gets a line at most this often.
@@ -59,6 +61,12 @@ class Progress:
         if now - self._last_shown >= interval:
             self._last_shown = now
             self._show()
+
+    def track(self, items: Iterable[T]) -> Iterator[T]:
+        """Yield `items`, counting each one (for work that streams through a generator)."""
+        for item in items:
+            self.advance()
+            yield item
 
     def finish(self) -> None:
         elapsed = time.monotonic() - self._started

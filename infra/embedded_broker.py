@@ -21,6 +21,7 @@ from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 
 from continuum.settings import Settings
+from streams.kafka import client_config
 
 
 class BrokerError(RuntimeError):
@@ -85,12 +86,12 @@ def _accepts_connections(bootstrap: str, timeout_s: float) -> bool:
     return False
 
 
-def broker_answers(bootstrap: str, timeout_s: float = 2.0) -> bool:
-    """True if a Kafka API answers at `bootstrap` (a metadata request succeeds)."""
-    if not _accepts_connections(bootstrap, timeout_s):
+def broker_answers(settings: Settings, timeout_s: float = 2.0) -> bool:
+    """True if the configured broker answers a metadata request, with the configured security."""
+    if not _accepts_connections(settings.bootstrap_servers, timeout_s):
         return False
     try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000))
+        admin = KafkaAdminClient(**client_config(settings, request_timeout_ms=int(timeout_s * 1000)))
     except KafkaError:
         return False
     try:
@@ -104,7 +105,7 @@ def broker_answers(bootstrap: str, timeout_s: float = 2.0) -> bool:
 
 def status(settings: Settings) -> BrokerStatus:
     if not settings.uses_embedded_broker:
-        up = broker_answers(settings.bootstrap_servers)
+        up = broker_answers(settings)
         return BrokerStatus(
             up, None, settings.bootstrap_servers, "external broker (CONTINUUM_KAFKA_BOOTSTRAP)"
         )
@@ -164,7 +165,7 @@ def start(settings: Settings, wait_s: float = 20.0, authentication: bool = False
                 f"the embedded broker exited with code {process.returncode}; last lines of {log_file}:\n"
                 + _tail(log_file)
             )
-        ready = _port_in_use(port) if authentication else broker_answers(settings.bootstrap_servers, 1.0)
+        ready = _port_in_use(port) if authentication else broker_answers(settings, 1.0)
         if ready:
             return status(settings)
         time.sleep(0.2)

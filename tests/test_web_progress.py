@@ -48,3 +48,11 @@ def test_pipe_gets_plain_log_lines_not_carriage_returns(caplog: pytest.LogCaptur
     assert messages[0] == "report: started (3 files)"
     assert "report: 2/3 files" in messages
     assert messages[-1].startswith("report: done, 3/3 files in ")
+
+
+def test_track_counts_what_streams_through_and_passes_it_on():
+    terminal = FakeTerminal()
+    with Progress("streaming", unit="messages", stream=terminal) as progress:
+        assert list(progress.track(iter("abc"))) == ["a", "b", "c"]
+    assert progress.done == 3
+    assert "3 messages in " in terminal.getvalue()

@@ -5,10 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import socket
 import sys
 import time
-from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -67,6 +65,8 @@ def build_config(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from continuum.directory import load_directory
+    from continuum.progress import Progress
+    from infra.embedded_broker import broker_answers
     from streams.simulator import Simulation, produce, write_ndjson
 
     try:
@@ -78,29 +78,31 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         log.warning(
             "--end %s is in the future: a lander running now refuses events over 24h ahead", config.end
         )
-    if args.out is None and not _broker_answers(settings):
+    if args.out is None and not broker_answers(settings):
         print(
             f"error: no Kafka broker answers at {settings.bootstrap_servers}; start one with "
             "`continuum broker start` (or set CONTINUUM_KAFKA_BOOTSTRAP), or write a file with --out FILE",
             file=sys.stderr,
         )
         return 1
-    progress = Progress()
+    generated = Progress("simulate: participants generated", total=config.participants, unit="participants")
     sim = Simulation(
         config,
         load_directory(settings.provider_directory),
         settings.linkage_secret,
-        progress=progress.participants,
+        progress=lambda _phase, done: generated.advance(done - generated.done),
     )
     started = time.monotonic()
-    messages = progress.count(sim.messages())
+    sent = Progress("simulate: messages streamed", unit="messages")
+    messages = sent.track(sim.messages())
     if args.out:
         delivery = write_ndjson(messages, args.out)
         destination = str(args.out)
     else:
         delivery = produce(messages, settings)
         destination = settings.bootstrap_servers
-    progress.done()
+    generated.finish()
+    sent.finish()
     seconds = time.monotonic() - started
     report = {**sim.report.to_dict(), "destination": destination, "seconds": round(seconds, 1)}
     report["delivery"] = delivery.to_dict()
@@ -108,70 +110,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.report_json:
         args.report_json.write_text(json.dumps(report, indent=2) + "\n")
     return 0
-
-
-def _broker_answers(settings: Settings) -> bool:
-    """True if the configured broker answers a metadata request (with the configured security)."""
-    from kafka import KafkaAdminClient
-    from kafka.errors import KafkaError
-
-    from streams.kafka import client_config
-
-    if not _any_port_open(settings.bootstrap_servers):
-        return False  # fail in a second, not after kafka-python's 30-second bootstrap timeout
-    try:
-        admin = KafkaAdminClient(
-            **client_config(settings, client_id="continuum-simulate", request_timeout_ms=5000)
-        )
-    except KafkaError:
-        return False
-    try:
-        admin.list_topics()
-        return True
-    except KafkaError:
-        return False
-    finally:
-        admin.close()
-
-
-def _any_port_open(bootstrap: str) -> bool:
-    for server in bootstrap.split(","):
-        host, _, port = server.strip().rpartition(":")
-        try:
-            with socket.create_connection((host.strip("[]"), int(port)), timeout=2):
-                return True
-        except (OSError, ValueError):
-            continue
-    return False
-
-
-class Progress:
-    """A running count on a terminal; a log line every so often otherwise (CI logs, files)."""
-
-    def __init__(self) -> None:
-        self.tty = sys.stderr.isatty()
-        self.last_log = time.monotonic()
-
-    def participants(self, phase: str, done: int) -> None:
-        self._show(f"generated {done:,} participants")
-
-    def count(self, messages: Iterable[Any]) -> Iterator[Any]:
-        for sent, message in enumerate(messages, start=1):
-            if sent % 5000 == 0:
-                self._show(f"streamed {sent:,} messages")
-            yield message
-
-    def _show(self, text: str) -> None:
-        if self.tty:
-            sys.stderr.write(f"\r{text}   ")
-            sys.stderr.flush()
-        elif time.monotonic() - self.last_log >= 10:
-            self.last_log = time.monotonic()
-            log.info(text)
-
-    def done(self) -> None:
-        if self.tty:
-            sys.stderr.write("\n")
 
 
 def _table(title: str, counts: dict[str, int]) -> list[str]:
