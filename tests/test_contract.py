@@ -1,4 +1,4 @@
-"""The event contract: every type accepted, every dead-letter reason produced exactly, schemas in agreement."""
+"""The event contract: every type accepted, every dead-letter reason exactly, schemas in agreement."""
 
 from __future__ import annotations
 

@@ -165,51 +165,30 @@ def commit(tmp_path: Path) -> Path:
     return final_path
 
 
+def _batch(batch_id: BatchId, events_path: Path, dead_letters_path: Path) -> LandedBatch:
+    dead_letters = dead_letters_path if dead_letters_path.exists() else None
+    topic, partition, first, last, epoch = batch_id
+    return LandedBatch(topic, partition, first, last, events_path, dead_letters, epoch)
+
+
 def committed_batches(landing_dir: Path) -> list[LandedBatch]:
     """Every committed batch, sorted by topic, partition, epoch and offset. Never lists `.tmp` files."""
-    batches = []
-    for events_path in (landing_dir / EVENTS).glob("*/*/*.parquet"):
-        parsed = parse_batch_id(events_path.name)
-        if parsed is None:
-            continue
-        topic, partition, first, last, epoch = parsed
-        dead_letters = batch_path(landing_dir, DEAD_LETTERS, topic, partition, first, last, epoch)
-        batches.append(
-            LandedBatch(
-                topic,
-                partition,
-                first,
-                last,
-                events_path,
-                dead_letters if dead_letters.exists() else None,
-                epoch,
-            )
-        )
+    batches = [
+        _batch(batch_id, events_path, batch_path(landing_dir, DEAD_LETTERS, *batch_id))
+        for events_path in (landing_dir / EVENTS).glob("*/*/*.parquet")
+        if (batch_id := parse_batch_id(events_path.name)) is not None
+    ]
     return sorted(batches, key=lambda b: (b.topic, b.partition, b.epoch, b.first_offset, b.last_offset))
 
 
 def quarantined_batches(quarantine_dir: Path) -> list[LandedBatch]:
     """Batches the pipeline moved to quarantine. Their offsets were landed: a lander that forgot them
     would land them a second time."""
-    batches = []
-    for events_path in quarantine_dir.glob(f"*/{QUARANTINED_EVENTS}"):
-        parsed = parse_batch_id(events_path.parent.name)
-        if parsed is None:
-            continue
-        dead_letters = events_path.with_name(QUARANTINED_DEAD_LETTERS)
-        topic, partition, first, last, epoch = parsed
-        batches.append(
-            LandedBatch(
-                topic,
-                partition,
-                first,
-                last,
-                events_path,
-                dead_letters if dead_letters.exists() else None,
-                epoch,
-            )
-        )
-    return batches
+    return [
+        _batch(batch_id, events_path, events_path.with_name(QUARANTINED_DEAD_LETTERS))
+        for events_path in quarantine_dir.glob(f"*/{QUARANTINED_EVENTS}")
+        if (batch_id := parse_batch_id(events_path.parent.name)) is not None
+    ]
 
 
 def recover(landing_dir: Path) -> list[Path]:
