@@ -88,6 +88,10 @@ REFERRAL_ENTERED_IN_ERROR = 0.01
 REFERRAL_STALLS_ACCEPTED = 0.05  # accepted, then no further status
 REFERRAL_ON_HOLD = 0.15
 REFERRAL_FINAL = {"completed": 0.62, "failed": 0.31, "cancelled": 0.07}
+#: First answer (accepted, rejected or cancelled): most inside the 48 hours the warehouse measures, the
+#: rest up to three weeks late, so referral_response_48h lands near 60% rather than at either extreme.
+REFERRAL_ANSWERED_WITHIN_48H = 0.6
+REFERRAL_LATE_ANSWER_DAYS = (2, 21)
 REJECT_REASONS = {
     "not_eligible": 0.35,
     "no_capacity": 0.3,

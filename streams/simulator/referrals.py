@@ -62,7 +62,7 @@ def draw_life(rng: random.Random, requested_at: int) -> list[Status]:
     if rng.random() < n.REFERRAL_ENTERED_IN_ERROR:
         return [Status(requested_at + uniform_days(rng, 0.05, 3), "entered-in-error", None)]
     u = rng.random()
-    answered_at = requested_at + uniform_days(rng, 1, 14)
+    answered_at = requested_at + answer_delay(rng)
     if u < n.REFERRAL_NEVER_ANSWERED:
         return []
     u -= n.REFERRAL_NEVER_ANSWERED
@@ -72,6 +72,13 @@ def draw_life(rng: random.Random, requested_at: int) -> list[Status]:
     if u < n.REFERRAL_CANCELLED_EARLY:
         return [Status(answered_at, "cancelled", _CANCEL.draw(rng))]
     return _accepted_life(rng, answered_at)
+
+
+def answer_delay(rng: random.Random) -> int:
+    """Seconds from a request to its first answer."""
+    if rng.random() < n.REFERRAL_ANSWERED_WITHIN_48H:
+        return uniform_days(rng, 0.05, 1.95)
+    return uniform_days(rng, *n.REFERRAL_LATE_ANSWER_DAYS)
 
 
 def _accepted_life(rng: random.Random, accepted_at: int) -> list[Status]:
