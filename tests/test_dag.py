@@ -19,10 +19,10 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from test_pipeline_support import run_continuum
 
 from continuum.directory import load_directory
 from continuum.pipeline import airflow_home
-from continuum.pipeline.env import continuum_env
 from continuum.settings import PROJECT_ROOT, Settings
 from streams.landing.files import EVENTS_SCHEMA, LandedBatch, commit, committed_batches, write_table_durably
 
@@ -67,18 +67,6 @@ def test_the_dag_imports_without_errors_and_declares_its_rules(tmp_path: Path) -
     assert probe["upstream"]["discover"] == ["land"]
     assert probe["upstream"]["dbt_build"] == ["load", "quarantine"]
     assert probe["upstream"]["publish"] == ["dbt_build", "validate"]
-
-
-def continuum(settings: Settings, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    done = subprocess.run(
-        [sys.executable, "-m", "continuum.cli", *args],
-        env=continuum_env(settings),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    assert done.returncode == 0, f"continuum {' '.join(args)}:\n{done.stdout[-6000:]}\n{done.stderr[-6000:]}"
-    return done
 
 
 def spoil(batch: LandedBatch) -> pa.Table:
@@ -136,7 +124,7 @@ def test_a_whole_run_loads_validated_batches_once(own_broker: Settings) -> None:
 
     # Land first (the DAG's land step will find nothing new) so that a batch can be spoiled before
     # the DAG validates it.
-    continuum(settings, "land", "--until-caught-up")
+    run_continuum(settings, "land", "--until-caught-up")
     batches = committed_batches(settings.landing_dir)
     victim = next(
         b
@@ -145,7 +133,7 @@ def test_a_whole_run_loads_validated_batches_once(own_broker: Settings) -> None:
     )
     original = spoil(victim)
 
-    run = continuum(settings, "run", "--as-of", AS_OF)
+    run = run_continuum(settings, "run", "--as-of", AS_OF)
     assert "continuum_pipeline" in run.stdout and ": success" in run.stdout
 
     statuses = ledger(settings)
@@ -158,13 +146,13 @@ def test_a_whole_run_loads_validated_batches_once(own_broker: Settings) -> None:
         assert loaded.get(batch.name, []) == file_offsets(batch.events_path), batch.name
 
     before = warehouse_rows(settings)
-    continuum(settings, "run", "--as-of", AS_OF)
+    run_continuum(settings, "run", "--as-of", AS_OF)
     assert warehouse_rows(settings) == before
 
     held = settings.quarantine_dir / victim.name
     assert (held / "validation.json").exists()
     pq.write_table(original, held / "events.parquet")  # the data engineer's correction
-    continuum(settings, "quarantine", "release", victim.name)
+    run_continuum(settings, "quarantine", "release", victim.name)
     assert ledger(settings)[victim.name] == "loaded"
     assert raw_offsets(settings)[victim.name] == file_offsets(victim.events_path)
     assert sorted(raw_offsets(settings)[victim.name]) == sorted(

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import random
+import subprocess
+import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,8 +15,9 @@ import orjson
 import pyarrow as pa
 
 from continuum.directory import load_directory
+from continuum.pipeline.env import continuum_env
 from continuum.settings import Settings
-from streams.contract import dataschema_for, source_for
+from streams.contract import EVENT_TYPES, dataschema_for, source_for
 from streams.landing import files
 
 LANDED_AT = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -85,19 +88,8 @@ def valid_events(
     """`count` valid events of a provider (no custody types: the demo directory limits who sends those)."""
     rng = random.Random(seed)
     others = [p for p in load_directory(settings.provider_directory) if p != provider_id]
-    types = list(
-        (
-            "participant.enrolled",
-            "participant.exited",
-            "consent.granted",
-            "consent.revoked",
-            "referral.requested",
-            "referral.status_changed",
-            "service.delivered",
-            "incident.recorded",
-            "outcome.recorded",
-        )
-    )
+    # Custody and arrest events come only from the corrections feed (the batch suite checks that).
+    types = [t for t in EVENT_TYPES if not t.startswith(("custody.", "justice."))]
     events = []
     for i in range(count):
         event_type = types[i % len(types)]
@@ -162,3 +154,16 @@ def write_batch(
     for tmp in paths:
         files.commit(tmp)
     return next(b for b in files.committed_batches(settings.landing_dir) if b.events_path == path)
+
+
+def run_continuum(settings: Settings, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    """Run a `continuum` command against `settings` as a subprocess; fail with its output if it fails."""
+    done = subprocess.run(
+        [sys.executable, "-m", "continuum.cli", *args],
+        env=continuum_env(settings),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert done.returncode == 0, f"continuum {' '.join(args)}:\n{done.stdout[-6000:]}\n{done.stderr[-6000:]}"
+    return done

@@ -7,11 +7,9 @@ Slow (a broker, the lander, Great Expectations and Airflow in subprocesses): abo
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import duckdb
 import pytest
+from test_pipeline_support import run_continuum
 from test_warehouse import (
     SIM_END,
     check_complementary_suppression,
@@ -24,30 +22,17 @@ from test_warehouse import (
     simulate,
 )
 
-from continuum.pipeline.env import continuum_env
 from continuum.settings import Settings
 from streams.simulator import produce
 
 PARTICIPANTS = 1500
 
 
-def continuum(settings: Settings, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
-    done = subprocess.run(
-        [sys.executable, "-m", "continuum.cli", *args],
-        env=continuum_env(settings),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    assert done.returncode == 0, f"continuum {' '.join(args)}:\n{done.stdout[-6000:]}\n{done.stderr[-6000:]}"
-    return done
-
-
 @pytest.mark.slow
 def test_a_simulated_network_through_the_dag(own_broker: Settings) -> None:
     sim = simulate(participants=PARTICIPANTS, end=SIM_END)
     produce(sim.messages(), own_broker)
-    run = continuum(own_broker, "run", "--as-of", SIM_END.isoformat())
+    run = run_continuum(own_broker, "run", "--as-of", SIM_END.isoformat())
     assert "continuum_pipeline" in run.stdout and ": success" in run.stdout
 
     for path in (own_broker.warehouse_path, own_broker.published_warehouse_path):
