@@ -372,6 +372,13 @@ def test_a_quarantined_batch_is_not_landed_again(broker_settings: Settings) -> N
     )
 
 
+def test_the_command_reports_progress_as_log_lines_off_a_terminal(broker_settings: Settings, tmp_path: Path):
+    send_valid(broker_settings, 120)
+    log = tmp_path / "land.log"
+    assert land_until_caught_up(broker_settings, log=log) == EXIT_OK
+    assert "land: done, 120 messages" in log.read_text()
+
+
 def test_flushes_at_n_events_or_after_t_seconds(broker_settings: Settings) -> None:
     settings = broker_settings.model_copy(update={"land_batch_events": 100, "land_batch_seconds": 2.0})
     with_producer = producer(settings)

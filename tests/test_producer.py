@@ -132,5 +132,6 @@ def test_publish_sends_the_valid_lines_and_reports_the_refused(
     assert result.returncode == 1, result.stderr
     assert "sent 2 events" in result.stdout and "refused 1" in result.stdout
     assert "line 2: refused source_topic_mismatch" in result.stderr
+    assert "publish: done, 3 lines" in result.stderr  # progress, as plain log lines off a terminal
     values = {r.value for r in read_topic(settings, "providers.tulsa-workforce.events")}
     assert set(good) <= values and bad not in values

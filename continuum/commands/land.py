@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from continuum.settings import Settings
 
@@ -35,7 +39,39 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         # the broker does not answer, and raises what it cannot get past (-v shows kafka-python's lines).
         logging.getLogger("kafka").setLevel(logging.CRITICAL)
     try:
-        return run_landers(settings, settings.land_workers, args.until_caught_up, args.accept_reset)
+        with landing_progress(settings):
+            return run_landers(settings, settings.land_workers, args.until_caught_up, args.accept_reset)
     except Exception as exc:  # the lander logged the detail; say plainly that nothing is lost
         log.error("landing failed: %s (nothing committed is lost; restart to resume)", exc)
         return EXIT_FAILED
+
+
+@contextmanager
+def landing_progress(settings: Settings) -> Iterator[None]:
+    """A running count of the messages this run lands (on a terminal; log lines otherwise).
+
+    The workers are other processes, so the count comes from the committed batches' names: their offset
+    ranges, never the files' contents, so that watching costs no more than listing the landing zone."""
+    from continuum.progress import LOG_EVERY_SECONDS, Progress
+    from streams.landing.files import committed_batches
+
+    every_s = 1.0 if sys.stderr.isatty() else LOG_EVERY_SECONDS
+
+    def landed() -> int:
+        return sum(b.last_offset - b.first_offset + 1 for b in committed_batches(settings.landing_dir))
+
+    before, stop = landed(), threading.Event()
+    with Progress("land", unit="messages") as progress:
+
+        def watch() -> None:
+            while not stop.wait(every_s):
+                progress.advance(landed() - before - progress.done)
+
+        watcher = threading.Thread(target=watch, name="land-progress", daemon=True)
+        watcher.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            watcher.join()
+            progress.advance(landed() - before - progress.done)

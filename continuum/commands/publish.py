@@ -17,14 +17,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    from continuum.progress import Progress
     from streams.producer import ProviderClient, publish_lines
 
-    with ProviderClient(args.provider, settings) as client:
+    with ProviderClient(args.provider, settings) as client, Progress("publish", unit="lines") as progress:
         if str(args.file) == "-":
-            report = publish_lines(client, sys.stdin.buffer)
+            report = publish_lines(client, progress.track(sys.stdin.buffer))
         else:
             with open(args.file, "rb") as lines:
-                report = publish_lines(client, lines)
+                report = publish_lines(client, progress.track(lines))
     for line_no, refusal in report.refused:
         print(f"line {line_no}: refused {refusal.reason}: {refusal.detail}", file=sys.stderr)
     print(f"sent {report.sent} events to providers.{args.provider}.events; refused {len(report.refused)}")
