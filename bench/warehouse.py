@@ -23,7 +23,6 @@ import argparse
 import os
 import platform
 import re
-import subprocess
 import tempfile
 import time
 import zlib
@@ -35,12 +34,11 @@ import orjson
 import pyarrow as pa
 
 from continuum.directory import load_directory
-from continuum.settings import PROJECT_ROOT, Settings
+from continuum.pipeline import dbt as pipeline_dbt
+from continuum.settings import Settings
 from streams.contract import Contract, Event
 from streams.simulator import MessConfig, Simulation, SimulationConfig
 
-DBT = str(PROJECT_ROOT / ".venv" / "bin" / "dbt")
-DBT_PROJECT = PROJECT_ROOT / "dbt_project"
 END = datetime(2026, 11, 1, tzinfo=UTC)
 PARTITIONS = 3
 CHUNK = 200_000
@@ -79,7 +77,7 @@ DEAD_LETTER_COLUMNS = [
 
 
 def raw_ddl() -> str:
-    text = (DBT_PROJECT / "macros" / "create_raw_tables_if_missing.sql").read_text()
+    text = (pipeline_dbt.DBT_PROJECT_DIR / "macros" / "create_raw_tables_if_missing.sql").read_text()
     return text.split("{% macro create_raw_tables_if_missing() %}")[1].split("{% endmacro %}")[0]
 
 
@@ -221,31 +219,11 @@ def load_held_back(db_path: Path, held_back: list[tuple[str, dict]]) -> None:
         writer.close(END)
 
 
-def dbt_build(db_path: Path, work: Path, *args: str) -> float:
-    env = {
-        **os.environ,
-        "CONTINUUM_WAREHOUSE_PATH": str(db_path),
-        "DBT_TARGET_PATH": str(work / "target"),
-        "DBT_LOG_PATH": str(work / "logs"),
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-    }
-    command = [
-        DBT,
-        "build",
-        "--project-dir",
-        str(DBT_PROJECT),
-        "--profiles-dir",
-        str(DBT_PROJECT),
-        "--vars",
-        f'{{as_of: "{END.isoformat()}"}}',
-        *args,
-    ]
+def dbt_build(db_path: Path, *args: str) -> float:
+    """Seconds one `dbt build` takes, run as the pipeline runs it (continuum.pipeline.dbt)."""
     started = time.perf_counter()
-    result = subprocess.run(command, env=env, capture_output=True, text=True)
-    elapsed = time.perf_counter() - started
-    if result.returncode != 0:
-        raise SystemExit(f"dbt build failed:\n{result.stdout[-5000:]}")
-    return elapsed
+    pipeline_dbt.dbt_build(Settings(home=db_path.parent), END, *args)
+    return time.perf_counter() - started
 
 
 def bench(participants: int, new_share: float) -> dict:
@@ -256,10 +234,10 @@ def bench(participants: int, new_share: float) -> dict:
         first, held_back = fill_raw(participants, db_path, new_share)
         later = sum(table == "events" for table, _ in held_back)
         prepare = time.perf_counter() - started
-        full = dbt_build(db_path, work)
+        full = dbt_build(db_path)
         load_held_back(db_path, held_back)
-        incremental = dbt_build(db_path, work)
-        refresh = dbt_build(db_path, work, "--full-refresh")
+        incremental = dbt_build(db_path)
+        refresh = dbt_build(db_path, "--full-refresh")
         with duckdb.connect(str(db_path), read_only=True) as conn:
             journey_rows = conn.execute("select count(*) from marts.journey_events").fetchall()[0][0]
         size_mb = db_path.stat().st_size / 1e6

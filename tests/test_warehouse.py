@@ -15,9 +15,7 @@ Runtime: one simulation of 2,000 participants (~1 s), two full dbt builds and on
 from __future__ import annotations
 
 import math
-import os
 import re
-import subprocess
 import uuid
 import zlib
 from dataclasses import dataclass, field
@@ -30,15 +28,14 @@ import pyarrow as pa
 import pytest
 
 from continuum.directory import load_directory
-from continuum.settings import PROJECT_ROOT, Settings
+from continuum.pipeline import dbt as pipeline_dbt
+from continuum.settings import Settings
 from streams.contract import Contract, Event, Refusal
 from streams.landing.files import batch_name
 from streams.simulator import MessConfig, Simulation, SimulationConfig
 from streams.simulator import network as calibration
 from streams.simulator.people import FIRST_NAMES, LAST_NAMES
 
-DBT = str(PROJECT_ROOT / ".venv" / "bin" / "dbt")
-DBT_PROJECT = PROJECT_ROOT / "dbt_project"
 PARTITIONS = 3
 
 SIM_END = datetime(2026, 11, 1, tzinfo=UTC)
@@ -169,7 +166,7 @@ RAW_COLUMNS = {
 def write_raw(db_path: Path, raw: RawRows) -> None:
     """Append `raw` to the raw tables of the warehouse at `db_path` (created first, with the DDL that
     the dbt project's on-run-start hook uses, when missing)."""
-    ddl = (DBT_PROJECT / "macros" / "create_raw_tables_if_missing.sql").read_text()
+    ddl = (pipeline_dbt.DBT_PROJECT_DIR / "macros" / "create_raw_tables_if_missing.sql").read_text()
     ddl = ddl.split("{% macro create_raw_tables_if_missing() %}")[1].split("{% endmacro %}")[0]
     with duckdb.connect(str(db_path)) as conn:
         conn.execute("set TimeZone = 'UTC'")
@@ -207,42 +204,15 @@ def test_raw_tables_of_the_hook_are_the_loaders(tmp_path: Path) -> None:
             ).fetchall()
         return columns + constraints
 
-    hook = (DBT_PROJECT / "macros" / "create_raw_tables_if_missing.sql").read_text()
+    hook = (pipeline_dbt.DBT_PROJECT_DIR / "macros" / "create_raw_tables_if_missing.sql").read_text()
     hook = hook.split("{% macro create_raw_tables_if_missing() %}")[1].split("{% endmacro %}")[0]
     assert describe(tmp_path / "hook.duckdb", [hook]) == describe(tmp_path / "loader.duckdb", raw_ddl())
 
 
-def dbt_build(db_path: Path, as_of: datetime, work_dir: Path, *args: str) -> subprocess.CompletedProcess:
-    """One `dbt build` of the project on `db_path`, as the pipeline runs it (target and logs outside the
-    repository). Fails the test with dbt's output when the build fails."""
-    env = {
-        **os.environ,
-        "CONTINUUM_WAREHOUSE_PATH": str(db_path),
-        "DBT_TARGET_PATH": str(work_dir / "target"),
-        "DBT_LOG_PATH": str(work_dir / "logs"),
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-    }
-    vars_ = f'{{as_of: "{as_of.isoformat()}"}}'
-    result = subprocess.run(
-        [
-            DBT,
-            "build",
-            "--project-dir",
-            str(DBT_PROJECT),
-            "--profiles-dir",
-            str(DBT_PROJECT),
-            "--vars",
-            vars_,
-            *args,
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    if result.returncode != 0:
-        pytest.fail(f"dbt build failed:\n{result.stdout[-8000:]}\n{result.stderr[-2000:]}")
-    return result
+def dbt_build(db_path: Path, as_of: datetime) -> str:
+    """One `dbt build` of the project on `db_path`, through the pipeline's own runner (target and logs
+    beside the warehouse, never in the repository); raises with dbt's output when the build fails."""
+    return pipeline_dbt.dbt_build(Settings(home=db_path.parent), as_of)
 
 
 def warehouse_tables(conn: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
@@ -276,8 +246,9 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> BuiltWarehouse:
     raw = simulate_raw(sim, loaded_at=SIM_END)
     db_path = work / "warehouse.duckdb"
     write_raw(db_path, raw)
-    dbt_build(db_path, SIM_END, work)
-    run_results = orjson.loads((work / "target" / "run_results.json").read_bytes())
+    dbt_build(db_path, SIM_END)
+    target = pipeline_dbt.dbt_target_dir(Settings(home=work))
+    run_results = orjson.loads((target / "run_results.json").read_bytes())
     return BuiltWarehouse(db_path, sim, raw, SIM_END, run_results)
 
 
@@ -522,7 +493,7 @@ def test_incremental_build_lands_late_events_in_place(warehouse: BuiltWarehouse,
     assert len(after.events) < 0.05 * len(before.events)
     db_path = tmp_path / "warehouse.duckdb"
     write_raw(db_path, before)
-    dbt_build(db_path, SIM_END, tmp_path)
+    dbt_build(db_path, SIM_END)
     with duckdb.connect(str(db_path)) as conn:
         marked = conn.execute(
             "update staging.stg_events__service_delivered set batch_name = 'marker' "
@@ -531,7 +502,7 @@ def test_incremental_build_lands_late_events_in_place(warehouse: BuiltWarehouse,
         ).fetchall()
     assert len(marked) == 1
     write_raw(db_path, after)
-    dbt_build(db_path, SIM_END, tmp_path)
+    dbt_build(db_path, SIM_END)
     with duckdb.connect(str(db_path)) as conn:
         conn.execute(f"attach '{warehouse.path}' as full_build (read_only)")
         for table, key in MART_KEYS.items():
@@ -555,7 +526,7 @@ def test_incremental_build_lands_late_events_in_place(warehouse: BuiltWarehouse,
     # next (incremental) build, and from the funder counts.
     revocation = RawRows(events=[revocation_row(participant, SIM_END - timedelta(seconds=1))])
     write_raw(db_path, revocation)
-    dbt_build(db_path, SIM_END, tmp_path)
+    dbt_build(db_path, SIM_END)
     with duckdb.connect(str(db_path), read_only=True) as conn:
         for table in ("journey_events", "participant_journeys"):
             left = conn.execute(

@@ -22,19 +22,23 @@ class DbtBuildFailed(RuntimeError):
     """`dbt build` exited with an error; the message holds dbt's output."""
 
 
+def dbt_target_dir(settings: Settings) -> Path:
+    """Where dbt writes its artefacts (manifest, run_results.json) for this CONTINUUM_HOME."""
+    return settings.state_dir / "dbt" / "target"
+
+
 def dbt_env(settings: Settings) -> dict[str, str]:
-    dbt_dir = settings.state_dir / "dbt"
     return {
         **continuum_env(settings),
         "CONTINUUM_WAREHOUSE_PATH": str(settings.warehouse_path),
-        "DBT_TARGET_PATH": str(dbt_dir / "target"),
-        "DBT_LOG_PATH": str(dbt_dir / "logs"),
+        "DBT_TARGET_PATH": str(dbt_target_dir(settings)),
+        "DBT_LOG_PATH": str(settings.state_dir / "dbt" / "logs"),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         "DBT_USE_COLORS": "false",
     }
 
 
-def dbt_build_command(as_of: datetime, project_dir: Path = DBT_PROJECT_DIR) -> list[str]:
+def dbt_build_command(as_of: datetime, *args: str, project_dir: Path = DBT_PROJECT_DIR) -> list[str]:
     dbt = str(Path(sys.executable).with_name("dbt"))
     variables = json.dumps({"as_of": as_of.isoformat()})
     return [
@@ -46,12 +50,14 @@ def dbt_build_command(as_of: datetime, project_dir: Path = DBT_PROJECT_DIR) -> l
         str(project_dir),
         "--vars",
         variables,
+        *args,
     ]
 
 
-def dbt_build(settings: Settings, as_of: datetime, timeout_s: float = 3600) -> str:
-    """Run `dbt build` with `as_of`; returns its output, raises DbtBuildFailed with it on failure."""
-    command = dbt_build_command(as_of)
+def dbt_build(settings: Settings, as_of: datetime, *args: str, timeout_s: float = 3600) -> str:
+    """Run `dbt build` with `as_of` (and extra dbt arguments, e.g. `--full-refresh`); returns its output,
+    raises DbtBuildFailed with it on failure."""
+    command = dbt_build_command(as_of, *args)
     log.info("running %s", " ".join(command))
     done = subprocess.run(
         command,
