@@ -9,12 +9,11 @@ things about the batch as a whole (the share of rows holding the same `time`, fo
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
 
 import orjson
 import pandas as pd
 
-from streams.contract import load_schema, provider_of_topic
+from streams.contract import enum_values, load_schema, provider_of_topic
 
 #: Family name -> the event types it covers, in the order of the event contract.
 FAMILIES: dict[str, tuple[str, ...]] = {
@@ -36,34 +35,6 @@ def family_of(event_type: str) -> str | None:
         if event_type in types:
             return family
     return None
-
-
-def _resolve(node: dict[str, Any]) -> dict[str, Any]:
-    ref = node.get("$ref")
-    if not ref:
-        return node
-    schema_name, _, pointer = ref.removeprefix("urn:continuum:schema:").partition("#")
-    resolved: Any = load_schema(schema_name)
-    for part in pointer.strip("/").split("/"):
-        resolved = resolved[part]
-    return _resolve(resolved)
-
-
-@cache
-def enum_values(event_type: str, field: str) -> tuple[Any, ...]:
-    """The non-null values the contract's JSON Schema allows for `data.<field>` of `event_type`.
-
-    Read from `streams/schemas/` so that the suites and the landing validator cannot drift apart."""
-    node = _resolve(load_schema(event_type)["properties"]["data"]["properties"][field])
-    if "items" in node:
-        node = _resolve(node["items"])
-    if "enum" in node:
-        return tuple(v for v in node["enum"] if v is not None)
-    for option in node.get("oneOf", []):
-        option = _resolve(option)
-        if "enum" in option:
-            return tuple(v for v in option["enum"] if v is not None)
-    raise KeyError(f"{event_type}.data.{field} is not an enumeration in the contract's schema")
 
 
 @cache

@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -133,6 +133,34 @@ def load_schema(name: str) -> dict[str, Any]:
 def _resolve_urn(uri: str) -> dict[str, Any]:
     # Our schemas refer to each other by URN ("urn:continuum:schema:common"); they all live in SCHEMA_DIR.
     return load_schema(uri.removeprefix("urn:continuum:schema:").split("#")[0])
+
+
+def _resolve(node: dict[str, Any]) -> dict[str, Any]:
+    """The schema node a `$ref` points to (following chains), or `node` itself."""
+    ref = node.get("$ref")
+    if not ref:
+        return node
+    resolved: Any = _resolve_urn(ref)
+    for part in ref.partition("#")[2].strip("/").split("/"):
+        resolved = resolved[part]
+    return _resolve(resolved)
+
+
+@cache
+def enum_values(event_type: str, field: str) -> tuple[Any, ...]:
+    """The non-null values the contract's JSON Schema allows for `data.<field>` of `event_type`.
+
+    Read from `streams/schemas/`, so the batch suites, the web app and the validator cannot drift apart."""
+    node = _resolve(load_schema(event_type)["properties"]["data"]["properties"][field])
+    if "items" in node:
+        node = _resolve(node["items"])
+    if "enum" in node:
+        return tuple(v for v in node["enum"] if v is not None)
+    for option in node.get("oneOf", []):
+        option = _resolve(option)
+        if "enum" in option:
+            return tuple(v for v in option["enum"] if v is not None)
+    raise KeyError(f"{event_type}.data.{field} is not an enumeration in the contract's schema")
 
 
 @lru_cache(maxsize=1)

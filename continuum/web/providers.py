@@ -9,20 +9,12 @@ import duckdb
 import pyarrow as pa
 
 from continuum.web.warehouse import arrow, dict_rows, scalar
+from streams.contract import enum_values
 
 DIRECTIONS = ("all", "sent", "received")
 FLAGS = ("any", "overdue", "stalled", "open", "contact_prohibited")
-STATUSES = (
-    "requested",
-    "accepted",
-    "rejected",
-    "in-progress",
-    "on-hold",
-    "completed",
-    "failed",
-    "cancelled",
-    "entered-in-error",
-)
+# "requested" first (a referral with no status change yet), then the contract's statuses in its order.
+STATUSES = ("requested", *enum_values("referral.status_changed", "status"))
 TABLE_LIMIT = 200
 ACTION_LIMIT = 25
 
