@@ -35,45 +35,19 @@ import pyarrow as pa
 
 from continuum.directory import load_directory
 from continuum.pipeline import dbt as pipeline_dbt
+from continuum.pipeline.warehouse import DEAD_LETTER_PAYLOAD, warehouse_columns
 from continuum.settings import Settings
 from streams.contract import Contract, Event
+from streams.landing.files import DEAD_LETTERS_SCHEMA, EVENTS_SCHEMA
 from streams.simulator import MessConfig, Simulation, SimulationConfig
 
 END = datetime(2026, 11, 1, tzinfo=UTC)
 PARTITIONS = 3
 CHUNK = 200_000
 
-EVENT_COLUMNS = [
-    "specversion",
-    "id",
-    "source",
-    "type",
-    "time",
-    "subject",
-    "dataschema",
-    "datacontenttype",
-    "data",
-    "kafka_topic",
-    "kafka_partition",
-    "kafka_offset",
-    "kafka_timestamp",
-    "landed_at",
-    "batch_name",
-    "loaded_at",
-]
-DEAD_LETTER_COLUMNS = [
-    "provider_id",
-    "error_stage",
-    "error_reason",
-    "error_detail",
-    "kafka_topic",
-    "kafka_partition",
-    "kafka_offset",
-    "kafka_timestamp",
-    "landed_at",
-    "batch_name",
-    "loaded_at",
-]
+# The raw tables' columns, as the loader creates them (continuum.pipeline.warehouse).
+EVENT_COLUMNS = [name for name, _, _ in warehouse_columns(EVENTS_SCHEMA)]
+DEAD_LETTER_COLUMNS = [name for name, _, _ in warehouse_columns(DEAD_LETTERS_SCHEMA, DEAD_LETTER_PAYLOAD)]
 
 
 def raw_ddl() -> str:
