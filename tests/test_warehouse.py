@@ -346,6 +346,28 @@ def check_part2_records_stay_with_their_provider(conn: duckdb.DuckDBPyConnection
     assert not leaked, f"{len(leaked)} participants' Part 2 records shared without a Part 2 grant"
 
 
+def check_provider_views_withhold_part2_answers(conn: duckdb.DuckDBPyConnection, as_of: datetime) -> None:
+    """Each referral reaches its two providers in provider_views.provider_referral_handoffs; the sender of a
+    substance-use referral sees the receiver's answers only when the participant's grant in force at as_of
+    has part2 (computed here from raw events, not from the models)."""
+    part2 = consent_in_force(conn, as_of)
+    rows = conn.execute(
+        "select v.direction, v.viewer_provider_id = case v.direction when 'sent' then h.from_provider_id "
+        "else h.to_provider_id end, h.service_type, h.participant_key, v.final_status, h.final_status "
+        "from provider_views.provider_referral_handoffs v join marts.referral_handoffs h using (referral_id)"
+    ).fetchall()
+    referrals = conn.execute("select count(*) from marts.referral_handoffs").fetchall()[0][0]
+    assert len(rows) == 2 * referrals
+    withheld = 0
+    for direction, viewer_is_party, service_type, key, seen_status, status in rows:
+        assert viewer_is_party
+        part2_record = service_type == "substance_use_treatment"
+        hidden = direction == "sent" and part2_record and not part2.get(key, False)
+        assert seen_status == (None if hidden else status)
+        withheld += hidden
+    assert withheld > 0, "the simulation should have substance-use referrals without a Part 2 grant"
+
+
 # --- tests ---------------------------------------------------------------------------------------------
 
 
@@ -386,6 +408,7 @@ def test_no_non_consenting_participant_in_shared_marts(warehouse: BuiltWarehouse
 def test_part2_records_need_a_part2_grant(warehouse: BuiltWarehouse) -> None:
     with warehouse.connect() as conn:
         check_part2_records_stay_with_their_provider(conn, warehouse.as_of)
+        check_provider_views_withhold_part2_answers(conn, warehouse.as_of)
 
 
 def test_duplicates_collapse_and_are_counted(warehouse: BuiltWarehouse) -> None:

@@ -24,6 +24,7 @@ T0 = datetime(2025, 9, 1, 12, tzinfo=UTC)
 MART_DDL = """
 create schema marts;
 create schema raw;
+create schema provider_views;
 create table marts.referral_handoffs (
     referral_id varchar, participant_key varchar, from_provider_id varchar, to_provider_id varchar,
     service_type varchar, priority varchar, contact_prohibited boolean, requested_at timestamptz,
@@ -62,7 +63,28 @@ REFERRALS = [
     ("b0000000-0000-4000-8000-000000000002", B, A, False, True, True, "requested"),
     ("c0000000-0000-4000-8000-000000000003", B, C, False, False, False, "completed"),
     ("d0000000-0000-4000-8000-000000000004", C, B, True, True, False, "requested"),
+    ("e0000000-0000-4000-8000-000000000005", A, C, False, False, False, "completed"),
 ]
+#: A substance-use referral whose participant has no Part 2 grant: C's answers are withheld from A.
+PART2_WITHHELD = REFERRALS[4][0]
+
+#: provider_views.provider_referral_handoffs as the dbt model makes it from these rows: a sent and a
+#: received row per referral, the receiver's answers nulled in the sender's row of PART2_WITHHELD.
+PROVIDER_VIEW_SQL = """
+create table provider_views.provider_referral_handoffs as
+with viewed as (
+    select from_provider_id as viewer_provider_id, 'sent' as direction, referral_id = $withheld
+           as is_part2_withheld, * from marts.referral_handoffs
+    union all by name
+    select to_provider_id as viewer_provider_id, 'received' as direction, false as is_part2_withheld, *
+    from marts.referral_handoffs
+)
+select * replace (
+    case when not is_part2_withheld then final_status end as final_status,
+    case when not is_part2_withheld then closed_at end as closed_at,
+    case when not is_part2_withheld then is_connected end as is_connected)
+from viewed
+"""
 QUARTERS = [date(2025, 1, 1), date(2025, 4, 1), date(2025, 7, 1)]
 
 
@@ -104,6 +126,7 @@ def make_sample_warehouse(path: Path) -> None:
             [rid, f"pk{i:062d}", sender, receiver, no_contact, requested, closed, closed, status,
              overdue, stalled, status == "completed"],
         )  # fmt: skip
+    con.execute(PROVIDER_VIEW_SQL, {"withheld": PART2_WITHHELD})
     con.executemany("insert into marts.funder_outcomes values (?, ?, ?, ?, ?, ?, ?, ?, ?)", OUTCOMES)
     con.execute(
         "insert into marts.provider_handoff_summary "
@@ -147,13 +170,27 @@ def test_provider_page_shows_its_referrals_and_no_other(client, web_settings):
     token = issue(web_settings, A)
     page = client.get(f"/providers/{A}", headers={"Authorization": f"Bearer {token}"})
     assert page.status_code == 200
-    assert referral_ids(page.text) == {REFERRALS[0][0], REFERRALS[1][0]}
+    assert referral_ids(page.text) == {REFERRALS[0][0], REFERRALS[1][0], PART2_WITHHELD}
     assert "do not contact" in page.text
     for fmt in ("csv", "parquet"):
         download = client.get(f"/providers/{A}/referrals.{fmt}", headers={"Authorization": f"Bearer {token}"})
         assert download.status_code == 200
     csv = client.get(f"/providers/{A}/referrals.csv", headers={"Authorization": f"Bearer {token}"}).text
-    assert referral_ids(csv) == {REFERRALS[0][0], REFERRALS[1][0]}
+    assert referral_ids(csv) == {REFERRALS[0][0], REFERRALS[1][0], PART2_WITHHELD}
+
+
+def test_part2_answers_withheld_from_the_sender_are_shown_as_withheld(client, web_settings):
+    def row_of(provider_id: str) -> str:
+        headers = {"Authorization": f"Bearer {issue(web_settings, provider_id)}"}
+        table = client.get(f"/providers/{provider_id}", headers=headers).text.split("<h2>Referrals</h2>")[1]
+        return table.split(f'data-referral-id="{PART2_WITHHELD}"')[1].split("</tr>")[0]
+
+    sender, receiver = row_of(A), row_of(C)
+    assert "withheld (Part 2)" in sender and "completed" not in sender and "connected" not in sender
+    assert "withheld (Part 2)" not in receiver and "completed" in receiver
+    headers = {"Authorization": f"Bearer {issue(web_settings, A)}"}
+    summary = client.get(f"/providers/{A}", headers=headers).text.split("Needs action first")[0]
+    assert "1 substance-use referral without the participant's Part 2 consent" in summary
 
 
 def test_provider_page_refuses_without_token_and_with_another_providers(client, web_settings):
@@ -189,7 +226,7 @@ def test_provider_filters_and_action_order(client, web_settings):
     headers = {"Authorization": f"Bearer {issue(web_settings, A)}"}
     sent = client.get(f"/providers/{A}?direction=sent", headers=headers).text
     table = sent.split("<h2>Referrals</h2>")[1]
-    assert referral_ids(table) == {REFERRALS[0][0]}
+    assert referral_ids(table) == {REFERRALS[0][0], PART2_WITHHELD}
     action = client.get(f"/providers/{A}", headers=headers).text.split("Needs action first")[1]
     # the one sent to A and unanswered comes before the one A sent
     assert action.index(REFERRALS[1][0]) < action.index(REFERRALS[0][0])

@@ -59,7 +59,7 @@ def funder_outcomes_table(settings: Settings) -> pa.Table:
 def provider_context(settings: Settings, provider_id: str, filters: providers.Filters) -> dict:
     path = settings.published_warehouse_path
     with published(path) as con:
-        require_table(con, "marts", "referral_handoffs")
+        require_table(con, "provider_views", "provider_referral_handoffs")
         require_table(con, "marts", "provider_handoff_summary")
         rows, total = providers.referrals(con, provider_id, filters)
         context = {
@@ -85,7 +85,7 @@ def provider_context(settings: Settings, provider_id: str, filters: providers.Fi
 
 def provider_export(settings: Settings, provider_id: str) -> pa.Table:
     with published(settings.published_warehouse_path) as con:
-        require_table(con, "marts", "referral_handoffs")
+        require_table(con, "provider_views", "provider_referral_handoffs")
         return providers.export(con, provider_id)
 
 

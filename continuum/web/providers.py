@@ -1,5 +1,6 @@
-"""A provider's referral handoffs: the rows of `marts.referral_handoffs` where it sent or received the
-referral, and nothing else. Every query here is filtered by the provider id first."""
+"""A provider's referral handoffs: its rows of `provider_views.provider_referral_handoffs` (the referrals
+of `marts.referral_handoffs` it sent or received, with Part 2 applied), and nothing else. Every query
+here is filtered by `viewer_provider_id` first."""
 
 from __future__ import annotations
 
@@ -26,11 +27,14 @@ ACTION_ORDER = """
     requested_at
 """
 
+#: Where provider-facing reads come from: the dbt model that applies "only theirs" and Part 2.
+VIEW = "provider_views.provider_referral_handoffs"
+
 COLUMNS = """
-    referral_id, participant_key, from_provider_id, to_provider_id, service_type, priority,
+    direction, referral_id, participant_key, from_provider_id, to_provider_id, service_type, priority,
     contact_prohibited, requested_at, first_response_at, accepted_at, completed_at, closed_at,
     final_status, final_status_reason, hours_to_first_response, is_response_overdue, is_stalled,
-    is_connected, invalid_transition_count
+    is_connected, invalid_transition_count, is_part2_withheld
 """
 
 
@@ -53,16 +57,14 @@ class Filters:
 
     def where(self, provider_id: str) -> tuple[str, list]:
         """A WHERE clause (always restricted to the provider) and its parameters."""
-        direction = {
-            "all": ("(from_provider_id = ? or to_provider_id = ?)", [provider_id, provider_id]),
-            "sent": ("from_provider_id = ?", [provider_id]),
-            "received": ("to_provider_id = ?", [provider_id]),
-        }[self.direction]
-        sql, params = [direction[0]], list(direction[1])
+        sql, params = ["viewer_provider_id = ?"], [provider_id]
+        if self.direction != "all":
+            sql.append("direction = ?")
+            params.append(self.direction)
         flag_sql = {
             "overdue": "is_response_overdue",
             "stalled": "is_stalled",
-            "open": "closed_at is null",
+            "open": "closed_at is null and not is_part2_withheld",
             "contact_prohibited": "contact_prohibited",
         }
         if self.flag in flag_sql:
@@ -77,28 +79,27 @@ class Filters:
 
 
 def summary(con: duckdb.DuckDBPyConnection, provider_id: str) -> list[dict]:
-    """Sent and received: counts, overdue, stalled, median time to first response, loop closure."""
+    """Sent and received: counts, overdue, stalled, median time to first response, loop closure. Referrals
+    whose answers are withheld under Part 2 are counted apart and left out of the rates."""
     return dict_rows(
         con,
-        """
+        f"""
         select direction,
                count(*) as referrals,
                count(*) filter (where is_response_overdue) as overdue,
                count(*) filter (where is_stalled) as stalled,
-               count(*) filter (where closed_at is null) as open,
+               count(*) filter (where closed_at is null and not is_part2_withheld) as open,
                median(hours_to_first_response) as median_hours_to_first_response,
-               count(*) filter (where closed_at is not null) / nullif(count(*), 0) as loop_closure_rate,
-               count(*) filter (where is_connected) as connected
-        from (
-            select 'sent' as direction, * from marts.referral_handoffs where from_provider_id = ?
-            union all
-            select 'received' as direction, * from marts.referral_handoffs where to_provider_id = ?
-        )
-        where final_status <> 'entered-in-error'
+               count(*) filter (where closed_at is not null)
+                   / nullif(count(*) filter (where not is_part2_withheld), 0) as loop_closure_rate,
+               count(*) filter (where is_connected) as connected,
+               count(*) filter (where is_part2_withheld) as part2_withheld
+        from {VIEW}
+        where viewer_provider_id = ? and final_status is distinct from 'entered-in-error'
         group by direction
         order by direction desc
         """,
-        [provider_id, provider_id],
+        [provider_id],
     )
 
 
@@ -107,23 +108,22 @@ def needs_action(con: duckdb.DuckDBPyConnection, provider_id: str) -> list[dict]
     return dict_rows(
         con,
         f"""
-        select {COLUMNS} from marts.referral_handoffs
-        where (from_provider_id = ? or to_provider_id = ?)
-          and closed_at is null and (is_response_overdue or is_stalled)
+        select {COLUMNS} from {VIEW}
+        where viewer_provider_id = ? and closed_at is null and (is_response_overdue or is_stalled)
         order by {ACTION_ORDER}
         limit {ACTION_LIMIT}
         """,
-        [provider_id, provider_id, provider_id],
+        [provider_id, provider_id],
     )
 
 
 def referrals(con: duckdb.DuckDBPyConnection, provider_id: str, filters: Filters) -> tuple[list[dict], int]:
     """The newest referrals that pass the filters (at most TABLE_LIMIT), and how many pass in all."""
     where, params = filters.where(provider_id)
-    total = scalar(con, f"select count(*) from marts.referral_handoffs where {where}", params)
+    total = scalar(con, f"select count(*) from {VIEW} where {where}", params)
     rows = dict_rows(
         con,
-        f"select {COLUMNS} from marts.referral_handoffs where {where} "
+        f"select {COLUMNS} from {VIEW} where {where} "
         f"order by requested_at desc, referral_id limit {TABLE_LIMIT}",
         params,
     )
@@ -132,9 +132,7 @@ def referrals(con: duckdb.DuckDBPyConnection, provider_id: str, filters: Filters
 
 def service_types(con: duckdb.DuckDBPyConnection, provider_id: str) -> list[str]:
     rows = con.execute(
-        "select distinct service_type from marts.referral_handoffs "
-        "where from_provider_id = ? or to_provider_id = ? order by 1",
-        [provider_id, provider_id],
+        f"select distinct service_type from {VIEW} where viewer_provider_id = ? order by 1", [provider_id]
     ).fetchall()
     return [r[0] for r in rows]
 
@@ -164,7 +162,6 @@ def export(con: duckdb.DuckDBPyConnection, provider_id: str) -> pa.Table:
     """All of the provider's referrals, for the CSV and Parquet downloads."""
     return arrow(
         con,
-        f"select {COLUMNS} from marts.referral_handoffs "
-        "where from_provider_id = ? or to_provider_id = ? order by requested_at, referral_id",
-        [provider_id, provider_id],
+        f"select {COLUMNS} from {VIEW} where viewer_provider_id = ? order by requested_at, referral_id",
+        [provider_id],
     )

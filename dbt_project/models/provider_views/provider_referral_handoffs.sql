@@ -1,0 +1,61 @@
+-- One row per referral and provider that may see it: marts.referral_handoffs as each of the referral's
+-- two providers sees it. Provider-facing readers (the web app, its downloads) read this, never the
+-- mart, so that "only theirs" and 42 CFR Part 2 are decided here, once.
+--
+-- Part 2 (warehouse-v1: substance-use treatment records leave the provider that made them only with a
+-- part2 grant): for a referral with service_type substance_use_treatment whose participant has no
+-- network_sharing grant with part2 = true in force at as_of, the receiving provider's answers (its
+-- status changes, the services and enrollments that connect the referral, and everything derived from
+-- them) do not go back to the sender: those columns are null in the sender's row and
+-- is_part2_withheld is true. The receiver's row is whole: the request was addressed to it, and the
+-- answers are its own. See docs/measures.md, "Who sees a referral".
+with handoffs as (
+    select * from {{ ref('referral_handoffs') }}
+),
+
+part2_consent as (
+    select participant_key, has_part2_consent
+    from {{ ref('int_participants__spine') }}
+),
+
+sent as (
+    select
+        handoffs.from_provider_id as viewer_provider_id,
+        'sent' as direction,
+        handoffs.service_type = 'substance_use_treatment'
+            and handoffs.to_provider_id <> handoffs.from_provider_id
+            and not coalesce(part2_consent.has_part2_consent, false) as is_part2_withheld,
+        handoffs.*
+    from handoffs
+    left join part2_consent on part2_consent.participant_key = handoffs.participant_key
+),
+
+received as (
+    select handoffs.to_provider_id as viewer_provider_id, 'received' as direction, false as is_part2_withheld, handoffs.*
+    from handoffs
+),
+
+viewed as (
+    select * from sent
+    union all by name
+    select * from received
+)
+
+select
+    viewer_provider_id,
+    direction,
+    referral_id,
+    participant_key,
+    from_provider_id,
+    to_provider_id,
+    service_type,
+    priority,
+    contact_prohibited,
+    requested_at,
+    {%- for column in ['first_response_at', 'accepted_at', 'completed_at', 'closed_at', 'final_status',
+                       'final_status_reason', 'hours_to_first_response', 'is_response_overdue',
+                       'is_stalled', 'is_connected', 'invalid_transition_count'] %}
+    case when not is_part2_withheld then {{ column }} end as {{ column }},
+    {%- endfor %}
+    is_part2_withheld
+from viewed
