@@ -5,9 +5,11 @@
 rule. Checks run in the order of the contract's list of reasons (size and JSON first), and the first
 that fails is the reason, so every message has exactly one.
 
-The `data` of each type is checked against the JSON Schemas in `streams/schemas/` (compiled once with
-fastjsonschema). Envelope rules are checked here by hand instead of by the envelope schema: the schema
-says the same things, but a hand check names the contract's reason directly and is several times faster.
+The `data` of each type is checked against the JSON Schemas in `streams/schemas/`: first by the fast
+check of `streams/schema_check.py`, which only ever says "valid" or "ask again", then, when it asks,
+by fastjsonschema, which decides and names the rule a refusal broke (both compiled once). Envelope rules
+are checked here by hand instead of by the envelope schema: the schema says the same things, but a hand
+check names the contract's reason directly and is several times faster.
 `tests/test_contract.py` holds the schemas and this module to the same answers.
 """
 
@@ -20,10 +22,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache, lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import fastjsonschema
 import orjson
+
+from streams.schema_check import compile_check
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
 MAX_MESSAGE_BYTES = 64 * 1024
@@ -87,9 +91,11 @@ def provider_of_topic(topic: str) -> str | None:
     return match.group(1) if match else None
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
-    """A message that follows the contract. `time` is timezone-aware, converted to UTC."""
+class Event(NamedTuple):
+    """A message that follows the contract. `time` is timezone-aware, converted to UTC.
+
+    A named tuple, not a dataclass: one is made per message, and a tuple is made four times faster
+    than a frozen dataclass; the lander turns a batch of them into columns with one `zip`."""
 
     id: str
     source: str
@@ -171,6 +177,14 @@ def _data_validators() -> dict[str, Callable[[Any], Any]]:
     }
 
 
+@lru_cache(maxsize=1)
+def _data_fast_checks() -> dict[str, Callable[[Any], bool]]:
+    return {
+        t: compile_check(load_schema(t)["properties"]["data"], lambda ref: _resolve({"$ref": ref}))
+        for t in EVENT_TYPES
+    }
+
+
 def parse_time(value: str) -> datetime | None:
     """An RFC 3339 time with an offset, in UTC; None if it is not one."""
     if not _RFC3339.fullmatch(value):
@@ -187,6 +201,7 @@ class Contract:
     def __init__(self, provider_ids: Collection[str]):
         self.provider_ids = frozenset(provider_ids)
         self._validate_data = _data_validators()
+        self._data_surely_valid = _data_fast_checks()
 
     def check(self, value: bytes | None, topic: str, now: datetime | None = None) -> Event | Refusal:
         if value is None or len(value) == 0:
@@ -240,18 +255,21 @@ class Contract:
         datacontenttype = event.get("datacontenttype")
         if datacontenttype is not None and datacontenttype != DATACONTENTTYPE:
             return Refusal("data_invalid", f"datacontenttype: must be {DATACONTENTTYPE!r} when present")
-        try:
-            self._validate_data[event_type](event["data"])
-        except fastjsonschema.JsonSchemaValueException as exc:
-            return Refusal("data_invalid", f"{exc.name}: {exc.message} (rule: {exc.rule})")
+        data = event["data"]
+        if not self._data_surely_valid[event_type](data):
+            try:
+                self._validate_data[event_type](data)
+            except fastjsonschema.JsonSchemaValueException as exc:
+                return Refusal("data_invalid", f"{exc.name}: {exc.message} (rule: {exc.rule})")
+        # positional, in the field order: the keyword form costs twice as much, once per message
         return Event(
-            id=event_id,
-            source=source,
-            provider_id=topic_provider,
-            type=event_type,
-            time=time,
-            subject=subject,
-            dataschema=event["dataschema"],
-            datacontenttype=datacontenttype,
-            data=event["data"],
+            event_id,
+            source,
+            topic_provider,
+            event_type,
+            time,
+            subject,
+            event["dataschema"],
+            datacontenttype,
+            data,
         )

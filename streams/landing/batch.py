@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -69,6 +69,8 @@ def check_batch(batch: Batch, contract: Contract, now: datetime) -> CheckedBatch
 
 
 _UTC_US = pa.timestamp("us", tz="UTC")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def _constant(value: Any, type_: pa.DataType, n: int) -> pa.Array:
@@ -93,18 +95,23 @@ def _lineage(batch: Batch, records: list[Any], landed_at: datetime) -> dict[str,
 
 def events_table(checked: CheckedBatch, landed_at: datetime) -> pa.Table:
     records = [record for record, _ in checked.events]
-    events = [event for _, event in checked.events]
+    n = len(records)
+    # Event is a named tuple: one zip turns the rows into columns (empty columns for an empty batch).
+    ids, sources, _, types, times, subjects, dataschemas, datacontenttypes, datas = (
+        zip(*(event for _, event in checked.events), strict=True) if n else ((),) * len(Event._fields)
+    )
     columns = {
-        "specversion": _constant("1.0", pa.string(), len(events)),
-        "id": pa.array([e.id for e in events], pa.string()),
-        "source": pa.array([e.source for e in events], pa.string()),
-        "type": pa.array([e.type for e in events], pa.string()),
-        "time": pa.array([e.time for e in events], _UTC_US),
-        "subject": pa.array([e.subject for e in events], pa.string()),
-        "dataschema": pa.array([e.dataschema for e in events], pa.string()),
-        "datacontenttype": pa.array([e.datacontenttype for e in events], pa.string()),
+        "specversion": _constant("1.0", pa.string(), n),
+        "id": pa.array(ids, pa.string()),
+        "source": pa.array(sources, pa.string()),
+        "type": pa.array(types, pa.string()),
+        # As microseconds since the epoch: Arrow converts timezone-aware datetimes eight times slower.
+        "time": pa.array([(t - _EPOCH) // _MICROSECOND for t in times], _UTC_US),
+        "subject": pa.array(subjects, pa.string()),
+        "dataschema": pa.array(dataschemas, pa.string()),
+        "datacontenttype": pa.array(datacontenttypes, pa.string()),
         # orjson writes UTF-8 bytes; Arrow checks them as UTF-8 and keeps them as string.
-        "data": pa.array([orjson.dumps(e.data) for e in events], pa.string()),
+        "data": pa.array([orjson.dumps(d) for d in datas], pa.string()),
         **_lineage(checked.batch, records, landed_at),
     }
     table = pa.Table.from_arrays(list(columns.values()), schema=EVENTS_SCHEMA)
