@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import time
-import zlib
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +23,7 @@ from streams.landing import files
 from streams.landing.batch import Batch
 from streams.landing.dead_letters import DeadLetterProducer
 from streams.landing.offsets import Reset, ResumePoint, find_reset, resume_points
+from streams.landing.shards import Shard
 from streams.landing.source import Outage, ProviderTopics, TopicInfo, make_consumer
 from streams.landing.writer import BatchWriter
 
@@ -35,18 +35,6 @@ EXIT_FAILED = 1
 EXIT_RESET_HELD = 3
 
 _POLL_MS = 200
-
-
-@dataclass(frozen=True, slots=True)
-class Shard:
-    """This lander's share of the partitions when several run side by side (workers.py): `index` of
-    `count`. Stable: a partition's owner depends only on its topic's name and its number."""
-
-    index: int
-    count: int
-
-    def owns(self, tp: TopicPartition) -> bool:
-        return (zlib.crc32(tp.topic.encode()) + tp.partition) % self.count == self.index
 
 
 @dataclass(slots=True)

@@ -2,8 +2,9 @@
 
 One Python process cannot land as fast as kafka-python can fetch: fetching and validating both need
 the GIL. So `continuum land` forks `land_workers` processes, each a whole lander (consumer, contract,
-writer) for the partitions its `Shard` owns; no data crosses between them, and every partition has one
-owner, so exactly-once holds per partition as it does for one process.
+writer) for the partitions its `Shard` owns (shards.py: balanced by backlog at start); no data crosses
+between them, and every partition has one owner, so exactly-once holds per partition as it does for one
+process.
 
 Two guards keep a partition from ever having two landers:
 - an exclusive lock on `landing/.lander.lock`, taken before anything is read and held (through the
@@ -30,7 +31,8 @@ from pathlib import Path
 
 from continuum.settings import Settings
 from streams.landing import files
-from streams.landing.lander import EXIT_FAILED, EXIT_OK, EXIT_RESET_HELD, Lander, Shard
+from streams.landing.lander import EXIT_FAILED, EXIT_OK, EXIT_RESET_HELD, Lander
+from streams.landing.shards import Shard, plan_shards
 
 log = logging.getLogger(__name__)
 
@@ -100,13 +102,14 @@ def _run_workers(settings: Settings, workers: int, until_caught_up: bool, accept
         log.warning(
             "removed %d uncommitted files left by a crash: %s", len(removed), _relative(removed, settings)
         )
-    # fork, before any Kafka client exists in this process: workers start at once, sharing nothing live.
+    plan = plan_shards(settings, workers)
+    # fork once the plan's Kafka clients are closed: workers start at once, sharing nothing live.
     context = multiprocessing.get_context("fork")
     parent = os.getpid()
     processes = [
         context.Process(
             target=_worker,
-            args=(settings, Shard(i, workers), until_caught_up, accept_reset, parent),
+            args=(settings, Shard(i, workers, plan), until_caught_up, accept_reset, parent),
             name=f"lander-{i}",
         )
         for i in range(workers)
