@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError, KafkaTimeoutError, RetriableError
@@ -24,6 +25,15 @@ log = logging.getLogger(__name__)
 
 class DeadLettersNotDelivered(RuntimeError):
     """The broker did not take a batch's dead letters before the lander was told to stop."""
+
+
+@dataclass(slots=True)
+class Delivery:
+    """Dead letters on their way: `futures` of the sends, or None if they could not be sent yet."""
+
+    topic: str
+    letters: list[DeadLetter]
+    futures: list | None
 
 
 def dead_letter_headers(topic: str, letter: DeadLetter) -> list[tuple[str, bytes]]:
@@ -65,27 +75,36 @@ class DeadLetterProducer:
             )
         return self._producer
 
-    def deliver(self, topic: str, letters: list[DeadLetter], grace_after_stop_s: float = 30.0) -> None:
-        """Send `letters` and return once the broker acknowledged all of them.
+    def send(self, topic: str, letters: list[DeadLetter]) -> Delivery:
+        """Start sending `letters` (they go while the caller writes its files); `confirm` waits for them."""
+        try:
+            futures = self._send(topic, letters)
+        except KafkaError:  # no client: the broker did not answer its bootstrap; `confirm` retries
+            futures = None
+        return Delivery(topic, letters, futures)
+
+    def confirm(self, delivery: Delivery, grace_after_stop_s: float = 30.0) -> None:
+        """Return once the broker acknowledged every letter of `delivery`.
 
         Waits through outages (saying so once per interval) and sends again what the producer gave up
         on, unless the lander was told to stop and `grace_after_stop_s` passed since: then raises
         DeadLettersNotDelivered, and the batch is not committed (it is read again on restart)."""
         self._stop_seen = None
-        pending = letters
+        topic, pending, futures = delivery.topic, delivery.letters, delivery.futures
         while pending:
-            try:
-                futures = self._send(topic, pending)
-            except KafkaError as exc:  # no client: the broker did not answer its bootstrap
-                self._check_stop(len(pending), topic, grace_after_stop_s)
-                time.sleep(self._outage.failed(exc))
-                continue
+            if futures is None:
+                try:
+                    futures = self._send(topic, pending)
+                except KafkaError as exc:
+                    self._check_stop(len(pending), topic, grace_after_stop_s)
+                    time.sleep(self._outage.failed(exc))
+                    continue
             self._wait(futures, len(pending), topic, grace_after_stop_s)
             failed = [(d, f.exception) for d, f in zip(pending, futures, strict=True) if not f.succeeded()]
             if failed:
                 _raise_if_final(topic, failed[0][1])
                 time.sleep(self._outage.failed(failed[0][1]))
-            pending = [d for d, _ in failed]
+            pending, futures = [d for d, _ in failed], None
         self._outage.recovered()
 
     def _send(self, topic: str, letters: list[DeadLetter]) -> list:

@@ -36,7 +36,8 @@ def land_batch(
     batch: Batch, contract: Contract, dead_letters: DeadLetterProducer, landing_dir: Path
 ) -> Committed:
     """Land one batch exactly once: dead letters acknowledged by the broker, then the files committed
-    (dead-letter file first, events file last: its rename is the commit, see files.py)."""
+    (dead-letter file first, events file last: its rename is the commit, see files.py). A crash before
+    the commit leaves only `.tmp` files, removed on restart."""
     landed_at = datetime.now(UTC)
     checked = check_batch(batch, contract, landed_at)
     first, last, epoch = batch.first_offset, batch.last_offset, batch.epoch
@@ -44,13 +45,17 @@ def land_batch(
     def path(kind: str) -> Path:
         return files.batch_path(landing_dir, kind, batch.topic, batch.partition, first, last, epoch)
 
+    # The dead letters travel to the broker while both files are written and fsynced; the first rename
+    # waits for the broker's acknowledgement of every one.
+    delivery = dead_letters.send(batch.topic, checked.dead_letters) if checked.dead_letters else None
     if checked.dead_letters:
-        dead_letters.deliver(batch.topic, checked.dead_letters)
         dead_letters_tmp = files.write_table_durably(
             dead_letters_table(checked, landed_at), path(files.DEAD_LETTERS)
         )
-        files.commit(dead_letters_tmp)
     events_tmp = files.write_table_durably(events_table(checked, landed_at), path(files.EVENTS))
+    if delivery is not None:
+        dead_letters.confirm(delivery)
+        files.commit(dead_letters_tmp)
     committed = files.commit(events_tmp)
     log.info(
         "landed %s[%d] offsets %d..%d%s: %d events, %d dead letters",
