@@ -16,6 +16,7 @@ check names the contract's reason directly and is several times faster.
 from __future__ import annotations
 
 import json
+import operator
 import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
@@ -70,6 +71,7 @@ DEAD_LETTER_REASONS = (
 )
 
 REQUIRED_ATTRIBUTES = ("specversion", "id", "source", "type", "time", "subject", "dataschema", "data")
+_required = operator.itemgetter(*REQUIRED_ATTRIBUTES)  # all eight in one call; KeyError if one is missing
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _SUBJECT = re.compile(r"[0-9a-f]{64}")
@@ -79,6 +81,9 @@ _TOPIC = re.compile(r"providers\.([^.]+)\.events")
 
 def dataschema_for(event_type: str) -> str:
     return f"urn:continuum:schema:{event_type}:1"
+
+
+_DATASCHEMAS = {t: dataschema_for(t) for t in EVENT_TYPES}
 
 
 def source_for(provider_id: str) -> str:
@@ -190,9 +195,12 @@ def parse_time(value: str) -> datetime | None:
     if not _RFC3339.fullmatch(value):
         return None
     try:
-        return datetime.fromisoformat(value.upper()).astimezone(UTC)
-    except ValueError:
-        return None
+        return datetime.fromisoformat(value).astimezone(UTC)
+    except ValueError:  # RFC 3339 allows a lowercase "t" and "z"; fromisoformat does not
+        try:
+            return datetime.fromisoformat(value.upper()).astimezone(UTC)
+        except ValueError:  # a day or hour that does not exist
+            return None
 
 
 class Contract:
@@ -219,26 +227,26 @@ class Contract:
         return self._check_envelope(event, topic, now or datetime.now(UTC))
 
     def _check_envelope(self, event: dict[str, Any], topic: str, now: datetime) -> Event | Refusal:
-        for attribute in REQUIRED_ATTRIBUTES:
-            if event.get(attribute) is None:
-                return Refusal("missing_attribute", f"{attribute}: required attribute is missing or null")
-        if event["specversion"] != SPECVERSION:
+        try:
+            specversion, event_id, source, event_type, raw_time, subject, dataschema, data = _required(event)
+        except KeyError:
+            specversion = None  # which one is missing is found below
+        if specversion is None or None in (event_id, source, event_type, raw_time, subject, dataschema, data):
+            missing = next(a for a in REQUIRED_ATTRIBUTES if event.get(a) is None)
+            return Refusal("missing_attribute", f"{missing}: required attribute is missing or null")
+        if specversion != SPECVERSION:
             return Refusal("bad_specversion", f"specversion: must be {SPECVERSION!r}")
-        event_id = event["id"]
         if type(event_id) is not str or not _UUID.fullmatch(event_id):
             return Refusal("bad_id", "id: must be a lowercase UUID")
         topic_provider = provider_of_topic(topic)
-        source = event["source"]
         if source != SOURCE_PREFIX + str(topic_provider):
             return Refusal(
                 "source_topic_mismatch", f"source: {str(source)[:80]!r} does not name the provider of {topic}"
             )
         if topic_provider not in self.provider_ids:
             return Refusal("unknown_provider", f"source: provider {topic_provider!r} is not in the directory")
-        event_type = event["type"]
         if event_type not in self._validate_data:
             return Refusal("unknown_type", f"type: {str(event_type)[:80]!r} is not a type of the contract")
-        raw_time = event["time"]
         time = parse_time(raw_time) if type(raw_time) is str else None
         if time is None:
             return Refusal("bad_time", "time: must be an RFC 3339 time with an offset")
@@ -247,29 +255,18 @@ class Contract:
                 "future_time",
                 f"time: {raw_time} is more than 24 hours after landing ({now:%Y-%m-%dT%H:%M:%SZ})",
             )
-        subject = event["subject"]
         if type(subject) is not str or not _SUBJECT.fullmatch(subject):
             return Refusal("bad_subject", "subject: must be a participant key, 64 lowercase hex characters")
-        if event["dataschema"] != dataschema_for(event_type):
+        if dataschema != _DATASCHEMAS[event_type]:
             return Refusal("bad_dataschema", f"dataschema: must be {dataschema_for(event_type)!r}")
         datacontenttype = event.get("datacontenttype")
         if datacontenttype is not None and datacontenttype != DATACONTENTTYPE:
             return Refusal("data_invalid", f"datacontenttype: must be {DATACONTENTTYPE!r} when present")
-        data = event["data"]
         if not self._data_surely_valid[event_type](data):
             try:
                 self._validate_data[event_type](data)
             except fastjsonschema.JsonSchemaValueException as exc:
                 return Refusal("data_invalid", f"{exc.name}: {exc.message} (rule: {exc.rule})")
         # positional, in the field order: the keyword form costs twice as much, once per message
-        return Event(
-            event_id,
-            source,
-            topic_provider,
-            event_type,
-            time,
-            subject,
-            event["dataschema"],
-            datacontenttype,
-            data,
-        )
+        provider_id, content_type = topic_provider, datacontenttype
+        return Event(event_id, source, provider_id, event_type, time, subject, dataschema, content_type, data)

@@ -153,6 +153,12 @@ def test_time_is_converted_to_utc(contract: Contract) -> None:
     assert result.time == datetime(2026, 5, 30, 9, 30, tzinfo=UTC)
 
 
+def test_rfc3339_lowercase_t_and_z_are_times_too(contract: Contract) -> None:
+    result = check(contract, message(time="2026-05-30t09:30:00.5z"))
+    assert isinstance(result, Event)
+    assert result.time == datetime(2026, 5, 30, 9, 30, 0, 500_000, tzinfo=UTC)
+
+
 def test_datacontenttype_may_be_absent(contract: Contract) -> None:
     assert isinstance(check(contract, message(datacontenttype=...)), Event)
 

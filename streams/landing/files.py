@@ -142,12 +142,18 @@ def parse_batch_name(name: str) -> tuple[str, int, int, int] | None:
     return None if parsed is None else parsed[:4]
 
 
+#: Columns whose min/max statistics nobody reads (ids, payloads): not computing them saves a tenth of
+#: the Parquet writing time.
+_NO_STATISTICS = frozenset({"id", "subject", "data", "key", "value", "headers", "error_detail"})
+
+
 def write_table_durably(table: pa.Table, final_path: Path) -> Path:
     """Write `table` to `<final_path>.tmp` and fsync it; returns the temporary path (not yet committed)."""
     final_path.parent.mkdir(parents=True, exist_ok=True)
     tmp_path = final_path.with_name(final_path.name + TMP_SUFFIX)
+    statistics = [name for name in table.schema.names if name not in _NO_STATISTICS]
     with open(tmp_path, "wb") as f:
-        pq.write_table(table, f, compression="zstd")
+        pq.write_table(table, f, compression="zstd", write_statistics=statistics)
         f.flush()
         os.fsync(f.fileno())
     return tmp_path
