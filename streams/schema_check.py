@@ -24,26 +24,24 @@ Check = Callable[[Any], bool]
 
 #: Keywords that only annotate a schema.
 _ANNOTATIONS = frozenset({"$schema", "$id", "$comment", "title", "description", "examples", "default"})
-_KNOWN = frozenset(
-    {
-        "type",
-        "enum",
-        "const",
-        "properties",
-        "required",
-        "additionalProperties",
-        "items",
-        "uniqueItems",
-        "pattern",
-        "minimum",
-        "maximum",
-        "allOf",
-        "if",
-        "then",
-        "else",
-        "$ref",
-    }
+#: The keywords a check evaluates, in the order it tests them (type first, so that a value of another
+#: type fails at once); `then` and `else` are tested with `if`, `$ref` is followed at compile time.
+_ORDER = (
+    "type",
+    "enum",
+    "const",
+    "required",
+    "additionalProperties",
+    "properties",
+    "items",
+    "uniqueItems",
+    "pattern",
+    "minimum",
+    "maximum",
+    "allOf",
+    "if",
 )
+_KNOWN = frozenset({*_ORDER, "then", "else", "$ref"})
 #: Patterns this module evaluates itself: anchors, literal characters, classes and counted repeats,
 #: where Python (with re.ASCII, and `$` read as the end of the text) and ECMA-262 agree.
 _PLAIN_PATTERN = re.compile(r"\^?(?:[A-Za-z0-9_:.-]|\\[.-]|\[[A-Za-z0-9_.\\-]+\]|\{\d+(?:,\d*)?\}|[+*?])*\$?")
@@ -241,21 +239,3 @@ class _Compiler:
         then = self.expression(schema.get("then", True), var, depth)
         otherwise = self.expression(schema.get("else", True), var, depth)
         return f"({then} if {test} else {otherwise})"
-
-
-#: The order keywords are checked in: cheap type tests first, so later ones can rely on nothing.
-_ORDER = (
-    "type",
-    "enum",
-    "const",
-    "required",
-    "additionalProperties",
-    "properties",
-    "items",
-    "uniqueItems",
-    "pattern",
-    "minimum",
-    "maximum",
-    "allOf",
-    "if",
-)
