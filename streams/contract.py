@@ -268,5 +268,6 @@ class Contract:
             except fastjsonschema.JsonSchemaValueException as exc:
                 return Refusal("data_invalid", f"{exc.name}: {exc.message} (rule: {exc.rule})")
         # positional, in the field order: the keyword form costs twice as much, once per message
-        provider_id, content_type = topic_provider, datacontenttype
-        return Event(event_id, source, provider_id, event_type, time, subject, dataschema, content_type, data)
+        return Event(
+            event_id, source, topic_provider, event_type, time, subject, dataschema, datacontenttype, data
+        )

@@ -17,6 +17,7 @@ from test_warehouse import (
     check_no_small_cells,
     check_only_consenting_participants_shared,
     check_part2_records_stay_with_their_provider,
+    check_provider_views_withhold_part2_answers,
     check_rearrest_calibration,
     pii_findings,
     simulate,
@@ -46,5 +47,6 @@ def test_a_simulated_network_through_the_dag(own_broker: Settings) -> None:
         check_every_referral_once(conn)
         check_only_consenting_participants_shared(conn, SIM_END)
         check_part2_records_stay_with_their_provider(conn, SIM_END)
+        check_provider_views_withhold_part2_answers(conn, SIM_END)
         check_rearrest_calibration(conn)
         assert not pii_findings(conn, sim.config.start.date())

@@ -47,8 +47,9 @@ def land_batch(
 
     # The dead letters travel to the broker while both files are written and fsynced; the first rename
     # waits for the broker's acknowledgement of every one.
-    delivery = dead_letters.send(batch.topic, checked.dead_letters) if checked.dead_letters else None
+    delivery = dead_letters_tmp = None
     if checked.dead_letters:
+        delivery = dead_letters.send(batch.topic, checked.dead_letters)
         dead_letters_tmp = files.write_table_durably(
             dead_letters_table(checked, landed_at), path(files.DEAD_LETTERS)
         )
