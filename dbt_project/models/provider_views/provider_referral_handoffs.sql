@@ -8,7 +8,7 @@
 -- status changes, the services and enrollments that connect the referral, and everything derived from
 -- them) do not go back to the sender: those columns are null in the sender's row and
 -- is_part2_withheld is true. The receiver's row is whole: the request was addressed to it, and the
--- answers are its own. See docs/measures.md, "Who sees a referral".
+-- answers are its own. See docs/handoffs.md.
 with handoffs as (
     select * from {{ ref('referral_handoffs') }}
 ),
