@@ -14,8 +14,8 @@ import platform
 import statistics
 import time
 
-from continuum.directory import load_directory
-from continuum.settings import get_settings
+from common.directory import load_directory
+from common.settings import get_settings
 from streams.contract import EVENT_TYPES, Contract
 from tests.contract_examples import NOW, TOPIC, message
 

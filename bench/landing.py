@@ -32,8 +32,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 from kafka import TopicPartition
 
-from continuum.directory import load_directory
-from continuum.settings import Settings
+from common.directory import load_directory
+from common.settings import Settings
 from infra import embedded_broker
 from streams.landing.files import committed_batches
 from streams.landing.source import ProviderTopics, make_consumer

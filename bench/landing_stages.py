@@ -18,8 +18,8 @@ from datetime import UTC, datetime
 import pyarrow.parquet as pq
 from kafka.consumer.fetcher import ConsumerRecord
 
-from continuum.directory import load_directory
-from continuum.settings import Settings
+from common.directory import load_directory
+from common.settings import Settings
 from streams.contract import Contract
 from streams.landing.batch import Batch, check_batch, dead_letters_table, events_table
 from streams.landing.workers import tune_gc

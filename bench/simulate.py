@@ -16,8 +16,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from continuum.directory import load_directory
-from continuum.settings import get_settings
+from common.directory import load_directory
+from common.settings import get_settings
 from streams.simulator import Simulation, SimulationConfig, write_ndjson
 
 

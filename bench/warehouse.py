@@ -33,10 +33,10 @@ import duckdb
 import orjson
 import pyarrow as pa
 
-from continuum.directory import load_directory
+from common.directory import load_directory
+from common.settings import Settings
 from continuum.pipeline import dbt as pipeline_dbt
 from continuum.pipeline.warehouse import DEAD_LETTER_PAYLOAD, warehouse_columns
-from continuum.settings import Settings
 from streams.contract import Contract, Event
 from streams.landing.files import DEAD_LETTERS_SCHEMA, EVENTS_SCHEMA
 from streams.simulator import MessConfig, Simulation, SimulationConfig

@@ -11,7 +11,7 @@ import importlib
 import logging
 import sys
 
-from continuum.settings import get_settings
+from common.settings import get_settings
 
 #: Subcommand name -> module under continuum.commands, in the order `--help` lists them.
 COMMANDS = {

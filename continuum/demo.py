@@ -9,7 +9,7 @@ import shlex
 import subprocess
 import sys
 
-from continuum.settings import get_settings
+from common.settings import get_settings
 
 
 def steps(report_dir: str) -> list[tuple[str, list[str]]]:

@@ -10,9 +10,9 @@ import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+from common.settings import get_settings
 from continuum.pipeline import tasks
 from continuum.pipeline.land import LandingHeld
-from continuum.settings import get_settings
 
 #: Every task that opens the warehouse for writing runs in this pool of one slot: DuckDB has one writer.
 WAREHOUSE_POOL = "continuum_warehouse"

@@ -13,7 +13,8 @@ from functools import cache
 import orjson
 import pandas as pd
 
-from streams.contract import enum_values, load_schema, provider_of_topic
+from common.names import provider_of_topic
+from streams.contract import enum_values, load_schema
 
 #: Family name -> the event types it covers, in the order of the event contract.
 FAMILIES: dict[str, tuple[str, ...]] = {

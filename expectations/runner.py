@@ -21,8 +21,8 @@ from great_expectations.core.run_identifier import RunIdentifier
 from great_expectations.data_context.types.base import DataContextConfig, InMemoryStoreBackendDefaults
 from great_expectations.expectations.metadata_types import FailureSeverity
 
-from continuum.directory import load_directory
-from continuum.settings import Settings
+from common.directory import load_directory
+from common.settings import Settings
 from expectations.families import BATCH_SUITE, FAMILIES, batch_frame, family_frame
 from expectations.suites import batch_parameters, build_suite, family_parameters, suite_name
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 
-from continuum.settings import Settings
+from common.settings import Settings
 from streams.kafka import client_config
 
 

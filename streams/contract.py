@@ -28,6 +28,7 @@ from typing import Any, NamedTuple
 import fastjsonschema
 import orjson
 
+from common.names import SOURCE_PREFIX, dataschema_for, provider_of_topic
 from streams.schema_check import compile_check
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
@@ -35,7 +36,6 @@ MAX_MESSAGE_BYTES = 64 * 1024
 MAX_FUTURE = timedelta(hours=24)
 SPECVERSION = "1.0"
 DATACONTENTTYPE = "application/json"
-SOURCE_PREFIX = "urn:continuum:provider:"
 
 EVENT_TYPES = (
     "participant.enrolled",
@@ -76,24 +76,9 @@ _required = operator.itemgetter(*REQUIRED_ATTRIBUTES)  # all eight in one call; 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _SUBJECT = re.compile(r"[0-9a-f]{64}")
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
-_TOPIC = re.compile(r"providers\.([^.]+)\.events")
-
-
-def dataschema_for(event_type: str) -> str:
-    return f"urn:continuum:schema:{event_type}:1"
 
 
 _DATASCHEMAS = {t: dataschema_for(t) for t in EVENT_TYPES}
-
-
-def source_for(provider_id: str) -> str:
-    return SOURCE_PREFIX + provider_id
-
-
-@lru_cache(maxsize=4096)  # one entry per topic; called for every message
-def provider_of_topic(topic: str) -> str | None:
-    match = _TOPIC.fullmatch(topic)
-    return match.group(1) if match else None
 
 
 class Event(NamedTuple):

@@ -9,11 +9,9 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
-from continuum.directory import load_directory, provider_topic
-from continuum.settings import Settings
-
-DEAD_LETTER_TOPIC = "pipeline.dead-letter"
-PROVIDER_TOPIC_PATTERN = r"^providers\.[^.]+\.events$"
+from common.directory import load_directory
+from common.names import DEAD_LETTER_TOPIC, provider_topic
+from common.settings import Settings
 
 log = logging.getLogger(__name__)
 

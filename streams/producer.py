@@ -22,16 +22,15 @@ from typing import Any
 import orjson
 from kafka import KafkaProducer
 
-from continuum.directory import load_directory, provider_topic
-from continuum.settings import Settings, get_settings
+from common.directory import load_directory
+from common.names import dataschema_for, provider_topic, source_for
+from common.settings import Settings, get_settings
 from streams.contract import (
     DATACONTENTTYPE,
     SPECVERSION,
     Contract,
     Event,
     Refusal,
-    dataschema_for,
-    source_for,
 )
 from streams.kafka import client_config
 

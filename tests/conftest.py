@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from continuum.settings import Settings
+from common.settings import Settings
 from infra import embedded_broker
 
 EXTERNAL_BOOTSTRAP = os.environ.get("CONTINUUM_KAFKA_BOOTSTRAP")

@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 from kafka import KafkaAdminClient
 
-from continuum.directory import load_directory
-from continuum.settings import Settings
+from common.directory import load_directory
+from common.names import DEAD_LETTER_TOPIC
+from common.settings import Settings
 from infra import embedded_broker
 from infra.embedded_broker import BrokerError
-from streams.kafka import DEAD_LETTER_TOPIC, client_config, ensure_topics
+from streams.kafka import client_config, ensure_topics
 from tests.conftest import EXTERNAL_BOOTSTRAP, free_port, make_settings
 
 pytestmark = pytest.mark.skipif(bool(EXTERNAL_BOOTSTRAP), reason="about the embedded broker")

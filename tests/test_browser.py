@@ -17,8 +17,8 @@ import duckdb
 import pytest
 import uvicorn
 
-from continuum.directory import load_directory
-from continuum.settings import PROJECT_ROOT, Settings
+from common.directory import load_directory
+from common.settings import PROJECT_ROOT, Settings
 from continuum.web import tokens
 from continuum.web.app import create_app
 from continuum.web.funders import MEASURE_LABELS

@@ -10,8 +10,8 @@ import orjson
 import pytest
 from referencing import Registry, Resource
 
-from continuum.directory import load_directory
-from continuum.settings import Settings
+from common.directory import load_directory
+from common.settings import Settings
 from streams.contract import (
     DEAD_LETTER_REASONS,
     EVENT_TYPES,

@@ -21,9 +21,9 @@ import pyarrow.parquet as pq
 import pytest
 from test_pipeline_support import run_continuum
 
-from continuum.directory import load_directory
+from common.directory import load_directory
+from common.settings import PROJECT_ROOT, Settings
 from continuum.pipeline import airflow_home
-from continuum.settings import PROJECT_ROOT, Settings
 from streams.landing.files import EVENTS_SCHEMA, LandedBatch, commit, committed_batches, write_table_durably
 
 AS_OF = "2026-06-01T00:00:00+00:00"

@@ -29,8 +29,8 @@ from pathlib import Path
 
 import pytest
 
+from common.settings import PROJECT_ROOT, Settings
 from continuum.deploy import compose
-from continuum.settings import PROJECT_ROOT, Settings
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.slow
@@ -310,7 +310,7 @@ def raw_event_count(settings: Settings) -> int:
 # The LocalExecutor runs mapped validate tasks at once: they must not race on shared GX stores.
 def test_validate_tasks_can_run_at_once_on_one_continuum_home(tmp_path: Path):
     script = (
-        "import sys\nfrom continuum.settings import Settings\n"
+        "import sys\nfrom common.settings import Settings\n"
         "from expectations.runner import ValidationProject\n"
         "for _ in range(3):\n    ValidationProject(Settings(home=sys.argv[1]))\n"
     )

@@ -20,9 +20,9 @@ from typing import Any
 import jsonschema
 import pytest
 
+from common.settings import PROJECT_ROOT, Settings
 from continuum import cli
 from continuum.deploy import compose
-from continuum.settings import PROJECT_ROOT, Settings
 
 ENV = {**compose.read_env_file(), "KAFKA_CLUSTER_ID": "MkU3OEVBNTcwNTJENDM2Qg"}
 RAW = compose.load_raw()

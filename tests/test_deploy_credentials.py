@@ -23,7 +23,7 @@ import pytest
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
-from continuum.settings import Settings
+from common.settings import Settings
 from infra import embedded_broker
 from streams.kafka import client_config, security_config
 from tests.conftest import EXTERNAL_BOOTSTRAP, make_settings

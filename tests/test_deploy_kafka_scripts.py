@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from continuum.settings import PROJECT_ROOT
+from common.settings import PROJECT_ROOT
 
 KAFKA_DIR = PROJECT_ROOT / "infra" / "kafka"
 ADMIN_PASSWORD = "Adm1n-password_0123456789"

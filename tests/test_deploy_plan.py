@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from common.directory import load_directory
+from common.names import DEAD_LETTER_TOPIC, provider_topic
+from common.settings import PROJECT_ROOT, Settings
 from continuum.deploy.credentials import ensure_passwords, read_passwords
 from continuum.deploy.plan import ADMIN_USER, Acl, PlanError, network_plan, provider_plan
 from continuum.deploy.render import render_shell
-from continuum.directory import load_directory, provider_topic
-from continuum.settings import PROJECT_ROOT, Settings
-from streams.kafka import DEAD_LETTER_TOPIC
 
 SETTINGS = Settings()
 PROVIDERS = list(load_directory(SETTINGS.provider_directory))

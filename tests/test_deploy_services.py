@@ -15,8 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+from common.settings import Settings
 from continuum.deploy import compose
-from continuum.settings import Settings
 from tests.conftest import free_port
 
 SERVICES = compose.load({**compose.read_env_file(), "KAFKA_CLUSTER_ID": "test"})["services"]

@@ -10,9 +10,9 @@ import orjson
 import pytest
 from test_pipeline_support import LANDED_AT, valid_events, write_batch
 
+from common.settings import Settings
 from continuum.pipeline.batches import BatchRef
 from continuum.pipeline.validate import validate_batch
-from continuum.settings import Settings
 from expectations.families import FAMILIES, enum_values
 from expectations.suites import SUITE_BUILDERS, build_suite
 

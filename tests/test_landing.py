@@ -29,11 +29,12 @@ import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 
-from continuum.directory import load_directory, provider_topic
-from continuum.settings import PROJECT_ROOT, Settings
+from common.directory import load_directory
+from common.names import DEAD_LETTER_TOPIC, provider_topic
+from common.settings import PROJECT_ROOT, Settings
 from infra import embedded_broker
 from streams.contract import DEAD_LETTER_REASONS
-from streams.kafka import DEAD_LETTER_TOPIC, ensure_topics
+from streams.kafka import ensure_topics
 from streams.landing import files, source
 from streams.landing.lander import EXIT_OK, EXIT_RESET_HELD, Lander
 from streams.landing.status import fetch_end_offsets, landing_status

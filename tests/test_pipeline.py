@@ -12,10 +12,10 @@ import pyarrow.parquet as pq
 import pytest
 from test_pipeline_support import valid_events, write_batch
 
+from common.settings import Settings
 from continuum.commands import quarantine as quarantine_command
 from continuum.pipeline import quarantine, tasks, warehouse
 from continuum.pipeline.env import continuum_env
-from continuum.settings import Settings
 from streams.landing.files import DEAD_LETTERS_SCHEMA, EVENTS_SCHEMA
 
 PROVIDER = "okc-trauma-hvip"

@@ -14,10 +14,11 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
-from continuum.directory import load_directory
+from common.directory import load_directory
+from common.names import dataschema_for, source_for
+from common.settings import Settings
 from continuum.pipeline.env import continuum_env
-from continuum.settings import Settings
-from streams.contract import EVENT_TYPES, dataschema_for, source_for
+from streams.contract import EVENT_TYPES
 from streams.landing import files
 
 LANDED_AT = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)

@@ -12,7 +12,7 @@ import orjson
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from continuum.settings import Settings
+from common.settings import Settings
 from streams.contract import EVENT_TYPES
 from streams.kafka import client_config, ensure_topics
 from streams.participant_key import normalize_name, participant_key

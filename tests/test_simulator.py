@@ -20,8 +20,9 @@ import orjson
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from continuum.directory import load_directory, provider_topic
-from continuum.settings import Settings
+from common.directory import load_directory
+from common.names import provider_topic
+from common.settings import Settings
 from streams.contract import DEAD_LETTER_REASONS, EVENT_TYPES, Contract, Event, Refusal
 from streams.kafka import client_config
 from streams.producer import build_envelope

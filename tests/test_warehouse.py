@@ -27,9 +27,9 @@ import orjson
 import pyarrow as pa
 import pytest
 
-from continuum.directory import load_directory
+from common.directory import load_directory
+from common.settings import Settings
 from continuum.pipeline import dbt as pipeline_dbt
-from continuum.settings import Settings
 from streams.contract import Contract, Event, Refusal
 from streams.landing.files import batch_name
 from streams.simulator import MessConfig, Simulation, SimulationConfig

@@ -23,7 +23,7 @@ from test_warehouse import (
     simulate,
 )
 
-from continuum.settings import Settings
+from common.settings import Settings
 from streams.simulator import produce
 
 PARTICIPANTS = 1500

@@ -12,8 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
 
+from common.settings import Settings
 from continuum.cli import main as cli_main
-from continuum.settings import Settings
 from continuum.web import tokens
 from continuum.web.app import create_app
 from continuum.web.static_report import write_funder_report
@@ -284,7 +284,7 @@ def test_static_report_is_one_folder_with_no_outside_reference(web_settings, tmp
 
 def test_token_command_prints_the_token_last_and_stores_only_its_hash(web_settings, capsys, monkeypatch):
     monkeypatch.setenv("CONTINUUM_HOME", str(web_settings.home))
-    from continuum.settings import get_settings
+    from common.settings import get_settings
 
     get_settings.cache_clear()
     try:

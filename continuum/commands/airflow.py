@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from continuum.settings import Settings
+from common.settings import Settings
 
 HELP = "start Airflow's UI and scheduler locally (airflow standalone) with the continuum_pipeline DAG"
 

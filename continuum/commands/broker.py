@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from continuum.settings import Settings
+from common.settings import Settings
 
 HELP = "start, stop or show the embedded Kafka-compatible broker (tansu)"
 

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from continuum.settings import Settings
+from common.settings import Settings
 
 HELP = "land every provider topic into CONTINUUM_HOME/landing, exactly once, with dead letters"
 

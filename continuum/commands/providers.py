@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from continuum.settings import PROJECT_ROOT, Settings
+from common.settings import PROJECT_ROOT, Settings
 
 HELP = "manage the network's providers: Kafka users, topics and ACLs; access tokens for the provider pages"
 
@@ -36,7 +36,7 @@ def add_token_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_token(args: argparse.Namespace, settings: Settings) -> int:
-    from continuum.directory import load_directory
+    from common.directory import load_directory
     from continuum.web.tokens import issue_token
 
     if args.provider_id not in load_directory(settings.provider_directory):
@@ -119,9 +119,9 @@ def add_add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_add(args: argparse.Namespace, settings: Settings) -> int:
+    from common.directory import load_directory
     from continuum.deploy.plan import PlanError, provider_plan
     from continuum.deploy.render import render_shell
-    from continuum.directory import load_directory
 
     if args.provider_id not in load_directory(settings.provider_directory):
         print(

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from continuum.settings import Settings
+from common.settings import Settings
 
 HELP = "send a file of CloudEvents (NDJSON, one per line) as one provider, refusing what breaks the contract"
 

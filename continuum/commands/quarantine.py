@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from continuum.settings import Settings
+from common.settings import Settings
 
 HELP = "inspect batches that failed their expectations, and send one through validation again"
 

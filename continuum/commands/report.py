@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from continuum.settings import Settings
+from common.settings import Settings
 
 HELP = "write a report as a self-contained static site (one folder that opens from disk, no server)"
 

@@ -7,7 +7,7 @@ import re
 import sys
 from datetime import UTC, datetime
 
-from continuum.settings import Settings
+from common.settings import Settings
 
 HELP = "run the continuum_pipeline DAG once through Airflow (embedded SQLite metadata DB), printing progress"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from continuum.settings import Settings
+from common.settings import Settings
 
 HELP = "serve the read-only web app (funders, provider handoffs, operators) from the published warehouse"
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from continuum.settings import Settings
+from common.settings import Settings
 
 HELP = "simulate the Oklahoma provider network: contract events, with the feeds' mess, to Kafka or NDJSON"
 DEFAULT_PARTICIPANTS = 2000  # streams.simulator.config.DEMO_PARTICIPANTS (kept here so --help stays fast)
@@ -64,7 +64,7 @@ def build_config(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from continuum.directory import load_directory
+    from common.directory import load_directory
     from continuum.progress import Progress
     from infra.embedded_broker import broker_answers
     from streams.simulator import Simulation, produce, write_ndjson

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from continuum.settings import Settings
+from common.settings import Settings
 
 HELP = "show per partition the landed offset, the end offset and the lag, and dead letters by reason"
 

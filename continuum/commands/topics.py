@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from continuum.settings import Settings
+from common.settings import Settings
 
 HELP = "create providers.<id>.events for every provider of the directory, and pipeline.dead-letter"
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from continuum.settings import PROJECT_ROOT
+from common.settings import PROJECT_ROOT
 
 COMPOSE_FILE = PROJECT_ROOT / "docker-compose.yml"
 ENV_EXAMPLE = PROJECT_ROOT / "infra" / ".env.example"

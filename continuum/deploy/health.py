@@ -16,7 +16,7 @@ import urllib.request
 def check_kafka() -> str:
     from kafka import KafkaAdminClient
 
-    from continuum.settings import get_settings
+    from common.settings import get_settings
     from streams.kafka import client_config
 
     admin = KafkaAdminClient(

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from continuum.directory import load_directory, provider_topic
-from continuum.settings import Settings
-from streams.kafka import DEAD_LETTER_TOPIC
+from common.directory import load_directory
+from common.names import DEAD_LETTER_TOPIC, PROVIDER_TOPIC_PREFIX, provider_prefix, provider_topic
+from common.settings import Settings
 
 #: The broker's super user: it exists from the moment storage is formatted (infra/kafka/start.sh) and
 #: is the only principal the init step uses. Providers and the pipeline never get it.
 ADMIN_USER = "admin"
-PROVIDER_TOPIC_PREFIX = "providers."
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +56,7 @@ def provider_plan(provider_id: str, settings: Settings) -> AccessPlan:
     """What one provider needs: its user, its topic, and write access to its own prefix only."""
     if provider_id in (ADMIN_USER, settings.kafka_pipeline_username, settings.kafka_monitor_username):
         raise PlanError(f"provider id {provider_id!r} collides with a reserved Kafka principal; rename it")
-    prefix = f"{PROVIDER_TOPIC_PREFIX}{provider_id}."
+    prefix = provider_prefix(provider_id)
     return AccessPlan(
         users=(provider_id,),
         topics=(

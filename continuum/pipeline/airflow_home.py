@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from common.settings import PROJECT_ROOT, Settings
 from continuum.pipeline.env import continuum_env
-from continuum.settings import PROJECT_ROOT, Settings
 
 DAG_ID = "continuum_pipeline"
 WAREHOUSE_POOL = "continuum_warehouse"  # the same name as in dags/continuum_pipeline.py

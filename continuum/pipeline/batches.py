@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from streams.contract import provider_of_topic
+from common.names import provider_of_topic
 from streams.landing.files import LandedBatch
 
 

@@ -10,8 +10,8 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
+from common.settings import PROJECT_ROOT, Settings
 from continuum.pipeline.env import continuum_env
-from continuum.settings import PROJECT_ROOT, Settings
 
 log = logging.getLogger(__name__)
 

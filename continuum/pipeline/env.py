@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from continuum.settings import Settings
+from common.settings import Settings
 
 
 def continuum_env(settings: Settings, base: dict[str, str] | None = None) -> dict[str, str]:

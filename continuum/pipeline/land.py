@@ -14,8 +14,8 @@ import os
 import subprocess
 import sys
 
+from common.settings import Settings
 from continuum.pipeline.env import continuum_env
-from continuum.settings import Settings
 
 log = logging.getLogger(__name__)
 

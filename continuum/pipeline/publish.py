@@ -10,7 +10,7 @@ from pathlib import Path
 
 import duckdb
 
-from continuum.settings import Settings
+from common.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -21,10 +21,10 @@ from typing import Any
 
 import duckdb
 
+from common.settings import Settings
 from continuum.pipeline.batches import BatchRef
 from continuum.pipeline.load import LoadOutcome, ledger_status, load_batch, record
 from continuum.pipeline.validate import BatchVerdict, run_name, validate_batch
-from continuum.settings import Settings
 from streams.landing.files import QUARANTINED_DEAD_LETTERS, QUARANTINED_EVENTS
 
 log = logging.getLogger(__name__)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import duckdb
 
+from common.settings import Settings
 from continuum.pipeline.quarantine import quarantined
-from continuum.settings import Settings
 from streams.landing.files import committed_batches
 
 

@@ -8,11 +8,11 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from common.settings import Settings
 from continuum.pipeline import dbt, discover, land, publish, quarantine, validate, warehouse
 from continuum.pipeline.batches import BatchRef
 from continuum.pipeline.load import load_batch
 from continuum.pipeline.validate import BatchVerdict
-from continuum.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from common.settings import Settings
 from continuum.pipeline.batches import BatchRef
-from continuum.settings import Settings
 
 log = logging.getLogger(__name__)
 

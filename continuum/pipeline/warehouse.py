@@ -11,7 +11,7 @@ from __future__ import annotations
 import duckdb
 import pyarrow as pa
 
-from continuum.settings import Settings
+from common.settings import Settings
 from streams.landing.files import DEAD_LETTERS_SCHEMA, EVENTS_SCHEMA
 
 #: Dead-letter columns that never enter the warehouse.

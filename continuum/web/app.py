@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
-from continuum.settings import Settings
+from common.settings import Settings
 from continuum.web import auth, downloads, pages, providers, tokens
 from continuum.web.render import render
 from continuum.web.warehouse import WarehouseNotPublished

@@ -9,7 +9,7 @@ import hmac
 
 from starlette.requests import Request
 
-from continuum.settings import Settings
+from common.settings import Settings
 from continuum.web import tokens
 
 SESSION_PROVIDER = "provider_id"

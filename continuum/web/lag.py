@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from continuum.settings import Settings
+from common.settings import Settings
 
 #: /ops waits at most this long for the broker's end offsets: a page, not a monitoring probe.
 END_OFFSETS_TIMEOUT_S = 3.0

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import duckdb
 
-from continuum.settings import Settings
+from common.settings import Settings
 from continuum.web import lag
 from continuum.web.warehouse import dict_rows, has_table, scalar
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from continuum.directory import load_directory
-from continuum.settings import PROJECT_ROOT, Settings
+from common.directory import load_directory
+from common.settings import PROJECT_ROOT, Settings
 from continuum.web import funders, measure_docs, ops, providers
 from continuum.web.warehouse import arrow, published, require_published, require_table, version
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from common.settings import Settings
 from continuum.progress import Progress
-from continuum.settings import Settings
 from continuum.web import downloads, pages
 from continuum.web.render import render
 

@@ -15,7 +15,8 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from streams.contract import Contract, Event, Refusal, provider_of_topic
+from common.names import provider_of_topic
+from streams.contract import Contract, Event, Refusal
 from streams.landing.files import DEAD_LETTERS_SCHEMA, EVENTS_SCHEMA
 from streams.landing.offsets import TOPIC_ID_KEY
 

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from kafka import KafkaProducer
 from kafka.errors import KafkaError, KafkaTimeoutError, RetriableError
 
-from continuum.settings import Settings
-from streams.kafka import DEAD_LETTER_TOPIC, client_config
+from common.names import DEAD_LETTER_TOPIC
+from common.settings import Settings
+from streams.kafka import client_config
 from streams.landing.batch import DeadLetter
 from streams.landing.source import Outage
 

@@ -16,8 +16,8 @@ from typing import Any
 from kafka import TopicPartition
 from kafka.errors import KafkaError, OffsetOutOfRangeError
 
-from continuum.directory import load_directory
-from continuum.settings import Settings
+from common.directory import load_directory
+from common.settings import Settings
 from streams.contract import Contract
 from streams.landing import files
 from streams.landing.batch import Batch

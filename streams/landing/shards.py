@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from kafka import TopicPartition
 from kafka.errors import KafkaError
 
-from continuum.settings import Settings
+from common.settings import Settings
 from streams.landing.offsets import resume_points
 from streams.landing.source import ProviderTopics, make_consumer
 

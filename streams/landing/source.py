@@ -9,7 +9,6 @@ brokers answer ListOffsets with the start of the last record batch rather than t
 from __future__ import annotations
 
 import logging
-import re
 import time
 from dataclasses import dataclass
 
@@ -17,12 +16,12 @@ from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from continuum.settings import Settings
-from streams.kafka import DEAD_LETTER_TOPIC, PROVIDER_TOPIC_PATTERN, client_config
+from common.names import DEAD_LETTER_TOPIC, is_provider_topic
+from common.settings import Settings
+from streams.kafka import client_config
 
 log = logging.getLogger(__name__)
 
-_PROVIDER_TOPIC = re.compile(PROVIDER_TOPIC_PATTERN)
 _NO_TOPIC_ID = {"", "00000000-0000-0000-0000-000000000000", "AAAAAAAAAAAAAAAAAAAAAA"}
 
 #: Bigger than kafka-python's defaults (1 MiB a partition, 500 records a poll) so that one poll hands over
@@ -84,7 +83,7 @@ class ProviderTopics:
             (
                 TopicInfo(t["name"], len(t["partitions"]), _topic_id(t.get("topic_id")))
                 for t in described
-                if _PROVIDER_TOPIC.match(t["name"]) and t.get("error_code", 0) == 0
+                if is_provider_topic(t["name"]) and t.get("error_code", 0) == 0
             ),
             key=lambda t: t.name,
         )

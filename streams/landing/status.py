@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 from kafka import TopicPartition
 from kafka.errors import KafkaError
 
-from continuum.settings import Settings
+from common.settings import Settings
 from streams.landing.files import committed_batches
 from streams.landing.offsets import resume_points
 from streams.landing.source import ProviderTopics, make_consumer

@@ -29,7 +29,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from continuum.settings import Settings
+from common.settings import Settings
 from streams.landing import files
 from streams.landing.lander import EXIT_FAILED, EXIT_OK, EXIT_RESET_HELD, Lander
 from streams.landing.shards import Shard, plan_shards

@@ -17,8 +17,8 @@ from typing import Any
 
 import orjson
 
-from continuum.directory import provider_topic
-from streams.contract import REQUIRED_ATTRIBUTES, source_for
+from common.names import provider_topic, source_for
+from streams.contract import REQUIRED_ATTRIBUTES
 
 #: A provider of the network's area that is not (yet) in the directory: its topic carries the
 #: `unknown_provider` messages. Its topic is created with the others (streams.kafka.ensure_topics).

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 
 import orjson
 
-from continuum.directory import provider_topic
+from common.names import provider_topic
 from streams.contract import DEAD_LETTER_REASONS
 from streams.producer import build_envelope
 from streams.simulator import network as n

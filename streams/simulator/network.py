@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from continuum.directory import Provider
+from common.directory import Provider
 
 DAY = 86_400
 YEAR = 365 * DAY

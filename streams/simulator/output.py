@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from continuum.settings import Settings
+from common.settings import Settings
 from streams.simulator.malformed import UNKNOWN_PROVIDER_ID
 from streams.simulator.simulation import SimulatedMessage
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from continuum.directory import Provider
-from continuum.settings import DEMO_LINKAGE_SECRET
+from common.directory import Provider
+from common.settings import DEMO_LINKAGE_SECRET
 from streams.contract import DEAD_LETTER_REASONS
 from streams.simulator import network as n
 from streams.simulator.config import SimulationConfig

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from common.names import provider_topic
+
 PROVIDER_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{2,39}$")
 
 
@@ -24,10 +26,6 @@ class Provider:
     @property
     def topic(self) -> str:
         return provider_topic(self.provider_id)
-
-
-def provider_topic(provider_id: str) -> str:
-    return f"providers.{provider_id}.events"
 
 
 class DirectoryError(ValueError):
