@@ -25,6 +25,7 @@ test: venv system-packages
 	$(BIN)/python -m pytest
 
 lint: venv
+	$(BIN)/lint-imports
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 

@@ -18,6 +18,7 @@ COMMANDS = {
     "broker": "broker",
     "topics": "topics",
     "publish": "publish",
+    "import": "imports",
     "simulate": "simulate",
     "land": "land",
     "status": "status",
