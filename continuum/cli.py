@@ -22,6 +22,7 @@ COMMANDS = {
     "simulate": "simulate",
     "land": "land",
     "status": "status",
+    "feedback": "feedback",
     "providers": "providers",
     "serve": "serve",
     "report": "report",

@@ -66,9 +66,20 @@ def test_the_monitor_sees_every_topic_and_reads_or_writes_none():
         assert not allowed(acls, MONITOR, "Read", topic) and not allowed(acls, MONITOR, "Write", topic)
 
 
-def test_the_plan_has_one_topic_and_one_user_per_provider_from_the_directory():
+def test_each_provider_reads_its_own_feedback_and_no_one_elses():
+    acls = network_plan(SETTINGS).acls
+    for reader in PROVIDERS:
+        for owner in PROVIDERS:
+            feedback = f"providers.{owner}.feedback"  # spelled out: the contract's name, not the code's
+            assert allowed(acls, reader, "Read", feedback) == (reader == owner), (reader, owner)
+            assert allowed(acls, PIPELINE, "Write", feedback)
+            assert not allowed(acls, MONITOR, "Read", feedback)
+
+
+def test_the_plan_has_two_topics_and_one_user_per_provider_from_the_directory():
     plan = network_plan(SETTINGS)
-    assert [t.name for t in plan.topics] == [DEAD_LETTER_TOPIC] + [provider_topic(p) for p in PROVIDERS]
+    per_provider = [[provider_topic(p), f"providers.{p}.feedback"] for p in PROVIDERS]
+    assert [t.name for t in plan.topics] == [DEAD_LETTER_TOPIC] + sum(per_provider, [])
     assert list(plan.users) == [PIPELINE, MONITOR, *PROVIDERS]
     assert all(t.partitions == SETTINGS.topic_partitions for t in plan.topics)
 

@@ -1,9 +1,10 @@
 """The Kafka access plan of the network, derived from the provider directory (the one truth).
 
-Every provider `X` gets a SCRAM user `X`, its topic `providers.X.events`, and the right to write (and
-describe) topics under the prefix `providers.X.` and nothing else. The pipeline's user alone reads every
-provider topic (prefix `providers.`) and writes `pipeline.dead-letter`; the report app's user only sees
-topics and their offsets. The plan is plain data, so tests
+Every provider `X` gets a SCRAM user `X`, its topic `providers.X.events`, the right to write (and
+describe) topics under the prefix `providers.X.`, and the right to read its own feedback topic
+`providers.X.feedback` (contract v1.1) and nothing else. The pipeline's user alone reads every provider
+topic (prefix `providers.`), writes `pipeline.dead-letter` and each provider's feedback topic (literal, one
+by one: it never writes a provider's events); the report app's user only sees topics and their offsets. The plan is plain data, so tests
 check it without a broker; `render_shell` turns it into the commands of Kafka's own CLI tools.
 """
 
@@ -12,7 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from common.directory import load_directory
-from common.names import DEAD_LETTER_TOPIC, PROVIDER_TOPIC_PREFIX, provider_prefix, provider_topic
+from common.names import (
+    DEAD_LETTER_TOPIC,
+    PROVIDER_TOPIC_PREFIX,
+    feedback_topic,
+    provider_prefix,
+    provider_topic,
+)
 from common.settings import Settings
 
 #: The broker's super user: it exists from the moment storage is formatted (infra/kafka/start.sh) and
@@ -53,18 +60,22 @@ class PlanError(ValueError):
 
 
 def provider_plan(provider_id: str, settings: Settings) -> AccessPlan:
-    """What one provider needs: its user, its topic, and write access to its own prefix only."""
+    """What one provider needs: its user, its topics, write access to its own prefix only, read access to
+    its own feedback only; and the pipeline's right to write that feedback."""
     if provider_id in (ADMIN_USER, settings.kafka_pipeline_username, settings.kafka_monitor_username):
         raise PlanError(f"provider id {provider_id!r} collides with a reserved Kafka principal; rename it")
-    prefix = provider_prefix(provider_id)
+    prefix, feedback = provider_prefix(provider_id), feedback_topic(provider_id)
     return AccessPlan(
         users=(provider_id,),
         topics=(
             TopicSpec(provider_topic(provider_id), settings.topic_partitions, settings.topic_replication),
+            TopicSpec(feedback, settings.topic_partitions, settings.topic_replication),
         ),
         acls=(
             Acl(provider_id, "Write", "topic", "prefixed", prefix),
             Acl(provider_id, "Describe", "topic", "prefixed", prefix),
+            Acl(provider_id, "Read", "topic", "literal", feedback),
+            Acl(settings.kafka_pipeline_username, "Write", "topic", "literal", feedback),
         ),
     )
 
