@@ -4,8 +4,9 @@ Every provider `X` gets a SCRAM user `X`, its topic `providers.X.events`, the ri
 describe) topics under the prefix `providers.X.`, and the right to read its own feedback topic
 `providers.X.feedback` (contract v1.1) and nothing else. The pipeline's user alone reads every provider
 topic (prefix `providers.`), writes `pipeline.dead-letter` and each provider's feedback topic (literal, one
-by one: it never writes a provider's events); the report app's user only sees topics and their offsets. The plan is plain data, so tests
-check it without a broker; `render_shell` turns it into the commands of Kafka's own CLI tools.
+by one: it never writes a provider's events); the report app's user only sees topics and their offsets.
+The plan is plain data, so tests check it without a broker; `render_shell` turns it into the commands
+of Kafka's own CLI tools.
 """
 
 from __future__ import annotations
