@@ -59,7 +59,30 @@ class Settings(BaseSettings):
     )
     web_host: str = Field(default="127.0.0.1", description="address `continuum serve` binds to")
     web_port: int = Field(default=8000, ge=1, le=65535, description="port `continuum serve` listens on")
-    web_session_hours: float = Field(default=12.0, gt=0, description="a provider's browser sign-in lasts")
+    web_session_hours: float = Field(default=12.0, gt=0, description="a browser sign-in lasts (hours)")
+    # Access to the web app (docs/access.md): roles, sign-in throttling, the TLS proxy, the funder page.
+    web_funders_public: bool = Field(
+        default=False, description="the funder page and its downloads open without a credential"
+    )
+    web_signin_max_failures: int = Field(
+        default=5, ge=1, description="failed sign-ins from one address before it is refused for a while"
+    )
+    web_signin_lockout_seconds: float = Field(
+        default=300.0, gt=0, description="the window failed sign-ins are counted in, and the refusal lasts"
+    )
+    web_trust_proxy: bool = Field(
+        default=False,
+        description="believe X-Forwarded-Proto/-For (only behind a TLS proxy that sets them, as in compose)",
+    )
+    airflow_api_url: str = Field(
+        default="http://127.0.0.1:8080", description="Airflow 3 api-server that /ops reads DAG runs from"
+    )
+    airflow_api_username: str = Field(default="admin", description="Airflow user /ops signs in as")
+    airflow_api_password_file: Path | None = Field(
+        default=None,
+        description="file with that user's password, plain or SimpleAuthManager's JSON "
+        "(default: the embedded set-up's generated passwords file)",
+    )
     # Kafka authentication (docs/deploy.md). PLAINTEXT suits the embedded broker; a deployed broker takes
     # SASL/SCRAM with one principal per provider, one for the pipeline. The password comes from the
     # environment or, better, from a file such as a Docker secret (CONTINUUM_KAFKA_PASSWORD_FILE).
@@ -135,6 +158,21 @@ class Settings(BaseSettings):
     def provider_tokens_path(self) -> Path:
         """SHA-256 hashes of the providers' access tokens (never the tokens)."""
         return self.state_dir / "provider_tokens.json"
+
+    @property
+    def web_credentials_path(self) -> Path:
+        """Named credentials of the web app: SHA-256 hashes only (docs/access.md)."""
+        return self.state_dir / "web_credentials.json"
+
+    @property
+    def web_sessions_path(self) -> Path:
+        """Server-side browser sessions (a signed-out or expired session is gone from here)."""
+        return self.state_dir / "web_sessions.sqlite"
+
+    @property
+    def audit_log_path(self) -> Path:
+        """Who opened which page or file: append-only, hash-chained JSON lines."""
+        return self.state_dir / "audit" / "access.jsonl"
 
     @property
     def web_secret_path(self) -> Path:
