@@ -1,11 +1,10 @@
-"""Publish: readers get a copy of the warehouse that is replaced atomically after each good build,
-and the public marts as Parquet exports."""
+"""Publish: readers get the warehouse's published tables in a file that is replaced atomically after each
+good build, and the public marts as Parquet exports."""
 
 from __future__ import annotations
 
 import logging
 import os
-import shutil
 from pathlib import Path
 
 import duckdb
@@ -15,28 +14,58 @@ from common.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
+#: What readers get of the warehouse: every schema dbt publishes for them (marts, provider views,
+#: operators' models, reference lists), and of `raw` only the operators' ledgers. Never staging or
+#: intermediate models, nor `raw.events`: they are most of the file and no reader needs them.
+UNPUBLISHED_SCHEMAS = ("staging", "intermediate", "main", "information_schema", "pg_catalog")
+PUBLISHED_RAW_TABLES = ("batches", "dead_letters")
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
 
 
+def published_tables(con: duckdb.DuckDBPyConnection, catalog: str) -> list[tuple[str, str]]:
+    """(schema, table) of `catalog` that readers get, in a stable order."""
+    rows = con.execute(
+        "SELECT table_schema, table_name FROM information_schema.tables "
+        "WHERE table_catalog = ? AND table_type = 'BASE TABLE' ORDER BY 1, 2",
+        [catalog],
+    ).fetchall()
+    return [
+        (schema, table)
+        for schema, table in rows
+        if schema not in UNPUBLISHED_SCHEMAS and (schema != "raw" or table in PUBLISHED_RAW_TABLES)
+    ]
+
+
 def publish_warehouse(settings: Settings) -> Path:
-    """Copy the warehouse next to the published copy, fsync it, and rename it over the published one."""
-    # A checkpoint folds the write-ahead log into the file: copying the file alone is then complete.
-    with duckdb.connect(str(settings.warehouse_path)) as con:
-        con.execute("CHECKPOINT")
+    """Write what readers need into a new file beside the published copy, fsync it, and rename it over the
+    published one: a reader opens either the old file or the new one, never a half-written one.
+
+    Copying tables, not the file: the warehouse keeps raw events and every staging and intermediate model,
+    most of its size, which no reader opens (docs/pipeline.md)."""
     target = settings.published_warehouse_path
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".tmp")
-    shutil.copyfile(settings.warehouse_path, tmp)
-    with open(tmp, "rb+") as f:
-        os.fsync(f.fileno())
+    tmp.unlink(missing_ok=True)
+    with duckdb.connect(str(tmp)) as con:
+        con.execute(f"ATTACH '{settings.warehouse_path}' AS source (READ_ONLY)")
+        tables = published_tables(con, "source")
+        for schema in sorted({schema for schema, _ in tables}):
+            con.execute(f'CREATE SCHEMA "{schema}"')
+        for schema, table in tables:
+            con.execute(f'CREATE TABLE "{schema}"."{table}" AS FROM source."{schema}"."{table}"')
+        con.execute("DETACH source")
+        con.execute("CHECKPOINT")
+    _fsync(tmp)
     os.replace(tmp, target)
-    _fsync_dir(target.parent)
-    log.info("published %s", target)
+    _fsync(target.parent)
+    log.info("published %d tables to %s", len(tables), target)
     return target
 
 
