@@ -1,0 +1,138 @@
+"""The whole pipeline at N participants: broker, simulate, `continuum run` (land, validate, load, dbt,
+publish), then a run after about 1 % new events and a run with nothing new.
+
+    PYTHONPATH=. .venv/bin/python bench/pipeline.py --participants 100000 [--out bench-results.json]
+
+Each step is a `continuum` command in a fresh CONTINUUM_HOME with an embedded broker of its own, exactly
+as an operator would run it. For each `continuum run`: wall time, what `continuum run` reports per task,
+events landed per second of the run, and the peak RSS of the largest process it started (the kernel's
+`ru_maxrss` of waited-for children: one number, not a sum). At the end: the landing zone's Parquet, the
+warehouse and the published warehouse, in bytes.
+
+The "1 %" run adds a second, smaller simulated network (participants N/100, another seed) to the same
+topics: new people's events, as a day of a real network adds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CONTINUUM = [sys.executable, "-m", "continuum.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def children_peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+def timed(env: dict[str, str], *args: str, log: Path) -> dict:
+    """Run one `continuum` command; its output goes to `log` (and its tail to the result)."""
+    started = time.monotonic()
+    with open(log, "a") as out:
+        out.write(f"\n$ continuum {' '.join(args)}\n")
+        out.flush()
+        done = subprocess.run([*CONTINUUM, *args], env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    seconds = time.monotonic() - started
+    tail = log.read_text().splitlines()[-40:]
+    if done.returncode != 0:
+        raise SystemExit(
+            f"`continuum {' '.join(args)}` exited {done.returncode}; see {log}:\n" + "\n".join(tail)
+        )
+    return {
+        "command": " ".join(args),
+        "seconds": round(seconds, 1),
+        "peak_rss_mb": round(children_peak_rss_mb()),
+    }
+
+
+def tree_bytes(path: Path, suffix: str = "") -> int:
+    return sum(p.stat().st_size for p in path.rglob(f"*{suffix}") if p.is_file()) if path.exists() else 0
+
+
+def file_bytes(path: Path) -> int:
+    return path.stat().st_size if path.exists() else 0
+
+
+def landed_events(home: Path) -> int:
+    import pyarrow.parquet as pq
+
+    return sum(
+        pq.read_metadata(p).num_rows for p in (home / "landing").rglob("*.parquet") if "events" in p.name
+    )
+
+
+def bench(participants: int, seed: int, workdir: Path) -> dict:
+    home = workdir / "home"
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "CONTINUUM_HOME": str(home),
+        "CONTINUUM_BROKER_PORT": str(free_port()),
+    }
+    env.pop("CONTINUUM_KAFKA_BOOTSTRAP", None)
+    log = workdir / "pipeline.log"
+    steps = {"broker": timed(env, "broker", "start", log=log)}
+    try:
+        steps["simulate"] = timed(
+            env, "simulate", "--participants", str(participants), "--seed", str(seed), log=log
+        )
+        steps["run_full"] = timed(env, "run", log=log)
+        steps["run_full"]["events"] = landed_events(home)
+        extra = max(1, participants // 100)
+        steps["simulate_1pct"] = timed(
+            env, "simulate", "--participants", str(extra), "--seed", str(seed + 1), log=log
+        )
+        steps["run_1pct"] = timed(env, "run", log=log)
+        steps["run_1pct"]["events"] = landed_events(home) - steps["run_full"]["events"]
+        steps["run_nothing_new"] = timed(env, "run", log=log)
+    finally:
+        subprocess.run([*CONTINUUM, "broker", "stop"], env=env, cwd=ROOT, capture_output=True)
+    full = steps["run_full"]
+    return {
+        "participants": participants,
+        "steps": steps,
+        "events_per_second_full_run": round(full["events"] / full["seconds"]),
+        "incremental_share_of_full": round(steps["run_1pct"]["seconds"] / full["seconds"], 3),
+        "landing_parquet_bytes": tree_bytes(home / "landing", ".parquet"),
+        "warehouse_bytes": file_bytes(home / "warehouse.duckdb"),
+        "published_bytes": file_bytes(home / "published" / "warehouse.duckdb"),
+        "log": str(log),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--participants", type=int, nargs="+", default=[2000])
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--out", type=Path, help="also write the results as JSON here")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (its path is printed)")
+    args = parser.parse_args()
+    results = []
+    for n in args.participants:
+        workdir = Path(tempfile.mkdtemp(prefix=f"continuum-bench-{n}-"))
+        result = bench(n, args.seed, workdir)
+        results.append(result)
+        print(json.dumps(result, indent=2), flush=True)
+        if not args.keep:
+            subprocess.run(["rm", "-rf", str(workdir / "home")], check=False)
+    if args.out:
+        args.out.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
