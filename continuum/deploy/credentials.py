@@ -7,9 +7,10 @@ bind-mounts them into containers that run as other users."""
 
 from __future__ import annotations
 
-import os
 import secrets
 from pathlib import Path
+
+from common.files import write_atomically
 
 
 def read_passwords(path: Path) -> dict[str, str]:
@@ -43,10 +44,4 @@ def write_secret(path: Path, text: str) -> None:
     """Write atomically (a half-written secrets file locks users out) inside an owner-only directory."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.parent.chmod(0o700)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    write_atomically(path, text)

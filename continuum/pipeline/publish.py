@@ -4,11 +4,11 @@ good build, and the public marts as Parquet exports."""
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import duckdb
 
+from common.files import atomic_path
 from common.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -19,14 +19,6 @@ log = logging.getLogger(__name__)
 #: intermediate models, nor `raw.events`: they are most of the file and no reader needs them.
 UNPUBLISHED_SCHEMAS = ("staging", "intermediate", "main", "information_schema", "pg_catalog")
 PUBLISHED_RAW_TABLES = ("batches", "dead_letters")
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def published_tables(con: duckdb.DuckDBPyConnection, catalog: str) -> list[tuple[str, str]]:
@@ -50,10 +42,7 @@ def publish_warehouse(settings: Settings) -> Path:
     Copying tables, not the file: the warehouse keeps raw events and every staging and intermediate model,
     most of its size, which no reader opens (docs/pipeline.md)."""
     target = settings.published_warehouse_path
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.unlink(missing_ok=True)
-    with duckdb.connect(str(tmp)) as con:
+    with atomic_path(target) as tmp, duckdb.connect(str(tmp)) as con:
         con.execute(f"ATTACH '{settings.warehouse_path}' AS source (READ_ONLY)")
         tables = published_tables(con, "source")
         for schema in sorted({schema for schema, _ in tables}):
@@ -62,9 +51,6 @@ def publish_warehouse(settings: Settings) -> Path:
             con.execute(f'CREATE TABLE "{schema}"."{table}" AS FROM source."{schema}"."{table}"')
         con.execute("DETACH source")
         con.execute("CHECKPOINT")
-    _fsync(tmp)
-    os.replace(tmp, target)
-    _fsync(target.parent)
     log.info("published %d tables to %s", len(tables), target)
     return target
 
@@ -84,9 +70,8 @@ def export_marts(settings: Settings) -> list[Path]:
         ).fetchall()
         for (table,) in tables:
             path = out / f"{table}.parquet"
-            tmp = path.with_name(path.name + ".tmp")
-            con.execute(f"COPY (SELECT * FROM marts.\"{table}\") TO '{tmp}' (FORMAT parquet)")
-            os.replace(tmp, path)
+            with atomic_path(path) as tmp:
+                con.execute(f"COPY (SELECT * FROM marts.\"{table}\") TO '{tmp}' (FORMAT parquet)")
             written.append(path)
     log.info("exported %d marts to %s", len(written), out)
     return written
