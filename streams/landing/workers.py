@@ -19,14 +19,17 @@ import contextlib
 import ctypes
 import fcntl
 import gc
+import json
 import logging
 import multiprocessing
 import multiprocessing.connection
 import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 from common.settings import Settings
@@ -45,8 +48,14 @@ class LandingZoneBusy(RuntimeError):
 
 
 @contextlib.contextmanager
-def landing_lock(landing_dir: Path, wait_s: float) -> Iterator[int]:
-    """Hold the landing zone's exclusive lock; waits up to `wait_s` for another lander to let go."""
+def landing_lock(landing_dir: Path, wait_s: float, mode: str = "service") -> Iterator[int]:
+    """Hold the landing zone's exclusive lock; waits up to `wait_s` for another lander to let go.
+
+    The lock is the flock, never the file: the kernel releases it when its last holder dies, so a file left
+    by a killed lander is not held. Once held, the file records who holds it, as one JSON object
+    (`pid`, `host`, `mode`: "service" or "bounded", `started_at`), for the DAG's land step to tell a lander
+    service from a bounded lander left over from a killed run (continuum/pipeline/land.py); a reader must
+    trust that record only while the flock is held."""
     landing_dir.mkdir(parents=True, exist_ok=True)
     fd = os.open(landing_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -62,9 +71,22 @@ def landing_lock(landing_dir: Path, wait_s: float) -> Iterator[int]:
                         "landing zone: two would land the same offsets twice)"
                     ) from None
                 time.sleep(0.2)
+        _record_lock_holder(fd, mode)
         yield fd
+        os.ftruncate(fd, 0)  # released on purpose: no holder to name any more
     finally:
         os.close(fd)
+
+
+def _record_lock_holder(fd: int, mode: str) -> None:
+    holder = {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "mode": mode,
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, json.dumps(holder).encode(), 0)
 
 
 def run_landers(
@@ -74,7 +96,7 @@ def run_landers(
     tune_gc()
     handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
-        with landing_lock(settings.landing_dir, lock_wait_s):
+        with landing_lock(settings.landing_dir, lock_wait_s, "bounded" if until_caught_up else "service"):
             if workers == 1:
                 lander = Lander(settings, until_caught_up=until_caught_up, accept_reset=accept_reset)
                 _stop_on_signals(lander.request_stop)
