@@ -1,9 +1,16 @@
 """The event contract (shared/spec/events-v1.md) as one fast function.
 
-`Contract.check(value, topic)` takes a message's raw bytes and its topic and returns either the parsed
-`Event` or a `Refusal` carrying the contract's dead-letter reason and a detail naming the field and the
-rule. Checks run in the order of the contract's list of reasons (size and JSON first), and the first
-that fails is the reason, so every message has exactly one.
+`Contract.check(value, topic, now, headers)` takes a message's raw bytes, its topic and its headers and
+returns either the parsed `Event` or a `Refusal` carrying the contract's dead-letter reason and a detail
+naming the field and the rule. Checks run in the order of the contract's list of reasons (size and JSON
+first), and the first that fails is the reason, so every message has exactly one. It never raises,
+whatever the message holds: a crash here would stop the lander on the same offset at every restart
+(`tests/test_contract_property.py` holds it to that).
+
+Both content modes of the CloudEvents Kafka protocol binding are read (contract v1.1): structured (the
+whole event is the value) and binary (attributes in `ce_<name>` headers, `data` as the value). A binary
+message is turned into the envelope its structured twin would carry and checked by the same code, so both
+modes give the same `Event` and the same reasons. `content_mode` says how the mode is told apart.
 
 The `data` of each type is checked against the JSON Schemas in `streams/schemas/`: first by the fast
 check of `streams/schema_check.py`, which only ever says "valid" or "ask again", then, when it asks,
@@ -18,7 +25,7 @@ from __future__ import annotations
 import json
 import operator
 import re
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache, lru_cache
@@ -37,6 +44,15 @@ MAX_FUTURE = timedelta(hours=24)
 SPECVERSION = "1.0"
 DATACONTENTTYPE = "application/json"
 
+#: The Kafka protocol binding's names (header names compared in lower case, as the SDKs do).
+CE_PREFIX = "ce_"
+CONTENT_TYPE_HEADER = "content-type"
+#: A `content-type` starting with this (any case) means structured mode, whatever other headers say.
+STRUCTURED_MEDIA_TYPE = b"application/cloudevents"
+STRUCTURED_CONTENT_TYPE = b"application/cloudevents+json"
+#: Message headers as kafka-python and confluent-kafka give them.
+Headers = Sequence[tuple[str, bytes | None]]
+
 EVENT_TYPES = (
     "participant.enrolled",
     "participant.exited",
@@ -52,22 +68,11 @@ EVENT_TYPES = (
     "outcome.recorded",
 )
 
-#: The contract's dead-letter reasons, in the order they are checked.
-DEAD_LETTER_REASONS = (
-    "too_large",
-    "not_json",
-    "not_an_object",
-    "missing_attribute",
-    "bad_specversion",
-    "bad_id",
-    "source_topic_mismatch",
-    "unknown_provider",
-    "unknown_type",
-    "bad_time",
-    "future_time",
-    "bad_subject",
-    "bad_dataschema",
-    "data_invalid",
+#: The contract's dead-letter reasons, in the order they are checked: every reason of a dead letter
+#: (streams/schemas/dead_letter_reason.json), less those the lander decides before the value is read.
+_REASONS_SCHEMA = json.loads((SCHEMA_DIR / "dead_letter_reason.json").read_text())
+DEAD_LETTER_REASONS = tuple(
+    r for r in _REASONS_SCHEMA["enum"] if r not in _REASONS_SCHEMA["x-decided-before-the-contract"]
 )
 
 REQUIRED_ATTRIBUTES = ("specversion", "id", "source", "type", "time", "subject", "dataschema", "data")
@@ -175,17 +180,117 @@ def _data_fast_checks() -> dict[str, Callable[[Any], bool]]:
     }
 
 
+#: What `parse_time` gives for a time whose UTC falls after 9999-12-31 (`9999-12-31T23:59:59-01:00`):
+#: later than any landing, so the check says `future_time`, which is what such a time is.
+LATEST_TIME = datetime.max.replace(tzinfo=UTC)
+
+
 def parse_time(value: str) -> datetime | None:
-    """An RFC 3339 time with an offset, in UTC; None if it is not one."""
+    """An RFC 3339 time with an offset, in UTC; None if it is not one, or if it falls before
+    0001-01-01T00:00:00Z in UTC (Python, Arrow and the warehouse cannot hold it); `LATEST_TIME` if it falls
+    after 9999-12-31T23:59:59.999999Z."""
     if not _RFC3339.fullmatch(value):
         return None
     try:
-        return datetime.fromisoformat(value).astimezone(UTC)
+        local = datetime.fromisoformat(value)
     except ValueError:  # RFC 3339 allows a lowercase "t" and "z"; fromisoformat does not
         try:
-            return datetime.fromisoformat(value.upper()).astimezone(UTC)
-        except ValueError:  # a day or hour that does not exist
+            local = datetime.fromisoformat(value.upper())
+        except ValueError:  # a day, hour or offset that does not exist
             return None
+    try:
+        return local.astimezone(UTC)
+    except OverflowError:  # the offset moves it out of years 1-9999
+        return LATEST_TIME if local.year == 9999 else None
+
+
+def _shown(value: Any) -> str:
+    """An attribute's value for a refusal detail: a string cut to 80 characters, otherwise only its JSON
+    type (the repr of a value nested 1,000 deep raises RecursionError, and a detail has no use for it)."""
+    if type(value) is str:
+        return repr(value[:80])
+    return "a JSON " + _JSON_TYPES.get(type(value), type(value).__name__)
+
+
+_JSON_TYPES = {dict: "object", list: "array", str: "string", int: "number", float: "number", bool: "boolean"}
+_TOMBSTONE = "empty message (a tombstone or an empty payload)"
+
+
+def content_mode(headers: Headers | None) -> str:
+    """ "binary" or "structured": how the message's headers say its CloudEvent is carried.
+
+    The binding's rule first: a `content-type` starting with `application/cloudevents` is structured mode,
+    even with `ce_` headers beside it (section 3.3.3 allows them; they are then ignored). Otherwise a
+    `ce_specversion` header, the one attribute every CloudEvent has, means binary mode. Otherwise it is
+    structured: contract v1 never required a `content-type`, and a message with neither is read as before
+    (the binding itself would default to binary there, but a binary message without `ce_specversion` could
+    only be refused)."""
+    binary = False
+    for key, value in headers or ():
+        name = _header_name(key)
+        if name == CONTENT_TYPE_HEADER and type(value) is bytes:
+            if value[: len(STRUCTURED_MEDIA_TYPE)].lower() == STRUCTURED_MEDIA_TYPE:
+                return "structured"
+        elif name == "ce_specversion":
+            binary = True
+    return "binary" if binary else "structured"
+
+
+def _header_name(key: Any) -> str:
+    """A header's name in lower case; a name that is not text never matches a name of the binding."""
+    if type(key) is str:
+        return key.lower()
+    try:
+        return bytes(key).decode().lower()
+    except (TypeError, ValueError):
+        return ""
+
+
+def binary_envelope(value: Any, headers: Headers) -> dict[str, Any] | Refusal:
+    """The envelope a binary-mode message stands for (its structured twin), or why it cannot be read.
+
+    Every `ce_<name>` header is the attribute `<name>`, `content-type` is `datacontenttype`, the value is
+    `data` (parsed as JSON; no value at all is an event without `data`, as the binding says). A header with
+    no value is an attribute that is absent, as `null` is in structured mode. The same header twice: the
+    last one counts, as the last of two equal keys does in JSON. Size counts the value and the headers that
+    carry the event (names and values), so an event is `too_large` at about the size in both modes."""
+    size = _length(value)
+    attributes: dict[str, Any] = {}
+    unreadable = None
+    for key, raw in headers:
+        name = _header_name(key)
+        if name == CONTENT_TYPE_HEADER:
+            attribute = "datacontenttype"
+        elif name.startswith(CE_PREFIX) and name != "ce_data":  # data is the value, never a header
+            attribute = name[len(CE_PREFIX) :]
+        else:
+            continue  # the provider's own headers (tracing, ...) are not part of the event
+        if raw is None:
+            continue
+        size += len(name) + _length(raw)
+        try:
+            attributes[attribute] = raw.decode() if type(raw) is bytes else bytes(raw).decode()
+        except (TypeError, ValueError):
+            unreadable = unreadable or name
+    if size > MAX_MESSAGE_BYTES:
+        return Refusal(
+            "too_large", f"value and ce_ headers: {size} bytes, the contract allows {MAX_MESSAGE_BYTES}"
+        )
+    if unreadable:
+        return Refusal("not_json", f"header {unreadable}: not UTF-8 (the binding needs UTF-8 header values)")
+    if value:
+        try:
+            attributes["data"] = orjson.loads(value)
+        except (orjson.JSONDecodeError, TypeError) as exc:
+            return Refusal("not_json", f"value: data is not UTF-8 JSON ({exc})")
+    return attributes
+
+
+def _length(value: Any) -> int:
+    try:
+        return len(value) if value is not None else 0
+    except TypeError:
+        return 0
 
 
 class Contract:
@@ -196,9 +301,20 @@ class Contract:
         self._validate_data = _data_validators()
         self._data_surely_valid = _data_fast_checks()
 
-    def check(self, value: bytes | None, topic: str, now: datetime | None = None) -> Event | Refusal:
-        if value is None or len(value) == 0:
-            return Refusal("not_json", "value: empty message (a tombstone or an empty payload)")
+    def check(
+        self, value: bytes | None, topic: str, now: datetime | None = None, headers: Headers | None = None
+    ) -> Event | Refusal:
+        """The event `value` holds, or why it is refused; `headers` (as the Kafka client gives them) say
+        whether it is in structured or binary mode. Never raises."""
+        if headers and content_mode(headers) == "binary":
+            return self._check_binary(value, topic, now or datetime.now(UTC), headers)
+        if type(value) is not bytes:  # kafka clients give bytes or None; anything else, once, here
+            if value is None or not isinstance(value, bytearray | memoryview):
+                detail = _TOMBSTONE if value is None else f"a {type(value).__name__}, not bytes"
+                return Refusal("not_json", f"value: {detail}")
+            value = bytes(value)
+        if len(value) == 0:
+            return Refusal("not_json", f"value: {_TOMBSTONE}")
         if len(value) > MAX_MESSAGE_BYTES:
             return Refusal("too_large", f"value: {len(value)} bytes, the contract allows {MAX_MESSAGE_BYTES}")
         try:
@@ -209,7 +325,17 @@ class Contract:
             return Refusal(
                 "not_an_object", f"value: a JSON {type(event).__name__}, the contract needs an object"
             )
-        return self._check_envelope(event, topic, now or datetime.now(UTC))
+        checked = self._check_envelope(event, topic, now or datetime.now(UTC))
+        if headers and type(checked) is Refusal and checked.reason == "missing_attribute":
+            return _hint_binary_without_specversion(checked, headers)
+        return checked
+
+    def _check_binary(self, value: Any, topic: str, now: datetime, headers: Headers) -> Event | Refusal:
+        envelope = binary_envelope(value, headers)
+        checked = envelope if type(envelope) is Refusal else self._check_envelope(envelope, topic, now)
+        if type(checked) is Refusal:
+            return Refusal(checked.reason, f"binary mode: {checked.detail}")
+        return checked
 
     def _check_envelope(self, event: dict[str, Any], topic: str, now: datetime) -> Event | Refusal:
         try:
@@ -226,19 +352,19 @@ class Contract:
         topic_provider = provider_of_topic(topic)
         if source != SOURCE_PREFIX + str(topic_provider):
             return Refusal(
-                "source_topic_mismatch", f"source: {str(source)[:80]!r} does not name the provider of {topic}"
+                "source_topic_mismatch", f"source: {_shown(source)} does not name the provider of {topic}"
             )
         if topic_provider not in self.provider_ids:
             return Refusal("unknown_provider", f"source: provider {topic_provider!r} is not in the directory")
-        if event_type not in self._validate_data:
-            return Refusal("unknown_type", f"type: {str(event_type)[:80]!r} is not a type of the contract")
+        if type(event_type) is not str or event_type not in self._validate_data:  # a list is unhashable
+            return Refusal("unknown_type", f"type: {_shown(event_type)} is not a type of the contract")
         time = parse_time(raw_time) if type(raw_time) is str else None
         if time is None:
             return Refusal("bad_time", "time: must be an RFC 3339 time with an offset")
         if time > now + MAX_FUTURE:
             return Refusal(
                 "future_time",
-                f"time: {raw_time} is more than 24 hours after landing ({now:%Y-%m-%dT%H:%M:%SZ})",
+                f"time: {raw_time[:40]} is more than 24 hours after landing ({now:%Y-%m-%dT%H:%M:%SZ})",
             )
         if type(subject) is not str or not _SUBJECT.fullmatch(subject):
             return Refusal("bad_subject", "subject: must be a participant key, 64 lowercase hex characters")
@@ -252,7 +378,21 @@ class Contract:
                 self._validate_data[event_type](data)
             except fastjsonschema.JsonSchemaValueException as exc:
                 return Refusal("data_invalid", f"{exc.name}: {exc.message} (rule: {exc.rule})")
+            except RecursionError:  # fastjsonschema's uniqueItems recurses; valid data nests two deep
+                return Refusal("data_invalid", "data: a value nested hundreds deep (rule: type)")
         # positional, in the field order: the keyword form costs twice as much, once per message
         return Event(
             event_id, source, topic_provider, event_type, time, subject, dataschema, datacontenttype, data
         )
+
+
+def _hint_binary_without_specversion(refusal: Refusal, headers: Headers) -> Refusal:
+    """A message with `ce_` headers but no `ce_specversion` is read as structured; say so, since its sender
+    most likely meant binary mode."""
+    if not any(_header_name(key).startswith(CE_PREFIX) for key, _ in headers):
+        return refusal
+    return Refusal(
+        refusal.reason,
+        f"{refusal.detail} (the message has ce_ headers but no ce_specversion, so it was read as "
+        "structured mode: binary mode needs a ce_specversion header)",
+    )

@@ -686,3 +686,36 @@ def test_pii_scan_finds_what_it_looks_for() -> None:
         "data.status_reason: must be one of [...] (rule: enum)",
     ):
         assert pii_in_text(text, earliest) is None, text
+
+
+def test_raw_ddl_is_written_once_and_matches_the_landing_schemas(tmp_path: Path) -> None:
+    """The raw tables' DDL lives only in the dbt macro (the loader runs its body): raw.events and
+    raw.dead_letters must take exactly the landing zone's Parquet columns (the loader inserts by name),
+    less the dead letters' payload, plus the two the load adds."""
+    from continuum.pipeline import warehouse as pipeline_warehouse
+    from streams.landing.files import DEAD_LETTERS_SCHEMA, EVENTS_SCHEMA
+
+    landing = {
+        "events": pipeline_warehouse.warehouse_columns(EVENTS_SCHEMA),
+        "dead_letters": pipeline_warehouse.warehouse_columns(
+            DEAD_LETTERS_SCHEMA, pipeline_warehouse.DEAD_LETTER_PAYLOAD
+        ),
+    }
+
+    def columns(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[tuple]:
+        return conn.execute(
+            "select column_name, data_type, is_nullable from information_schema.columns "
+            "where table_schema = ? and table_name = ? order by ordinal_position",
+            [schema, table],
+        ).fetchall()
+
+    with duckdb.connect(str(tmp_path / "ddl.duckdb")) as conn:
+        for statement in pipeline_warehouse.raw_ddl():
+            conn.execute(statement)
+        conn.execute("create schema landing")
+        for table, wanted in landing.items():
+            body = ", ".join(f'"{c}" {t}{"" if nullable else " not null"}' for c, t, nullable in wanted)
+            conn.execute(f"create table landing.{table} ({body})")
+            assert columns(conn, "raw", table) == columns(conn, "landing", table), table
+    python = Path(pipeline_warehouse.__file__).read_text().lower()
+    assert "create table" not in python, "the raw tables' DDL is the macro's only"

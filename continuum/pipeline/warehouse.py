@@ -1,9 +1,12 @@
-"""The warehouse's `raw` schema: DDL derived from the landing zone's Parquet schemas, and connections.
+"""The warehouse's `raw` schema and connections.
 
-`raw.events` and `raw.dead_letters` take their columns from `streams/landing/files.py`, so a column the
-lander adds reaches the warehouse without a second list to keep in step. Dead letters leave out `key`,
-`value` and `headers`: they may hold anything a provider sent (names included) and stay in the Parquet
-files for replay, never in the warehouse.
+The raw tables' DDL is written once, in the dbt project's `create_raw_tables_if_missing` macro (a plain
+SQL body, so that dbt's on-run-start hook and the loader run the very same statements, whichever comes
+first); `raw_ddl()` reads it from there. `raw.events` and `raw.dead_letters` must have the columns of the
+landing zone's Parquet schemas (`streams/landing/files.py`), which the loader inserts by name:
+`warehouse_columns()` derives them, and tests/test_warehouse.py fails when the macro and the landing
+schemas disagree. Dead letters leave out `key`, `value` and `headers`: they may hold anything a provider
+sent (names included) and stay in the Parquet files for replay, never in the warehouse.
 """
 
 from __future__ import annotations
@@ -12,28 +15,15 @@ import duckdb
 import pyarrow as pa
 
 from common.settings import Settings
-from streams.landing.files import DEAD_LETTERS_SCHEMA, EVENTS_SCHEMA
+from continuum.pipeline.dbt import DBT_PROJECT_DIR
 
 #: Dead-letter columns that never enter the warehouse.
 DEAD_LETTER_PAYLOAD = ("key", "value", "headers")
 
-LEDGER_DDL = """
-CREATE TABLE IF NOT EXISTS raw.batches (
-    batch_name VARCHAR PRIMARY KEY,
-    topic VARCHAR NOT NULL,
-    provider_id VARCHAR,
-    kafka_partition INTEGER NOT NULL,
-    first_offset BIGINT NOT NULL,
-    last_offset BIGINT NOT NULL,
-    status VARCHAR NOT NULL CHECK (status IN ('loaded', 'quarantined')),
-    events BIGINT NOT NULL,
-    dead_letters BIGINT NOT NULL,
-    failed_expectations VARCHAR,
-    validated_at TIMESTAMPTZ NOT NULL,
-    loaded_at TIMESTAMPTZ,
-    validation_result_path VARCHAR NOT NULL
-)
-"""
+#: The file and macro that hold the raw tables' DDL (see the module's docstring).
+RAW_DDL_MACRO = DBT_PROJECT_DIR / "macros" / "create_raw_tables_if_missing.sql"
+_MACRO_START = "{% macro create_raw_tables_if_missing() %}"
+_MACRO_END = "{% endmacro %}"
 
 
 def _sql_type(arrow_type: pa.DataType) -> str:
@@ -51,18 +41,19 @@ def warehouse_columns(schema: pa.Schema, leave_out: tuple[str, ...] = ()) -> lis
     return [*columns, ("batch_name", "VARCHAR", False), ("loaded_at", "TIMESTAMPTZ", False)]
 
 
-def _create_table(name: str, columns: list[tuple[str, str, bool]]) -> str:
-    body = ",\n    ".join(f'"{c}" {t}{"" if nullable else " NOT NULL"}' for c, t, nullable in columns)
-    return f"CREATE TABLE IF NOT EXISTS {name} (\n    {body}\n)"
-
-
 def raw_ddl() -> list[str]:
-    return [
-        "CREATE SCHEMA IF NOT EXISTS raw",
-        _create_table("raw.events", warehouse_columns(EVENTS_SCHEMA)),
-        _create_table("raw.dead_letters", warehouse_columns(DEAD_LETTERS_SCHEMA, DEAD_LETTER_PAYLOAD)),
-        LEDGER_DDL.strip(),
-    ]
+    """The statements of the `create_raw_tables_if_missing` macro's body (schema `raw` and its tables)."""
+    text = RAW_DDL_MACRO.read_text()
+    if _MACRO_START not in text:
+        raise RuntimeError(
+            f"{RAW_DDL_MACRO} no longer defines {_MACRO_START!r}: the loader reads its DDL there"
+        )
+    body = text.split(_MACRO_START, 1)[1].split(_MACRO_END, 1)[0]
+    if "{{" in body or "{%" in body:
+        raise RuntimeError(
+            f"{RAW_DDL_MACRO}: the macro's body must stay plain SQL (the loader runs it as is)"
+        )
+    return [statement.strip() for statement in body.split(";") if statement.strip()]
 
 
 def connect(settings: Settings, read_only: bool = False) -> duckdb.DuckDBPyConnection:

@@ -1,10 +1,11 @@
 {#-
-  The loader (continuum.pipeline) owns schema `raw` and its tables: it creates and fills them.
-  This hook only creates them, empty, when they are missing, so that a first `dbt build` on an empty
-  warehouse works (the sources exist and every model builds with zero rows). The DDL is the loader's
-  (continuum/pipeline/warehouse.py, raw_ddl()), column for column, type for type, constraint for
-  constraint, so that whichever runs first the tables are the same (tests/test_warehouse.py checks it);
-  `if not exists` never touches a table the loader made.
+  The raw tables' DDL, written once. The loader (continuum.pipeline) owns schema `raw` and fills its
+  tables; it creates them by running this macro's body as it is (continuum/pipeline/warehouse.py,
+  raw_ddl()), and this hook runs the same statements so that a first `dbt build` on an empty warehouse
+  works (the sources exist and every model builds with zero rows). `if not exists` never touches a table
+  the loader made. Keep the body plain SQL, no Jinja. raw.events and raw.dead_letters must have the
+  columns of the landing zone's Parquet schemas (streams/landing/files.py), which the loader inserts by
+  name: tests/test_warehouse.py fails when they disagree.
 -#}
 {% macro create_raw_tables_if_missing() %}
 create schema if not exists raw;
