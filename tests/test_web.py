@@ -1,5 +1,6 @@
 """The web app against a small hand-made published warehouse (the marts of warehouse-v1 with a few
-rows each): auth, what each page shows, downloads, the static report. No broker, no browser."""
+rows each): what each page shows, downloads, the static report. No broker, no browser. Who may open
+what, sessions and the audit trail: tests/test_access*.py."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from common.settings import Settings
 from continuum.cli import main as cli_main
-from continuum.web import tokens
+from continuum.web import credentials, tokens
 from continuum.web.app import create_app
 from continuum.web.static_report import write_funder_report
 
@@ -55,6 +56,9 @@ create table raw.batches (
     last_offset bigint, status varchar, events bigint, dead_letters bigint, failed_expectations json,
     validated_at timestamptz, loaded_at timestamptz, validation_result_path varchar);
 create table raw.dead_letters (provider_id varchar, error_reason varchar, error_detail varchar);
+create table marts.funder_outcome_members (
+    measure_id varchar, period_grain varchar, period_start date, dimension varchar, dimension_value varchar,
+    participant_key varchar, is_in_numerator boolean, provider_id varchar, event_ids varchar[]);
 """
 
 #: (referral_id, from, to, contact_prohibited, overdue, stalled, final_status)
@@ -113,6 +117,14 @@ OUTCOMES = [
 ]
 
 
+#: Members of the cell referral_response_48h|quarter|2025-07-01|to_provider_id|okc-reentry (12 of 14 in
+#: the numerator), written by hand; a suppressed cell has members in the table but must show none.
+MEMBER_CELL = ("referral_response_48h", "quarter", QUARTERS[2], "to_provider_id", B)
+MEMBERS = [(*MEMBER_CELL, f"pk{i:062d}", i < 12, B, [f"ev-{i}"]) for i in range(14)]
+SUPPRESSED_CELL = ("referral_response_48h", "quarter", QUARTERS[1], "all", "all")
+SUPPRESSED_MEMBERS = [(*SUPPRESSED_CELL, "pk-suppressed", True, A, ["ev-s"])]
+
+
 def make_sample_warehouse(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(path))
@@ -143,12 +155,22 @@ def make_sample_warehouse(path: Path) -> None:
         [batch, A, '["expect_column_values_to_not_be_null"]'],
     )
     con.executemany("insert into raw.dead_letters values (?, 'data_invalid', ?)", [[A, "x"], [A, "y"]])
+    con.executemany(
+        "insert into marts.funder_outcome_members values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        MEMBERS + SUPPRESSED_MEMBERS,
+    )
     con.close()
+
+
+#: No api-server listens on port 9 (discard): /ops says the DAG runs are unavailable, at once.
+NO_AIRFLOW = "http://127.0.0.1:9"
 
 
 @pytest.fixture
 def web_settings(tmp_path: Path) -> Settings:
-    settings = Settings(home=tmp_path / "home", land_broker_timeout_seconds=0.5)  # no broker here
+    settings = Settings(
+        home=tmp_path / "home", land_broker_timeout_seconds=0.5, airflow_api_url=NO_AIRFLOW
+    )  # no broker here
     make_sample_warehouse(settings.published_warehouse_path)
     return settings
 
@@ -158,8 +180,14 @@ def client(web_settings: Settings) -> TestClient:
     return TestClient(create_app(web_settings))
 
 
-def issue(settings: Settings, provider_id: str) -> str:
-    return tokens.issue_token(settings.provider_tokens_path, provider_id)
+def issue(settings: Settings, provider_id: str | None, role: str = "provider") -> str:
+    """A new named credential (the name unique to this call) and its secret."""
+    name = f"{role} {provider_id or ''} #{tokens.new_secret()[:6]}"
+    return credentials.grant(settings.web_credentials_path, credentials.Role(role), name, provider_id)
+
+
+def bearer(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}
 
 
 def referral_ids(html: str) -> set[str]:
@@ -168,14 +196,14 @@ def referral_ids(html: str) -> set[str]:
 
 def test_provider_page_shows_its_referrals_and_no_other(client, web_settings):
     token = issue(web_settings, A)
-    page = client.get(f"/providers/{A}", headers={"Authorization": f"Bearer {token}"})
+    page = client.get(f"/providers/{A}", headers=bearer(token))
     assert page.status_code == 200
     assert referral_ids(page.text) == {REFERRALS[0][0], REFERRALS[1][0], PART2_WITHHELD}
     assert "do not contact" in page.text
     for fmt in ("csv", "parquet"):
-        download = client.get(f"/providers/{A}/referrals.{fmt}", headers={"Authorization": f"Bearer {token}"})
+        download = client.get(f"/providers/{A}/referrals.{fmt}", headers=bearer(token))
         assert download.status_code == 200
-    csv = client.get(f"/providers/{A}/referrals.csv", headers={"Authorization": f"Bearer {token}"}).text
+    csv = client.get(f"/providers/{A}/referrals.csv", headers=bearer(token)).text
     assert referral_ids(csv) == {REFERRALS[0][0], REFERRALS[1][0], PART2_WITHHELD}
 
 
@@ -200,25 +228,23 @@ def test_provider_page_refuses_without_token_and_with_another_providers(client, 
         page = client.get(f"/providers/{A}", headers=headers)
         assert page.status_code == status and "Bearer" in page.headers["www-authenticate"]
         assert referral_ids(page.text) == set()
-    page = client.get(f"/providers/{A}", headers={"Authorization": f"Bearer {other}"})
+    page = client.get(f"/providers/{A}", headers=bearer(other))
     assert page.status_code == 403 and referral_ids(page.text) == set()
-    download = client.get(f"/providers/{A}/referrals.csv", headers={"Authorization": f"Bearer {other}"})
+    download = client.get(f"/providers/{A}/referrals.csv", headers=bearer(other))
     assert download.status_code == 403 and referral_ids(download.text) == set()
 
 
-def test_browser_sign_in_keeps_a_session_until_the_token_is_rotated(client, web_settings):
+def test_browser_sign_in_keeps_a_session_until_the_credential_is_revoked(client, web_settings):
     token = issue(web_settings, A)
-    wrong = client.post(f"/providers/{A}/signin", data={"token": "nope"}, follow_redirects=False)
+    wrong = client.post("/signin", data={"token": "nope", "next": f"/providers/{A}"}, follow_redirects=False)
     assert wrong.status_code == 401 and "continuum_session" not in wrong.cookies
-    other = client.post(
-        f"/providers/{A}/signin", data={"token": issue(web_settings, B)}, follow_redirects=False
-    )
-    assert other.status_code == 403 and "continuum_session" not in other.cookies
-    signed = client.post(f"/providers/{A}/signin", data={"token": token}, follow_redirects=False)
-    assert signed.status_code == 303 and "httponly" in signed.headers["set-cookie"].lower()
+    signed = client.post("/signin", data={"token": token, "next": f"/providers/{A}"}, follow_redirects=False)
+    assert signed.status_code == 303 and signed.headers["location"] == f"/providers/{A}"
+    assert "httponly" in signed.headers["set-cookie"].lower()
     assert client.get(f"/providers/{A}").status_code == 200
     assert client.get(f"/providers/{B}").status_code == 403
-    issue(web_settings, A)  # rotation ends the session opened with the old token
+    name = credentials.load(web_settings.web_credentials_path)[0].name
+    credentials.revoke(web_settings.web_credentials_path, name)
     assert client.get(f"/providers/{A}").status_code == 401
 
 
@@ -232,8 +258,8 @@ def test_provider_filters_and_action_order(client, web_settings):
     assert action.index(REFERRALS[1][0]) < action.index(REFERRALS[0][0])
 
 
-def test_funder_page_shows_suppressed_as_suppressed_and_zero_as_zero(client):
-    page = client.get("/funders").text
+def test_funder_page_shows_suppressed_as_suppressed_and_zero_as_zero(client, web_settings):
+    page = client.get("/funders", headers=bearer(issue(web_settings, None, "funder"))).text
     assert page.count("<svg") >= 2
     suppressed = 'data-cell="referral_response_48h|quarter|2025-04-01|all|all">suppressed'
     assert suppressed in page
@@ -242,24 +268,35 @@ def test_funder_page_shows_suppressed_as_suppressed_and_zero_as_zero(client):
     assert "Oklahoma County Reentry Network" in page  # provider groups read by name
 
 
-def test_funder_downloads_are_the_table(client):
-    csv = client.get("/funders/funder_outcomes.csv")
+def test_funder_downloads_are_the_table(client, web_settings):
+    headers = bearer(issue(web_settings, None, "funder"))
+    csv = client.get("/funders/funder_outcomes.csv", headers=headers)
     assert csv.status_code == 200 and csv.text.startswith('"measure_id"')
-    table = pq.read_table(io.BytesIO(client.get("/funders/funder_outcomes.parquet").content))
-    assert table.num_rows == len(OUTCOMES)
-    assert client.get("/funders/funder_outcomes.xlsx").status_code == 404
+    parquet = client.get("/funders/funder_outcomes.parquet", headers=headers)
+    assert pq.read_table(io.BytesIO(parquet.content)).num_rows == len(OUTCOMES)
+    assert "member" not in csv.text and "participant_key" not in csv.text  # no drill-down in the export
 
 
-def test_ops_page_shows_quarantine_dead_letters_and_quality(client):
-    page = client.get("/ops").text
+def test_an_unknown_download_format_is_a_plain_404_that_does_not_echo_it(client, web_settings):
+    headers = bearer(issue(web_settings, None, "funder"))
+    for fmt in ["xlsx", "<script>alert(1)<", "csv%00.html"]:
+        answer = client.get(f"/funders/funder_outcomes.{fmt}", headers=headers)
+        assert answer.status_code == 404, fmt
+        assert answer.headers["content-type"].startswith("text/plain")
+        assert "<script>" not in answer.text and "xlsx" not in answer.text and "csv or parquet" in answer.text
+
+
+def test_ops_page_shows_quarantine_dead_letters_and_quality(client, web_settings):
+    page = client.get("/ops", headers=bearer(issue(web_settings, None, "operator"))).text
     assert "expect_column_values_to_not_be_null" in page
     assert 'data-table="dead_letters"' in page and "data_invalid" in page
     assert 'data-table="provider_data_quality"' in page
-    assert "no Airflow metadata database" in page
+    assert "Airflow password" in page or "not reachable" in page  # no api-server here: said, not hidden
 
 
 def test_pages_say_when_nothing_is_published(tmp_path):
-    client = TestClient(create_app(Settings(home=tmp_path / "empty", land_broker_timeout_seconds=0.5)))
+    settings = Settings(home=tmp_path / "empty", land_broker_timeout_seconds=0.5, airflow_api_url=NO_AIRFLOW)
+    client = TestClient(create_app(settings), headers=bearer(issue(settings, None, "operator")))
     page = client.get("/funders")
     assert page.status_code == 503 and "continuum run" in page.text
     assert client.get("/ops").status_code == 200
@@ -282,29 +319,40 @@ def test_static_report_is_one_folder_with_no_outside_reference(web_settings, tmp
     assert "https://" not in html and 'href="/' not in html
 
 
-def test_token_command_prints_the_token_last_and_stores_only_its_hash(web_settings, capsys, monkeypatch):
+def test_token_command_rotates_the_providers_shared_credential(web_settings, capsys, monkeypatch):
     monkeypatch.setenv("CONTINUUM_HOME", str(web_settings.home))
     from common.settings import get_settings
 
     get_settings.cache_clear()
     try:
         assert cli_main(["providers", "token", A]) == 0
-        token = capsys.readouterr().out.split()[-1]
+        first = capsys.readouterr().out.split()[-1]
+        assert cli_main(["providers", "token", A]) == 0
+        second = capsys.readouterr().out.split()[-1]
         assert cli_main(["providers", "token", "no-such-provider"]) != 0
     finally:
         get_settings.cache_clear()
-    stored = web_settings.provider_tokens_path.read_text()
-    assert token not in stored and tokens.token_hash(token) in stored
-    assert tokens.provider_of(web_settings.provider_tokens_path, token) == A
+    stored = web_settings.web_credentials_path.read_text()
+    assert first not in stored and second not in stored and tokens.token_hash(second) in stored
+    store = credentials.Store(web_settings.web_credentials_path)
+    assert store.by_secret(first) is None  # rotated
+    assert store.by_secret(second).provider_id == A
 
 
 def test_pages_forbid_fetching_from_elsewhere(client, web_settings):
     web_settings.data_docs_dir.mkdir(parents=True)
     (web_settings.data_docs_dir / "index.html").write_text('<script src="https://cdn.example/x.js"></script>')
-    for url in ["/funders", "/ops", "/ops/data-docs/index.html", f"/providers/{A}"]:
-        page = client.get(url)
+    operator = bearer(issue(web_settings, None, "operator"))
+    for url, headers in [
+        ("/funders", operator),
+        ("/ops", operator),
+        ("/ops/data-docs/index.html", operator),
+        (f"/providers/{A}", bearer(issue(web_settings, A))),
+    ]:
+        page = client.get(url, headers=headers)
+        assert page.status_code == 200, url
         assert "default-src 'self'" in page.headers["content-security-policy"], url
-    assert 'href="/ops/data-docs/index.html"' in client.get("/ops").text
+    assert 'href="/ops/data-docs/index.html"' in client.get("/ops", headers=operator).text
 
 
 def test_measure_definitions_are_cut_from_the_measures_doc(tmp_path):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from common.settings import PROJECT_ROOT, Settings
 
-HELP = "manage the network's providers: Kafka users, topics and ACLs; access tokens for the provider pages"
+HELP = "manage the network's providers: Kafka users, topics and ACLs; a shared token for a provider page"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,8 +26,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 TOKEN_HELP = (
-    "issue (or rotate) a provider's access token for /providers/<id>; prints the token as the last word. "
-    "Only its hash is kept: the previous token and its browser sessions stop working at once"
+    "issue (or rotate) the provider's shared credential for /providers/<id>, named 'token:<id>'; prints it "
+    "as the last word. Prefer one named credential per person: `continuum access grant` (docs/access.md)"
 )
 
 
@@ -37,7 +37,8 @@ def add_token_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_token(args: argparse.Namespace, settings: Settings) -> int:
     from common.directory import load_directory
-    from continuum.web.tokens import issue_token
+    from continuum.web.credentials import CredentialError, Role, grant, revoke
+    from continuum.web.sessions import Sessions
 
     if args.provider_id not in load_directory(settings.provider_directory):
         print(
@@ -46,7 +47,13 @@ def run_token(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
         return 2
-    token = issue_token(settings.provider_tokens_path, args.provider_id)
+    name = f"token:{args.provider_id}"
+    try:
+        previous = revoke(settings.web_credentials_path, name)
+        Sessions(settings.web_sessions_path).close_all_of(previous.credential_id)
+    except CredentialError:
+        pass  # the first token of this provider
+    token = grant(settings.web_credentials_path, Role.PROVIDER, name, args.provider_id)
     print(f"access token for {args.provider_id} (shown once; it replaces any earlier one): {token}")
     return 0
 

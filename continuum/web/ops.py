@@ -1,23 +1,24 @@
-"""The operator view: lag per topic, the last DAG runs, quarantined batches, dead letters and data
-quality. Each part is read on its own and says why when it cannot be shown, so that one missing
-source (no broker, no Airflow runs yet) does not hide the others."""
+"""The operator view: lag per topic, the last DAG runs, quarantined batches, dead letters, data quality
+and the latest accesses of the audit trail. Each part is read on its own and says why when it cannot be
+shown, so that one missing source (no broker, no Airflow api-server) does not hide the others."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
 from common.settings import Settings
-from continuum.web import lag
+from continuum.web import audit, lag
+from continuum.web.airflow_api import AirflowApi, AirflowApiError
 from continuum.web.warehouse import dict_rows, has_table, scalar
 
 DAG_RUN_LIMIT = 10
 QUALITY_LIMIT = 200
 QUARANTINE_LIMIT = 50
+AUDIT_LIMIT = 20
 
 
 @dataclass
@@ -38,36 +39,22 @@ def topic_lag(settings: Settings) -> Part:
     return Part(rows=topics.rows, unavailable=note if not topics.rows else "", note=note)
 
 
-def airflow_db_path(settings: Settings) -> Path:
-    return settings.state_dir / "airflow" / "airflow.db"
-
-
-def dag_runs(settings: Settings) -> Part:
-    """The last DAG runs and their outcome, with the tasks that failed, from Airflow's metadata DB
-    (opened read-only: the scheduler owns it)."""
-    path = airflow_db_path(settings)
-    if not path.exists():
-        return Part(unavailable=f"no Airflow metadata database at {path} yet (`continuum run` makes it)")
+def dag_runs(api: AirflowApi) -> Part:
+    """The last DAG runs and their outcome, with the tasks that failed, from Airflow's own REST API."""
     try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
-            db.row_factory = sqlite3.Row
-            runs = db.execute(
-                "select dag_id, run_id, state, start_date, end_date from dag_run "
-                "order by coalesce(start_date, queued_at) desc limit ?",
-                (DAG_RUN_LIMIT,),
-            ).fetchall()
-            return Part(rows=[_with_failed_tasks(db, dict(run)) for run in runs])
-    except sqlite3.Error as error:
-        return Part(unavailable=f"cannot read {path}: {error}")
+        return Part(rows=api.dag_runs(DAG_RUN_LIMIT))
+    except AirflowApiError as error:
+        return Part(unavailable=str(error))
 
 
-def _with_failed_tasks(db: sqlite3.Connection, run: dict) -> dict:
-    failed = db.execute(
-        "select task_id from task_instance where dag_id = ? and run_id = ? "
-        "and state in ('failed', 'upstream_failed') order by task_id",
-        (run["dag_id"], run["run_id"]),
-    ).fetchall()
-    return {**run, "failed_tasks": ", ".join(row[0] for row in failed)}
+def latest_accesses(settings: Settings) -> Part:
+    """The newest lines of the audit trail; `continuum access audit` reads all of it."""
+    rows = [
+        {k: record.get(k) for k in ("at", "credential", "role", "action", "path", "rows_of", "client")}
+        for record in audit.latest(settings.audit_log_path, AUDIT_LIMIT)
+    ]
+    note = f"the newest {AUDIT_LIMIT}; `continuum access audit` shows all" if len(rows) == AUDIT_LIMIT else ""
+    return Part(rows=rows, note=note)
 
 
 def quarantined_batches(con: duckdb.DuckDBPyConnection) -> Part:

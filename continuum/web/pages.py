@@ -11,7 +11,8 @@ import pyarrow as pa
 
 from common.directory import load_directory
 from common.settings import PROJECT_ROOT, Settings
-from continuum.web import funders, measure_docs, ops, providers
+from continuum.web import drilldown, funders, measure_docs, ops, providers
+from continuum.web.airflow_api import AirflowApi
 from continuum.web.warehouse import arrow, published, require_published, require_table, version
 
 MEASURES_DOC = PROJECT_ROOT / "docs" / "measures.md"
@@ -89,10 +90,11 @@ def provider_export(settings: Settings, provider_id: str) -> pa.Table:
         return providers.export(con, provider_id)
 
 
-def ops_context(settings: Settings) -> dict:
+def ops_context(settings: Settings, api: AirflowApi) -> dict:
     context: dict = {
         "lag": ops.topic_lag(settings),
-        "dag_runs": ops.dag_runs(settings),
+        "dag_runs": ops.dag_runs(api),
+        "accesses": ops.latest_accesses(settings),
         "data_docs": ops.data_docs_index(settings) is not None,
         "data_docs_dir": settings.data_docs_dir,
         "built_at": None,
@@ -108,3 +110,18 @@ def ops_context(settings: Settings) -> dict:
             "quality": ops.data_quality(con),
         }
     return {**context, "built_at": built_at(path)}
+
+
+def drilldown_index(settings: Settings) -> dict:
+    path = settings.published_warehouse_path
+    with published(path) as con:
+        return {"cells": drilldown.unsuppressed_cells(con), "built_at": built_at(path)}
+
+
+def drilldown_context(settings: Settings, cell: drilldown.Cell) -> dict:
+    """The cell and its members; raises NoDrillDown for a suppressed or unknown cell."""
+    path = settings.published_warehouse_path
+    with published(path) as con:
+        row, members = drilldown.members(con, cell)
+    label = funders.MEASURE_LABELS.get(cell.measure_id, cell.measure_id)
+    return {"cell": cell, "outcome": row, "label": label, "members": members, "built_at": built_at(path)}

@@ -1,0 +1,99 @@
+"""Drill-down for operators: the members behind one unsuppressed cell of `marts.funder_outcomes`, from
+`marts.funder_outcome_members` (one row per measure, period, dimension and participant, with the events
+that put the participant there; built from the same intermediate models as the measure).
+
+A cell is named by the key the funder page already gives it: `measure|grain|period|dimension|value`.
+A suppressed or unknown cell has no drill-down (404), whatever the members table holds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import duckdb
+
+from continuum.web.warehouse import dict_rows, require_table
+
+MEMBERS_TABLE = "funder_outcome_members"
+KEY_COLUMNS = ("measure_id", "period_grain", "period_start", "dimension", "dimension_value")
+MEMBER_LIMIT = 5000
+
+
+class NoDrillDown(LookupError):
+    """The cell does not exist, or it is suppressed: nothing behind it may be shown."""
+
+
+@dataclass(frozen=True)
+class Cell:
+    measure_id: str
+    period_grain: str
+    period_start: date
+    dimension: str
+    dimension_value: str
+
+    @classmethod
+    def parse(cls, key: str) -> Cell:
+        parts = key.split("|", 4)
+        if len(parts) != 5:
+            raise NoDrillDown("a cell is measure|grain|period|dimension|value, as the funder page names it")
+        try:
+            period = date.fromisoformat(parts[2])
+        except ValueError:
+            raise NoDrillDown(f"the period of a cell is a date (YYYY-MM-DD), not {parts[2]!r}") from None
+        return cls(parts[0], parts[1], period, parts[3], parts[4])
+
+    @property
+    def key(self) -> str:
+        return "|".join(str(v) for v in self.params)  # a date prints as YYYY-MM-DD, as on the funder page
+
+    @property
+    def params(self) -> list:
+        return [self.measure_id, self.period_grain, self.period_start, self.dimension, self.dimension_value]
+
+
+WHERE_CELL = " and ".join(f"{c} = ?" for c in KEY_COLUMNS)
+
+
+def unsuppressed_cells(con: duckdb.DuckDBPyConnection) -> list[dict]:
+    require_table(con, "marts", "funder_outcomes")
+    rows = dict_rows(
+        con,
+        f"select {', '.join(KEY_COLUMNS)}, numerator, denominator from marts.funder_outcomes "
+        "where not is_suppressed order by measure_id, period_grain, period_start, dimension, dimension_value",
+    )
+    for row in rows:
+        row["cell"] = Cell(*(row[c] for c in KEY_COLUMNS)).key
+    return rows
+
+
+def outcome(con: duckdb.DuckDBPyConnection, cell: Cell) -> dict:
+    require_table(con, "marts", "funder_outcomes")
+    found = dict_rows(con, f"select * from marts.funder_outcomes where {WHERE_CELL}", cell.params)
+    if not found:
+        raise NoDrillDown(f"no cell {cell.key} in funder_outcomes")
+    if found[0]["is_suppressed"]:
+        raise NoDrillDown(f"the cell {cell.key} is suppressed: its members are not shown")
+    return found[0]
+
+
+def members(con: duckdb.DuckDBPyConnection, cell: Cell) -> tuple[dict, list[dict]]:
+    """The cell's published row and its members (their key columns left out: they are the cell's)."""
+    row = outcome(con, cell)
+    require_table(con, "marts", MEMBERS_TABLE)
+    rows = dict_rows(
+        con,
+        f"select * exclude ({', '.join(KEY_COLUMNS)}) from marts.{MEMBERS_TABLE} where {WHERE_CELL} "
+        f"order by all limit {MEMBER_LIMIT}",
+        cell.params,
+    )
+    return row, rows
+
+
+def providers_in(rows: list[dict]) -> list[str]:
+    """The providers whose events the rows show, for the audit line (columns named *provider_id*)."""
+    found: set[str] = set()
+    for row in rows:
+        for column, value in row.items():
+            if "provider_id" in column and value:
+                found.update(value if isinstance(value, list) else [str(value)])
+    return sorted(found)
