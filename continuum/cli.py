@@ -24,6 +24,7 @@ COMMANDS = {
     "status": "status",
     "feedback": "feedback",
     "providers": "providers",
+    "access": "access",
     "serve": "serve",
     "report": "report",
     "run": "run",
