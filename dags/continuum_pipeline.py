@@ -1,5 +1,6 @@
 """The `continuum_pipeline` DAG: land → discover → validate (one task per batch) → load / quarantine →
-dbt build → publish. This file only declares; the work is in `continuum.pipeline.tasks`."""
+dbt build → publish, and a watcher that fails the run when any task failed. This file only declares; the
+work is in `continuum.pipeline.tasks`."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from common.settings import get_settings
 from continuum.pipeline import tasks
-from continuum.pipeline.land import LandingHeld
+from continuum.pipeline.land import LandingBlocked, LandingHeld
 
 #: Every task that opens the warehouse for writing runs in this pool of one slot: DuckDB has one writer.
 WAREHOUSE_POOL = "continuum_warehouse"
@@ -20,11 +21,14 @@ WAREHOUSE_POOL = "continuum_warehouse"
 DOC_MD = """
 ### continuum_pipeline: validated loads
 
-Every 15 minutes (or when triggered): land the provider topics (skipped while a lander service runs),
+Every 15 minutes (or when triggered): land the provider topics (skipped while a lander service runs;
+failed, naming its pid, while a bounded lander holds the landing lock),
 find the landed batches not yet in the ledger `raw.batches`, validate each with the Great Expectations
 suites (one mapped task per batch), load the ones that pass into `raw`, move the ones that fail to
 `CONTINUUM_HOME/quarantine/` with their validation result, build the warehouse with one `dbt build`,
 then publish a copy for readers (`published/warehouse.duckdb`), the marts as Parquet and GX Data Docs.
+A failed task does not stop the rest (batches landed before a landing failure still load), but the
+`watcher` task then fails, so that the run itself is `failed`.
 
 Trigger with `{"as_of": "2026-06-30T00:00:00Z"}` to build as of a fixed time (default: now).
 Runbook: `docs/pipeline.md`. Quarantined batches: `continuum quarantine list|show|release`.
@@ -52,11 +56,11 @@ DEFAULT_ARGS: dict[str, Any] = {
     },
 )
 def continuum_pipeline() -> None:
-    @task(doc_md="Land new events with `continuum land --until-caught-up`, unless a lander service runs.")
+    @task(doc_md="Land new events up to the end offsets seen at start, unless a lander service runs.")
     def land() -> None:
         try:
             landed = tasks.land_new_events(get_settings())
-        except LandingHeld as exc:
+        except (LandingHeld, LandingBlocked) as exc:
             raise AirflowFailException(str(exc)) from exc  # an operator decides: retrying cannot help
         if landed is None:
             raise AirflowSkipException("a lander service is landing for this CONTINUUM_HOME")
@@ -87,11 +91,21 @@ def continuum_pipeline() -> None:
     def publish(verdicts: list[dict[str, Any]]) -> dict[str, Any]:
         return tasks.publish_all(get_settings(), verdicts)
 
+    # Airflow's rule makes a run `success` when its last tasks are; with land failed and the rest done the
+    # run would say `success`. The watcher runs only when some task failed, and fails: the run is failed.
+    @task(trigger_rule="one_failed", retries=0, doc_md="Fails the run when any task of it failed.")
+    def watcher() -> None:
+        raise AirflowFailException("a task of this run failed: see the failed tasks' logs")
+
+    landed = land()
     batches = discover()
-    land() >> batches
+    landed >> batches
     verdicts = validate.expand(batch=batches)
+    loaded, quarantined = load(verdicts), quarantine(verdicts)
     built = dbt_build()
-    [load(verdicts), quarantine(verdicts)] >> built >> publish(verdicts)
+    published = publish(verdicts)
+    [loaded, quarantined] >> built >> published
+    [landed, batches, verdicts, loaded, quarantined, built, published] >> watcher()
 
 
 continuum_pipeline()

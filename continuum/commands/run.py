@@ -3,27 +3,23 @@
 from __future__ import annotations
 
 import argparse
-import re
 import sys
-from datetime import UTC, datetime
+from typing import Any
 
 from common.settings import Settings
+from common.times import parse_as_of
 
 HELP = "run the continuum_pipeline DAG once through Airflow (embedded SQLite metadata DB), printing progress"
 
-#: Lines of `airflow dags test` worth showing: task starts and ends, and the pipeline's own log lines.
-_PROGRESS = re.compile(r"\[DAG TEST\] (starting|end task)|\[continuum\.|\[error|DagRun Finished")
-_TIMESTAMPED = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
+#: How many lines of the Airflow log to show when the runner died before reporting the run's state.
+LOG_TAIL_LINES = 30
 
 
-def as_of_time(value: str) -> datetime:
+def as_of_time(value: str):
     try:
-        parsed = datetime.fromisoformat(value)
+        return parse_as_of(value)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(
-            f"{value!r} is not an ISO 8601 time (e.g. 2026-06-30T00:00:00Z)"
-        ) from exc
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,38 +30,68 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    """Exit 0 only when Airflow recorded the run as `success`; 1 when it failed (or its state is unknown);
+    128 + the signal's number when stopped by SIGTERM or Ctrl-C (everything it started is stopped)."""
     from continuum.pipeline import airflow_home as af
     from continuum.pipeline.summary import print_summary
 
-    print(f"Airflow home {af.airflow_home(settings)}: migrating the metadata database, creating the pool")
-    af.set_up(settings)
-    print(f"running {af.DAG_ID} once" + (f" as of {args.as_of.isoformat()}" if args.as_of else ""))
-    failed = False
-    in_traceback = False
+    print(f"Airflow home {af.airflow_home(settings)}: running {af.DAG_ID} once" + _as_of_text(args.as_of))
     try:
-        for line in af.stream_dag_test(settings, args.as_of):
-            # A traceback runs until Airflow's next timestamped line: show it whole.
-            in_traceback = line.startswith("Traceback") or (in_traceback and not _TIMESTAMPED.match(line))
-            # Airflow logs a harmless "XCom not found" at the end of every mapped task's results.
-            shown = in_traceback or (_PROGRESS.search(line) and "XCom not found" not in line)
-            if args.airflow_log or shown:
-                print(_shorten(line), flush=True)
-    except af.AirflowCommandFailed as exc:
+        outcome = af.run_dag(settings, args.as_of, on_event=print_event, airflow_log=args.airflow_log)
+    except af.AnotherRunActive as exc:
         print(f"error: {exc}", file=sys.stderr)
-        failed = True
-    dag_run = af.latest_run(settings)
-    print(f"\n{af.DAG_ID} {dag_run['run_id']}: {dag_run['state']}")
-    timings = af.task_timings(settings, dag_run["run_id"])
-    print_timings(timings)
+        return 1
+    except af.RunStopped as exc:
+        print(
+            f"\nstopped by {exc}: the run's processes are stopped; the next `continuum run` marks the run "
+            "failed in Airflow's database",
+            file=sys.stderr,
+        )
+        return 128 + exc.signum
+    print(f"\n{af.DAG_ID} {outcome.run_id or '(no run)'}: {outcome.state}")
+    if outcome.run_id is None:
+        print_log_tail(outcome)
+        return 1
+    print_timings(af.task_timings(outcome.tasks))
+    for task in outcome.failed_tasks():
+        if task.task_id == af.WATCHER_TASK:
+            continue  # it failed because the others did
+        print(f"{task.state}: {_instance(task.task_id, task.map_index)} after {task.try_number} tries")
+    print(f"Airflow's log of this run: {outcome.log_path}")
     print_summary(settings)
-    # A failed land step does not stop the loads (the DAG goes on with what is landed), but it is news.
-    task_failed = any("failed" in state for t in timings for state in t.states)
-    return 1 if failed or task_failed or dag_run["state"] != "success" else 0
+    return 0 if outcome.succeeded else 1
 
 
-def _shorten(line: str) -> str:
-    # Airflow's structured lines end in key=value noise (loc=..., ti_id=...): keep the message.
-    return re.sub(r"\s+(loc|correlation_id|ti_id|hostname)=\S+", "", line.rstrip())
+def _as_of_text(as_of: Any) -> str:
+    return f" as of {as_of.isoformat()}" if as_of else ""
+
+
+def _instance(task_id: str, map_index: int) -> str:
+    return task_id if map_index < 0 else f"{task_id}[{map_index}]"
+
+
+def print_event(event: dict[str, Any]) -> None:
+    """One line per report of the runner: runs marked failed, and each task instance as it ends."""
+    if event["event"] == "marked_failed" and event["runs"]:
+        print(f"marked failed (left `running` by a run that died): {', '.join(event['runs'])}", flush=True)
+    elif event["event"] == "task" and event["state"] != "running":
+        error = f": {event['error']}" if event.get("error") else ""
+        attempt = f" (try {event['try_number']})" if event.get("try_number") else ""
+        print(
+            f"  {_instance(event['task_id'], event['map_index'])} {event['state']}{attempt}{error}",
+            flush=True,
+        )
+    elif event["event"] == "task" and event["map_index"] < 0:
+        print(f"  {event['task_id']} running", flush=True)
+
+
+def print_log_tail(outcome: Any) -> None:
+    print(
+        f"the Airflow runner exited with {outcome.runner_exit} before reporting the run's state; the end of"
+    )
+    print(f"its log ({outcome.log_path}):")
+    lines = outcome.log_path.read_text(errors="replace").splitlines() if outcome.log_path else []
+    print("\n".join(lines[-LOG_TAIL_LINES:]))
 
 
 def print_timings(timings: list) -> None:

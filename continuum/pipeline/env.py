@@ -5,7 +5,10 @@ variables so that it sees the same configuration even when the parent's came fro
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -31,3 +34,13 @@ def _text(name: str, value: Any) -> str:
     if name == "home":
         return str(Path(value).resolve())
     return str(value)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """For `preexec_fn`: ask the kernel to SIGKILL the child when the process that started it dies (Linux),
+    so that a `kill -9` of `continuum run` or of the task that started dbt leaves no dbt behind."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)

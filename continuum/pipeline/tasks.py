@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from typing import Any
 
 from common.settings import Settings
+from common.times import parse_as_of
 from continuum.pipeline import dbt, discover, land, publish, quarantine, validate, warehouse
 from continuum.pipeline.batches import BatchRef
 from continuum.pipeline.load import load_batch
@@ -22,9 +22,9 @@ MAX_BATCHES_PER_RUN = 500
 
 
 def land_new_events(settings: Settings) -> str | None:
-    """Land what the broker holds; None (nothing done) when a lander service is running."""
-    if land.lander_is_running(settings):
-        log.info("a lander holds %s: it is landing, not this task", settings.landing_dir / ".lander.lock")
+    """Land what the broker holds; None (nothing done) when a lander service is running. Raises
+    land.LandingBlocked when a lander that is not a service holds the landing lock."""
+    if land.service_is_landing(settings):
         return None
     return land.land_until_caught_up(settings)
 
@@ -69,14 +69,6 @@ def quarantine_failed(settings: Settings, verdicts: Iterable[dict[str, Any] | No
         for verdict in failed:
             quarantine.quarantine_batch(con, settings, verdict)
     return [v.ref.name for v in failed]
-
-
-def parse_as_of(value: str | None) -> datetime:
-    """`as_of` from the run's parameters (ISO 8601; UTC if it has no offset), or now."""
-    if not value:
-        return datetime.now(UTC)
-    parsed = datetime.fromisoformat(value)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def build_warehouse(settings: Settings, as_of: str | None) -> str:
