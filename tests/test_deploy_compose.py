@@ -203,6 +203,22 @@ def test_ports_match_what_the_processes_listen_on():
     )
 
 
+def test_the_web_app_is_reached_through_a_tls_proxy_and_reads_airflow_as_a_viewer():
+    web_env = compose.environment(SERVICES["web"])
+    # Published on the host's loopback: the host's TLS proxy alone reaches it.
+    assert [host.rsplit(":", 1)[0] for host, _ in published("web")] == ["127.0.0.1"]
+    assert web_env["CONTINUUM_WEB_TRUST_PROXY"] == "true"
+    api = compose.command(SERVICES["airflow-apiserver"])
+    assert web_env["CONTINUUM_AIRFLOW_API_URL"] == f"http://airflow-apiserver:{api[api.index('--port') + 1]}"
+    airflow_env = compose.environment(SERVICES["airflow-apiserver"])
+    users = airflow_env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"]
+    assert f"{web_env['CONTINUUM_AIRFLOW_API_USERNAME']}:viewer" in users.split(",")
+    passwords = airflow_env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"]
+    assert web_env["CONTINUUM_AIRFLOW_API_PASSWORD_FILE"] == passwords
+    mount = Path(passwords).parent
+    assert any(str(v).endswith(f":{mount}:ro") for v in SERVICES["web"]["volumes"]), "read-only auth volume"
+
+
 def test_kafka_listeners_match_the_clients():
     props = kafka_properties()
     listeners = dict(item.split("://") for item in props["listeners"].split(","))

@@ -22,8 +22,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     host = args.host or settings.web_host
     port = args.port or settings.web_port
     print(
-        f"Continuum on http://{host}:{port}/ (funders: /funders, operators: /ops); Ctrl-C stops it",
+        f"Continuum on http://{host}:{port}/ (funders: /funders, operators: /ops; credentials: "
+        "`continuum access grant`); Ctrl-C stops it",
         flush=True,
     )
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+    # The app alone decides whether to believe X-Forwarded-* (CONTINUUM_WEB_TRUST_PROXY), so uvicorn is
+    # told not to rewrite the scheme and client address from them on its own.
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", proxy_headers=False)
     return 0
