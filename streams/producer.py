@@ -5,7 +5,10 @@
     client.flush()
 
 Every event is checked against the contract before it is sent, so a provider learns of a mistake at
-once (`ContractViolation`) instead of from a dead letter. Messages are keyed by subject (one
+once (`ContractViolation`) instead of from a dead letter. Either content mode of the CloudEvents Kafka
+binding can be sent (`content_mode="structured"`, the default: the whole event as the value with
+`content-type: application/cloudevents+json`; or `"binary"`: attributes in `ce_` headers, `data` as the
+value); the pipeline lands both the same. Messages are keyed by subject (one
 participant's events from one provider stay in order), sent with `acks=all` and an idempotent producer,
 so retries inside the client never duplicate. The event id is fixed when the event is built: a re-send of
 the same event (for instance after a crash) must reuse `event_id` so the warehouse keeps one copy.
@@ -26,8 +29,11 @@ from common.directory import load_directory
 from common.names import dataschema_for, provider_topic, source_for
 from common.settings import Settings, get_settings
 from streams.contract import (
+    CE_PREFIX,
+    CONTENT_TYPE_HEADER,
     DATACONTENTTYPE,
     SPECVERSION,
+    STRUCTURED_CONTENT_TYPE,
     Contract,
     Event,
     Refusal,
@@ -68,12 +74,36 @@ def build_envelope(
     }
 
 
+CONTENT_MODES = ("structured", "binary")
+#: The headers of a structured-mode message: the binding's media type of the JSON event format.
+STRUCTURED_HEADERS: list[tuple[str, bytes]] = [(CONTENT_TYPE_HEADER, STRUCTURED_CONTENT_TYPE)]
+Headers = list[tuple[str, bytes]]
+
+
+def structured_message(envelope: dict[str, Any]) -> tuple[bytes, Headers]:
+    """The structured-mode value and headers of a CloudEvent: the whole event as JSON."""
+    return orjson.dumps(envelope), list(STRUCTURED_HEADERS)
+
+
+def binary_message(envelope: dict[str, Any]) -> tuple[bytes, Headers]:
+    """The binary-mode value and headers of a CloudEvent (Kafka protocol binding, section 3.2): `data` as
+    JSON in the value, `datacontenttype` as `content-type`, every other attribute a `ce_<name>` header in
+    UTF-8. Attributes that are None are left out, as the binding's SDKs do."""
+    headers = [
+        (CONTENT_TYPE_HEADER if name == "datacontenttype" else CE_PREFIX + name, str(value).encode())
+        for name, value in envelope.items()
+        if name != "data" and value is not None
+    ]
+    return orjson.dumps(envelope["data"]), headers
+
+
 @dataclass(frozen=True, slots=True)
 class Sent:
-    """What was sent: the exact bytes of the message value and the event they hold."""
+    """What was sent: the exact bytes of the message value and headers, and the event they hold."""
 
     value: bytes
     event: Event
+    headers: Headers | None = None
 
 
 class ProviderClient:
@@ -84,8 +114,12 @@ class ProviderClient:
         provider_id: str,
         settings: Settings | None = None,
         producer: KafkaProducer | None = None,
+        content_mode: str = "structured",
         **producer_config: Any,
     ):
+        if content_mode not in CONTENT_MODES:
+            raise ValueError(f"content_mode must be one of {CONTENT_MODES}, not {content_mode!r}")
+        self.content_mode = content_mode
         self.settings = settings or get_settings()
         self.provider_id = provider_id
         self.topic = provider_topic(provider_id)
@@ -110,17 +144,23 @@ class ProviderClient:
         time: datetime | None = None,
         event_id: str | None = None,
     ) -> Sent:
-        """Build, check and send one event; raises ContractViolation before anything is sent."""
+        """Build, check and send one event in the client's content mode; raises ContractViolation before
+        anything is sent."""
         envelope = build_envelope(self.provider_id, event_type, subject, data, time, event_id)
-        return self.send_value(orjson.dumps(envelope))
+        to_message = binary_message if self.content_mode == "binary" else structured_message
+        return self.send_value(*to_message(envelope))
 
-    def send_value(self, value: bytes) -> Sent:
-        """Check and send an already serialized CloudEvent (what `continuum publish` does per line)."""
-        checked = self.contract.check(value, self.topic)
+    def send_value(self, value: bytes, headers: Headers | None = None) -> Sent:
+        """Check and send one message as it is: a serialized structured CloudEvent (what `continuum
+        publish` does per line; `headers` None adds the structured `content-type`), or binary-mode
+        `data` with its `ce_` headers."""
+        if headers is None:
+            headers = list(STRUCTURED_HEADERS)
+        checked = self.contract.check(value, self.topic, headers=headers)
         if isinstance(checked, Refusal):
             raise ContractViolation(checked)
-        self._producer.send(self.topic, key=checked.subject.encode(), value=value)
-        return Sent(value=value, event=checked)
+        self._producer.send(self.topic, key=checked.subject.encode(), value=value, headers=headers)
+        return Sent(value=value, event=checked, headers=headers)
 
     def flush(self, timeout: float | None = 60) -> None:
         self._producer.flush(timeout)

@@ -58,11 +58,12 @@ class CheckedBatch:
 
 
 def check_batch(batch: Batch, contract: Contract, now: datetime) -> CheckedBatch:
-    """Split the batch into events and dead letters; every record lands in exactly one of the two."""
+    """Split the batch into events and dead letters; every record lands in exactly one of the two.
+    Headers go to the check too: they say whether a record is in structured or binary mode."""
     events, dead_letters = [], []
     check, topic = contract.check, batch.topic
     for record in batch.records:
-        result = check(record.value, topic, now)
+        result = check(record.value, topic, now, record.headers)
         if type(result) is Event:
             events.append((record, result))
         else:
