@@ -1,4 +1,5 @@
-"""One valid `data` per event type, and a builder for whole messages. Shared by contract and SDK tests."""
+"""One valid `data` per event type, and builders of whole messages in both content modes. Shared by
+contract and SDK tests."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from streams.producer import build_envelope
+from streams.producer import binary_message, build_envelope
 
 PROVIDER = "okc-reentry"
 TOPIC = f"providers.{PROVIDER}.events"
@@ -77,3 +78,14 @@ def envelope(event_type: str = "referral.requested", **changes: Any) -> dict[str
 
 def message(event_type: str = "referral.requested", **changes: Any) -> bytes:
     return orjson.dumps(envelope(event_type, **changes))
+
+
+def binary(
+    event_type: str = "referral.requested", **changes: Any
+) -> tuple[bytes | None, list[tuple[str, bytes]]]:
+    """The binary-mode twin of `message(event_type, **changes)`: (value, headers). Non-string attributes
+    become their text, as a header can only carry text; without `data` there is no value."""
+    event = envelope(event_type, **changes)
+    if "data" not in event:
+        return None, binary_message({**event, "data": None})[1]
+    return binary_message(event)
