@@ -282,6 +282,7 @@ def test_an_operator_sees_the_members_behind_an_unsuppressed_cell(app, settings)
     shown = {m[5] for m in MEMBERS if m[5] in page.text}
     assert len(shown) == 14  # the denominator of the cell, by hand: 14 members, 12 in the numerator
     assert page.text.count(">True<") == 12 and page.text.count(">False<") == 2
+    assert "data-members>14<" in page.text and "data-members-in-numerator>12<" in page.text
     assert "pk-suppressed" not in page.text
     drilled = [r for r in audit.read(settings.audit_log_path) if r["action"] == "drilldown"]
     assert [(r["credential"], r["rows_of"]) for r in drilled] == [("Olu", B)]

@@ -1,14 +1,19 @@
 """The web app in a real headless browser (Debian's chromium driven by Playwright), against a warehouse
 built from a simulated network by the real pipeline: simulator -> broker -> `continuum run` (land,
-validate, load, dbt, publish). Screenshots of every page go to artifacts/browser/."""
+validate, load, dbt, publish); /ops reads the DAG runs from the embedded set-up's own Airflow api-server.
+People sign in with named credentials (`continuum access grant`); a scripted session proves that the
+audit trail holds exactly what was opened. Screenshots of every page go to artifacts/browser/."""
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
 import time
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,8 +24,9 @@ import uvicorn
 
 from common.directory import load_directory
 from common.settings import PROJECT_ROOT, Settings
-from continuum.web import tokens
+from continuum.web import audit, credentials
 from continuum.web.app import create_app
+from continuum.web.credentials import Role
 from continuum.web.funders import MEASURE_LABELS
 from continuum.web.static_report import write_funder_report
 from infra import embedded_broker
@@ -94,10 +100,51 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
 
 
 @pytest.fixture(scope="module")
-def base_url(built: Settings) -> Iterator[str]:
+def airflow_api(built: Settings) -> Iterator[str]:
+    """The embedded set-up's api-server (as `continuum airflow` runs it) on the metadata database that
+    `continuum run` wrote: /ops reads DAG runs through its REST API, as in the deployment."""
+    from continuum.pipeline import airflow_home as af
+
     port = free_port()
+    env = {**os.environ, **af.airflow_env(built), "AIRFLOW__API__WORKERS": "1"}
+    log = open(built.state_dir / "airflow-api-server.log", "w")  # noqa: SIM115 (kept open while it runs)
+    server = subprocess.Popen(
+        af.airflow_command("api-server", "--port", str(port)), env=env, stdout=log, stderr=log,
+        start_new_session=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while not _answers(f"{url}/api/v2/monitor/health"):
+            assert server.poll() is None and time.monotonic() < deadline, (
+                built.state_dir / "airflow-api-server.log"
+            ).read_text()[-3000:]
+            time.sleep(1)
+        yield url
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+        log.close()
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def base_url(built: Settings, airflow_api: str) -> Iterator[str]:
+    port = free_port()
+    settings = built.model_copy(update={"airflow_api_url": airflow_api})
     server = uvicorn.Server(
-        uvicorn.Config(create_app(built), host="127.0.0.1", port=port, log_level="warning")
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -118,9 +165,23 @@ def browser():
         browser.close()
 
 
+def grant(settings: Settings, role: Role, provider: str | None = None, name: str | None = None) -> str:
+    name = name or f"{role} {provider or ''} {time.monotonic_ns()}"
+    return credentials.grant(settings.web_credentials_path, role, name, provider)
+
+
 @pytest.fixture
 def page(browser):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
+    yield context.new_page()
+    context.close()
+
+
+@pytest.fixture
+def funder_page(browser, built):
+    """A page whose requests carry a funder credential (the funder page needs one by default)."""
+    headers = {"Authorization": f"Bearer {grant(built, Role.FUNDER)}"}
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, extra_http_headers=headers)
     yield context.new_page()
     context.close()
 
@@ -153,7 +214,8 @@ def open_all_details(page) -> None:
 # --- funders ---------------------------------------------------------------------------------------
 
 
-def test_funder_page_shows_every_measure_with_a_chart(built, base_url, page):
+def test_funder_page_shows_every_measure_with_a_chart(built, base_url, funder_page):
+    page = funder_page
     response = page.goto(f"{base_url}/funders")
     assert response.status == 200
     screenshot(page, "funders")
@@ -168,7 +230,8 @@ def test_funder_page_shows_every_measure_with_a_chart(built, base_url, page):
     assert not missing, f"the published warehouse lacks measures of warehouse-v1: {sorted(missing)}"
 
 
-def test_a_suppressed_cell_reads_as_suppressed(built, base_url, page):
+def test_a_suppressed_cell_reads_as_suppressed(built, base_url, funder_page):
+    page = funder_page
     page.goto(f"{base_url}/funders")
     open_all_details(page)
     shown = cells(page)
@@ -204,10 +267,13 @@ def test_static_report_opens_from_disk_offline_with_the_same_numbers(built, base
     screenshot(page, "static-report")
     context.close()
 
-    app = browser.new_page()
+    signed_in = browser.new_context(
+        extra_http_headers={"Authorization": f"Bearer {grant(built, Role.FUNDER)}"}
+    )
+    app = signed_in.new_page()
     app.goto(f"{base_url}/funders")
     assert report_cells == cells(app) and len(report_cells) > 100
-    app.close()
+    signed_in.close()
 
 
 # --- providers -------------------------------------------------------------------------------------
@@ -242,7 +308,7 @@ def test_provider_page_with_its_token_shows_its_referrals_and_none_of_another(
     built, base_url, browser, two_providers
 ):
     provider, other = two_providers
-    token = tokens.issue_token(built.provider_tokens_path, provider)
+    token = grant(built, Role.PROVIDER, provider)
     context = browser.new_context(
         viewport={"width": 1280, "height": 900}, extra_http_headers={"Authorization": f"Bearer {token}"}
     )
@@ -266,7 +332,7 @@ def test_provider_page_without_token_is_401_and_with_another_providers_is_403(
     built, base_url, browser, two_providers
 ):
     provider, other = two_providers
-    other_token = tokens.issue_token(built.provider_tokens_path, other)
+    other_token = grant(built, Role.PROVIDER, other)
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     response = page.goto(f"{base_url}/providers/{provider}")
     assert response.status == 401 and not referral_ids_shown(page)
@@ -288,7 +354,7 @@ def test_provider_page_without_token_is_401_and_with_another_providers_is_403(
 
 def test_browser_sign_in_keeps_a_session(built, base_url, page, two_providers):
     provider, other = two_providers
-    token = tokens.issue_token(built.provider_tokens_path, provider)
+    token = grant(built, Role.PROVIDER, provider)
     assert page.goto(f"{base_url}/providers/{provider}").status == 401
     page.fill("#token", token)
     page.click("button[type=submit]")
@@ -301,7 +367,9 @@ def test_browser_sign_in_keeps_a_session(built, base_url, page, two_providers):
 # --- operators -------------------------------------------------------------------------------------
 
 
-def test_ops_page_shows_the_pipeline_state(built, base_url, page):
+def test_ops_page_shows_the_pipeline_state(built, base_url, browser):
+    headers = {"Authorization": f"Bearer {grant(built, Role.OPERATOR)}"}
+    page = browser.new_context(viewport={"width": 1280, "height": 900}, extra_http_headers=headers).new_page()
     assert page.goto(f"{base_url}/ops").status == 200
     screenshot(page, "ops")
     for table in ("lag", "dag_runs", "dead_letters", "provider_data_quality"):
@@ -309,3 +377,97 @@ def test_ops_page_shows_the_pipeline_state(built, base_url, page):
     assert "success" in page.locator('table[data-table="dag_runs"]').inner_text()
     page.click("text=Great Expectations Data Docs")
     assert page.url.startswith(f"{base_url}/ops/data-docs/")
+
+
+# --- a scripted session and its audit trail ---------------------------------------------------------
+
+
+def sign_in_here(page, secret: str) -> None:
+    """Sign in on the form the app shows for a page that needs a credential."""
+    page.fill("#token", secret)
+    with page.expect_navigation():
+        page.click("form.signin button[type=submit]")
+
+
+def sign_out(page) -> None:
+    with page.expect_navigation():
+        page.click("header form[action='/signout'] button")
+
+
+def test_a_scripted_session_leaves_exactly_its_accesses_in_the_audit_trail(
+    built, base_url, browser, two_providers
+):
+    provider = two_providers[0]
+    jane = grant(built, Role.PROVIDER, provider, name="Jane Doe, case manager")
+    olu = grant(built, Role.OPERATOR, name="Olu Ade, data team")
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    page = context.new_page()
+
+    assert page.goto(f"{base_url}/providers/{provider}").status == 401  # not an access: nothing shown
+    sign_in_here(page, jane)
+    assert page.url == f"{base_url}/providers/{provider}" and referral_ids_shown(page)
+    with page.expect_download() as download:
+        page.click(f"a[href='/providers/{provider}/referrals.csv']")
+    assert download.value.suggested_filename == f"referrals-{provider}.csv"
+    sign_out(page)
+    assert page.goto(f"{base_url}/providers/{provider}").status == 401  # the session is gone
+
+    assert page.goto(f"{base_url}/ops/drilldown").status == 401
+    sign_in_here(page, olu)
+    assert page.url == f"{base_url}/ops/drilldown"
+    link = page.locator("a[data-drilldown]").first
+    cell = link.get_attribute("data-drilldown")
+    with page.expect_navigation():
+        link.click()
+    screenshot(page, "drilldown")
+    sign_out(page)
+    context.close()
+
+    mine = [
+        (r["credential"], r["action"], r["path"], r["rows_of"])
+        for r in audit.read(built.audit_log_path)
+        if r["credential"] in ("Jane Doe, case manager", "Olu Ade, data team")
+    ]
+    drilled = urllib.parse.quote_plus(cell, safe="")
+    assert mine[:4] == [
+        ("Jane Doe, case manager", "signin", "/signin", provider),
+        ("Jane Doe, case manager", "view", f"/providers/{provider}", provider),
+        ("Jane Doe, case manager", "download", f"/providers/{provider}/referrals.csv", provider),
+        ("Jane Doe, case manager", "signout", "/signout", provider),
+    ]
+    assert [m[:3] for m in mine[4:]] == [
+        ("Olu Ade, data team", "signin", "/signin"),
+        ("Olu Ade, data team", "view", "/ops/drilldown"),
+        ("Olu Ade, data team", "drilldown", f"/ops/drilldown?cell={drilled}"),
+        ("Olu Ade, data team", "signout", "/signout"),
+    ]
+    assert audit.verify(built.audit_log_path).intact
+
+
+def test_drill_down_members_match_the_published_numerator_and_denominator(built, base_url, browser):
+    """For the largest unsuppressed cells, the participants the page lists are as many as the published
+    denominator, and those in the numerator as many as the numerator; a suppressed cell has none."""
+    headers = {"Authorization": f"Bearer {grant(built, Role.OPERATOR)}"}
+    context = browser.new_context(extra_http_headers=headers)
+    page = context.new_page()
+    rows = query(
+        built,
+        "select measure_id, period_grain, period_start, dimension, dimension_value, numerator, denominator "
+        "from marts.funder_outcomes where not is_suppressed and denominator is not null "
+        "order by denominator desc, measure_id limit 3",
+    )
+    assert rows
+    for *key, numerator, denominator in rows:
+        cell = "|".join(str(v) for v in key)
+        assert page.goto(f"{base_url}/ops/drilldown?cell={urllib.parse.quote(cell)}").status == 200
+        assert page.locator("[data-numerator]").inner_text() == str(numerator)
+        assert page.locator("[data-members]").inner_text() == str(denominator), cell
+        assert page.locator("[data-members-in-numerator]").inner_text() == str(numerator), cell
+    suppressed = query(
+        built,
+        "select measure_id, period_grain, period_start, dimension, dimension_value "
+        "from marts.funder_outcomes where is_suppressed limit 1",
+    )
+    cell = "|".join(str(v) for v in suppressed[0])
+    assert page.goto(f"{base_url}/ops/drilldown?cell={urllib.parse.quote(cell)}").status == 404
+    context.close()

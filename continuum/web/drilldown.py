@@ -89,6 +89,18 @@ def members(con: duckdb.DuckDBPyConnection, cell: Cell) -> tuple[dict, list[dict
     return row, rows
 
 
+def member_counts(rows: list[dict]) -> dict[str, int | None]:
+    """Distinct participants listed, and those in the numerator (a boolean column named *numerator*),
+    to set beside the published numerator and denominator."""
+    keys = [c for c in (rows[0] if rows else {}) if "participant_key" in c]
+    flags = [c for c in (rows[0] if rows else {}) if "numerator" in c and isinstance(rows[0][c], bool)]
+    if not keys:
+        return {"members": len(rows), "in_numerator": None}
+    members = {row[keys[0]] for row in rows}
+    in_numerator = {row[keys[0]] for row in rows if row[flags[0]]} if flags else None
+    return {"members": len(members), "in_numerator": len(in_numerator) if in_numerator is not None else None}
+
+
 def providers_in(rows: list[dict]) -> list[str]:
     """The providers whose events the rows show, for the audit line (columns named *provider_id*)."""
     found: set[str] = set()

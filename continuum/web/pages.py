@@ -124,4 +124,11 @@ def drilldown_context(settings: Settings, cell: drilldown.Cell) -> dict:
     with published(path) as con:
         row, members = drilldown.members(con, cell)
     label = funders.MEASURE_LABELS.get(cell.measure_id, cell.measure_id)
-    return {"cell": cell, "outcome": row, "label": label, "members": members, "built_at": built_at(path)}
+    return {
+        "cell": cell,
+        "outcome": row,
+        "label": label,
+        "members": members,
+        "counts": drilldown.member_counts(members),
+        "built_at": built_at(path),
+    }
