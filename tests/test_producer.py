@@ -6,14 +6,15 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import orjson
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
+from common.directory import load_directory
 from common.settings import Settings
-from streams.contract import EVENT_TYPES
+from streams.contract import EVENT_TYPES, Contract
 from streams.kafka import client_config, ensure_topics
 from streams.participant_key import normalize_name, participant_key
 from streams.producer import ContractViolation, ProviderClient
@@ -73,6 +74,48 @@ def test_every_event_type_reads_back_byte_for_byte(settings: Settings) -> None:
         assert record.value == s.value  # the envelope, byte for byte
         assert record.key == SUBJECT.encode()  # keyed by subject: one participant stays in order
     assert {s.event.type for s in sent.values()} == set(EVENT_TYPES)
+
+
+def test_binary_mode_sends_data_as_the_value_and_attributes_as_ce_headers(settings: Settings) -> None:
+    ensure_topics(settings)
+    when = datetime(2026, 5, 30, 4, 30, tzinfo=timezone(timedelta(hours=-5)))
+    event_id = str(uuid.uuid4())
+    with ProviderClient("okc-reentry", settings, content_mode="binary") as client:
+        sent = client.send(
+            "consent.granted", SUBJECT, VALID_DATA["consent.granted"], time=when, event_id=event_id
+        )
+    (record,) = [
+        r
+        for r in read_topic(settings, "providers.okc-reentry.events")
+        if dict(r.headers).get("ce_id") == event_id.encode()
+    ]
+    assert orjson.loads(record.value) == VALID_DATA["consent.granted"] and record.key == SUBJECT.encode()
+    assert dict(record.headers) == {
+        "ce_specversion": b"1.0",
+        "ce_id": event_id.encode(),
+        "ce_source": b"urn:continuum:provider:okc-reentry",
+        "ce_type": b"consent.granted",
+        "ce_time": b"2026-05-30T04:30:00-05:00",
+        "ce_subject": SUBJECT.encode(),
+        "ce_dataschema": b"urn:continuum:schema:consent.granted:1",
+        "content-type": b"application/json",
+    }
+    contract = Contract(load_directory(settings.provider_directory))
+    assert contract.check(record.value, record.topic, headers=record.headers) == sent.event
+    assert sent.event.time == datetime(2026, 5, 30, 9, 30, tzinfo=UTC)
+
+
+def test_structured_mode_says_so_in_its_content_type(settings: Settings) -> None:
+    ensure_topics(settings)
+    with ProviderClient("okc-reentry", settings) as client:
+        sent = client.send("justice.arrested", SUBJECT, {"charge_category": "drug"})
+    (record,) = [r for r in read_topic(settings, "providers.okc-reentry.events") if r.value == sent.value]
+    assert record.headers == [("content-type", b"application/cloudevents+json")]
+
+
+def test_an_unknown_content_mode_is_refused_at_once(settings: Settings) -> None:
+    with pytest.raises(ValueError, match="content_mode"):
+        ProviderClient("okc-reentry", settings, producer=object(), content_mode="binary-ish")
 
 
 def test_a_resend_keeps_the_event_id(settings: Settings) -> None:
