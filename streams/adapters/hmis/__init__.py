@@ -70,4 +70,4 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         if result.outcome.sent:
             print(format_planned(result.outcome.sent))
     print(format_report(title, result.outcome, args.dry_run))
-    return 0
+    return 1 if result.outcome.problems else 0  # 1: some rows were not sent (listed above)
