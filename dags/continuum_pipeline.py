@@ -1,4 +1,4 @@
-"""The `continuum_pipeline` DAG: land → discover → validate (one task per batch) → load / quarantine →
+"""The `continuum_pipeline` DAG: land → discover → validate (a task per group of batches) → load/quarantine →
 dbt build → publish, and a watcher that fails the run when any task failed. This file only declares; the
 work is in `continuum.pipeline.tasks`."""
 
@@ -24,7 +24,8 @@ DOC_MD = """
 Every 15 minutes (or when triggered): land the provider topics (skipped while a lander service runs;
 failed, naming its pid, while a bounded lander holds the landing lock),
 find the landed batches not yet in the ledger `raw.batches`, validate each with the Great Expectations
-suites (one mapped task per batch), load the ones that pass into `raw`, move the ones that fail to
+suites (one mapped task per group of batches, one GX run per suite), load the ones that pass into
+`raw` (rows that break a row rule held back), move the ones that fail to
 `CONTINUUM_HOME/quarantine/` with their validation result, build the warehouse with one `dbt build`,
 then publish a copy for readers (`published/warehouse.duckdb`), the marts as Parquet and GX Data Docs.
 A failed task does not stop the rest (batches landed before a landing failure still load), but the
@@ -69,11 +70,11 @@ def continuum_pipeline() -> None:
     # stays red in the run for the operator.
     @task(pool=WAREHOUSE_POOL, trigger_rule="all_done", doc_md="Landed batches not yet in the ledger.")
     def discover() -> list[dict[str, Any]]:
-        return tasks.discover_batches(get_settings())
+        return tasks.discover_groups(get_settings())
 
-    @task(doc_md="Run the expectation suites on one batch; the result is kept as JSON.")
-    def validate(batch: dict[str, Any]) -> dict[str, Any]:
-        return tasks.validate_one(get_settings(), batch)
+    @task(doc_md="Run the expectation suites once over a group of batches; a result per batch, as JSON.")
+    def validate(group: dict[str, Any]) -> list[dict[str, Any]]:
+        return tasks.validate_group(get_settings(), group)
 
     @task(pool=WAREHOUSE_POOL, trigger_rule="none_failed", doc_md="Load passing batches, once each.")
     def load(verdicts: list[dict[str, Any]]) -> dict[str, int]:
@@ -100,7 +101,7 @@ def continuum_pipeline() -> None:
     landed = land()
     batches = discover()
     landed >> batches
-    verdicts = validate.expand(batch=batches)
+    verdicts = validate.expand(group=batches)
     loaded, quarantined = load(verdicts), quarantine(verdicts)
     built = dbt_build()
     published = publish(verdicts)

@@ -1,19 +1,34 @@
-"""Event families and the DataFrames the suites run on.
+"""The frames the suites run on: many landed files at once, read and shaped by DuckDB.
 
-A landed batch holds the events of one topic partition, of every type. The batch suite runs on the
-envelope columns of all rows; each family suite runs on the rows of its types, with their `data` JSON
-parsed into one column per field, plus a few derived columns that let plain GX expectations say
-things about the batch as a whole (the share of rows holding the same `time`, for instance).
+A validation run covers a group of landed files (a few per run, not one per file). DuckDB reads every
+events file of the group into one table `landed` with a `row_id` (the frames' index, so that a failed
+expectation's unexpected rows map back to their file and offset), then derives:
+
+- the batch frame: one row per event with the row-level columns (the year of `time`, conflicting copies)
+  and, on the first row of each file only, the file's own figures (rows beyond the offset span, re-sent
+  share, share of events ahead of landing, the largest share of one `time`, volume against the provider's
+  history...). Those figures are null on every other row and GX skips nulls, so a failing file shows up
+  exactly once among the unexpected rows, whatever its size;
+- one frame per family: the rows of its types with the `data` fields the suites need (extracted by
+  DuckDB, never parsed row by row in Python) and what only the network's other events can say: whether
+  an exit's enrollment, a status change's referral, a service's referral is known (in this run's files or
+  in the warehouse), and whether a record's own id was claimed by another event.
+
+What the contract check already refuses at landing (enumerations, UUIDs, required fields, conditional
+fields, source/topic, dataschema/type) is not derived here: no landed row can break it.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from functools import cache
+from pathlib import Path
 
-import orjson
+import duckdb
 import pandas as pd
 
-from common.names import provider_of_topic
 from streams.contract import enum_values, load_schema
 
 #: Family name -> the event types it covers, in the order of the event contract.
@@ -27,8 +42,18 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "outcome": ("outcome.recorded",),
 }
 
-#: The suite that runs on every row of a batch (envelope and lineage), beside the family suites.
+#: The suite that runs on every row of the group (envelope, lineage, each file's figures).
 BATCH_SUITE = "batch"
+
+#: A file's figures are judged on at least this many rows (a handful can share a time by chance).
+MIN_ROWS_FOR_SHARES = 20
+#: The provider's history counts only after this many loaded batches.
+MIN_HISTORY_BATCHES = 5
+LATE_DAYS = 7
+
+log = logging.getLogger(__name__)
+
+__all__ = ["FAMILIES", "BATCH_SUITE", "LandedFile", "GroupFrames", "enum_values", "family_of"]
 
 
 def family_of(event_type: str) -> str | None:
@@ -47,42 +72,286 @@ def data_fields(family: str) -> tuple[str, ...]:
     return tuple(fields)
 
 
-def batch_frame(events: pd.DataFrame) -> pd.DataFrame:
-    """The envelope and lineage columns of every row, with the columns the batch suite derives."""
-    frame = events.drop(columns=["data"])
-    frame["provider_id"] = frame["kafka_topic"].map(provider_of_topic)
-    frame["expected_source"] = "urn:continuum:provider:" + frame["provider_id"].fillna("")
-    frame["source_matches_topic"] = frame["source"] == frame["expected_source"]
-    frame["dataschema_matches_type"] = frame["dataschema"] == "urn:continuum:schema:" + frame["type"] + ":1"
-    # Seconds by which an event's time is ahead of its landing: > 0 means "in the future when landed".
-    frame["seconds_ahead_of_landing"] = (frame["time"] - frame["landed_at"]).dt.total_seconds()
-    frame["days_late"] = (frame["landed_at"] - frame["time"]).dt.total_seconds() / 86_400
-    # A re-sent copy (same source, id and content) is normal at a low rate: the contract keeps one.
-    # The same source and id with other content is a provider reusing ids: staging would drop one.
-    content = ["source", "id", "type", "time", "subject", "data"]
-    frame["is_resent_copy"] = events.duplicated(content, keep="first")
-    versions = events.drop_duplicates(content).groupby(["source", "id"])["data"].transform("size")
-    frame["has_conflicting_copy"] = frame.index.isin(versions[versions > 1].index)
-    # Share of the batch holding the same `time` as this row: a bulk mis-load stamps many rows alike.
-    frame["time_value_share"] = frame.groupby("time")["time"].transform("size") / max(len(frame), 1)
-    return frame.drop(columns=["expected_source"])
+@dataclass(frozen=True)
+class LandedFile:
+    """One landed events file as the suites see it: the name and lineage its file name promises."""
+
+    batch_name: str
+    provider_id: str | None
+    topic: str
+    partition: int
+    first_offset: int
+    last_offset: int
+    events_path: str
 
 
-def family_frame(events: pd.DataFrame, family: str) -> pd.DataFrame:
-    """The rows of `family`, one column per `data` field (union over the family's types)."""
-    rows = events[events["type"].isin(FAMILIES[family])]
-    data = pd.DataFrame.from_records([orjson.loads(d) for d in rows["data"]], index=rows.index)
-    # Every field of every type of the family is a column, even when no row of that type is here.
-    data = data.reindex(columns=list(data_fields(family)))
-    frame = pd.concat([rows[["id", "type", "time", "kafka_topic"]], data], axis=1)
-    frame["provider_id"] = frame["kafka_topic"].map(provider_of_topic)
-    if "race_ethnicity" in frame:
-        allowed = set(enum_values("participant.enrolled", "race_ethnicity"))
-        # Lists do not fit GX's column expectations: count the values outside the contract instead.
-        frame["race_ethnicity_unknown_values"] = frame["race_ethnicity"].map(
-            lambda values: sum(v not in allowed for v in values) if isinstance(values, list) else 0
+#: Reference checks: (family, column on the family frame, referring type, data field, referred type).
+#: The referred type's own id field has the same name as the referring field.
+REFERENCES = (
+    ("participant", "enrollment_known", "participant.exited", "enrollment_id", "participant.enrolled"),
+    ("participant", "referral_known", "participant.enrolled", "referral_id", "referral.requested"),
+    ("referral", "referral_known", "referral.status_changed", "referral_id", "referral.requested"),
+    ("service", "referral_known", "service.delivered", "referral_id", "referral.requested"),
+)
+
+#: Records whose own id must not be claimed by two different events: (family, type, id field).
+OWN_IDS = (
+    ("participant", "participant.enrolled", "enrollment_id"),
+    ("consent", "consent.granted", "consent_id"),
+    ("referral", "referral.requested", "referral_id"),
+    ("service", "service.delivered", "service_id"),
+    ("incident", "incident.recorded", "incident_id"),
+)
+
+#: Optional fields whose null share in a file is reported (a provider's export that stopped filling them).
+NULL_SHARES = {
+    "participant": ("participant.enrolled", ("risk_level", "birth_year", "zip3")),
+    "service": ("service.delivered", ("duration_minutes",)),
+}
+
+
+class GroupFrames:
+    """A group of landed files in DuckDB, and the frames the suites run on.
+
+    `history_db` is the warehouse (read only) for the provider's history and the ids loaded earlier;
+    `neighbour_paths` are the other events files of the same run, whose ids count as known too (a status
+    change and its referral come from two providers and may land in two groups)."""
+
+    def __init__(
+        self,
+        files: Sequence[LandedFile],
+        history_db: Path | None = None,
+        neighbour_paths: Sequence[str] = (),
+    ) -> None:
+        self.files = list(files)
+        self.con = duckdb.connect()
+        self.con.execute("SET TimeZone = 'UTC'")
+        self.con.register("files_df", pd.DataFrame([asdict(f) for f in self.files], columns=_FILE_COLUMNS))
+        self.con.execute("CREATE TEMP TABLE files AS SELECT * FROM files_df")
+        self.con.unregister("files_df")
+        self._read_events()
+        self.has_history = history_db is not None and history_db.exists() and self._attach(history_db)
+        self._history()
+        try:
+            self._known_ids(list(neighbour_paths))
+        except duckdb.Error:  # a neighbour file that cannot be read is its own group's problem
+            self._known_ids([])
+
+    def _attach(self, history_db: Path) -> bool:
+        """The warehouse, read only; False when a writer holds it (another process loading, or this
+        process releasing): references and history are then judged on this run's files alone (they
+        are warnings: nothing is held on them)."""
+        try:
+            self.con.execute(f"ATTACH '{history_db}' AS wh (READ_ONLY)")
+        except duckdb.Error as exc:
+            log.warning("warehouse not readable for history (%s): this run's files only", exc)
+            return False
+        return True
+
+    def close(self) -> None:
+        self.con.close()
+
+    def _read_events(self) -> None:
+        paths = [f.events_path for f in self.files]
+        if not paths:
+            raise ValueError("a group to validate needs at least one landed file")
+        self.con.execute(
+            """
+            CREATE TEMP TABLE landed AS
+            SELECT (row_number() OVER () - 1)::BIGINT AS row_id, f.batch_name, f.provider_id,
+                   f.topic AS named_topic, f."partition" AS named_partition,
+                   f.first_offset, f.last_offset, e.* EXCLUDE (filename)
+            FROM read_parquet($paths, filename = true) AS e
+            JOIN files AS f ON f.events_path = e.filename
+            """,
+            {"paths": paths},
         )
-        frame = frame.drop(columns=["race_ethnicity"])
-    if family == "outcome" and len(frame):
-        frame["domain_status"] = frame["domain"] + ":" + frame["status"]
-    return frame
+
+    @property
+    def row_count(self) -> int:
+        return self.con.execute("SELECT count(*) FROM landed").fetchone()[0]
+
+    def locations(self) -> pd.DataFrame:
+        """row_id -> batch_name, kafka_offset: where each unexpected row came from."""
+        return self.con.execute("SELECT row_id, batch_name, kafka_offset FROM landed ORDER BY row_id").df()
+
+    def _history(self) -> None:
+        """Per provider: loaded batches, their largest size, and the share of events landed late."""
+        if not self.has_history:
+            self.con.execute(
+                "CREATE TEMP TABLE history (provider_id VARCHAR, batches BIGINT, max_events BIGINT, "
+                "late_share DOUBLE)"
+            )
+            return
+        self.con.execute(
+            f"""
+            CREATE TEMP TABLE history AS
+            WITH sizes AS (
+                SELECT provider_id, count(*) AS batches, max(events) AS max_events
+                FROM wh.raw.batches WHERE status = 'loaded' AND events > 0 GROUP BY provider_id
+            ),
+            lateness AS (
+                SELECT kafka_topic, avg((landed_at > time + INTERVAL {LATE_DAYS} DAY)::INT) AS late_share
+                FROM wh.raw.events WHERE kafka_topic IN (SELECT DISTINCT topic FROM files)
+                GROUP BY kafka_topic
+            )
+            SELECT sizes.*, l.late_share
+            FROM sizes LEFT JOIN (
+                SELECT f.provider_id, avg(lateness.late_share) AS late_share
+                FROM lateness JOIN (SELECT DISTINCT topic, provider_id FROM files) AS f
+                    ON f.topic = lateness.kafka_topic
+                GROUP BY f.provider_id
+            ) AS l USING (provider_id)
+            WHERE sizes.provider_id IN (SELECT provider_id FROM files)
+            """
+        )
+
+    def _known_ids(self, neighbour_paths: list[str]) -> None:
+        """Ids of enrollments and referrals known to this run: in its files or loaded before."""
+        referred = sorted({(ref_type, field) for _, _, _, field, ref_type in REFERENCES})
+        sources = ["SELECT type, data FROM landed"]
+        if neighbour_paths:
+            sources.append("SELECT type, data FROM read_parquet($neighbours)")
+        if self.has_history:
+            sources.append("SELECT type, data FROM wh.raw.events")
+        union = " UNION ALL ".join(sources)
+        types = [t for t, _ in referred]
+        params = {"types": types}
+        if neighbour_paths:
+            params["neighbours"] = neighbour_paths
+        cases = " ".join(f"WHEN type = '{t}' THEN data->>'{f}'" for t, f in referred)
+        self.con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE known_ids AS
+            SELECT DISTINCT type, CASE {cases} END AS known_id
+            FROM ({union}) WHERE type IN (SELECT unnest($types))
+            """,
+            params,
+        )
+
+    def batch_frame(self) -> pd.DataFrame:
+        """Every row with the row-level columns, and each file's figures on its first row only."""
+        return (
+            self.con.execute(
+                f"""
+            WITH rows AS (
+                SELECT row_id, batch_name, provider_id, kafka_offset, first_offset, last_offset,
+                       named_topic, named_partition, kafka_topic, kafka_partition, kafka_timestamp,
+                       type, id, source, time, landed_at,
+                       md5(concat_ws('|', type, time::VARCHAR, subject, data)) AS content,
+                       year(time) AS time_year,
+                       epoch(time) - epoch(landed_at) AS seconds_ahead_of_landing,
+                       landed_at > time + INTERVAL {LATE_DAYS} DAY AS is_late
+                FROM landed
+            ),
+            counted AS (
+                SELECT *,
+                       min(content) OVER (PARTITION BY source, id)
+                           <> max(content) OVER (PARTITION BY source, id) AS has_conflicting_copy,
+                       row_number() OVER (PARTITION BY batch_name, source, id, content
+                           ORDER BY kafka_offset) > 1 AS is_resent_copy,
+                       row_number() OVER (PARTITION BY batch_name, kafka_offset ORDER BY row_id) > 1
+                           AS is_repeated_offset,
+                       count(*) OVER (PARTITION BY batch_name, time) AS same_time_rows,
+                       row_number() OVER (PARTITION BY batch_name ORDER BY kafka_offset, row_id) = 1
+                           AS is_first_row
+                FROM rows
+            ),
+            per_file AS (
+                SELECT batch_name,
+                       count(*) AS batch_rows,
+                       count(*) - (max(last_offset) - max(first_offset) + 1) AS rows_beyond_offset_span,
+                       count(*) FILTER (WHERE kafka_offset NOT BETWEEN first_offset AND last_offset)
+                           AS offsets_outside_name,
+                       count(*) FILTER (WHERE is_repeated_offset) AS repeated_offsets,
+                       count(*) FILTER (
+                           WHERE kafka_topic <> named_topic OR kafka_partition <> named_partition
+                       ) AS rows_of_another_partition,
+                       avg(is_resent_copy::INT) AS resent_share,
+                       avg((seconds_ahead_of_landing > 0)::INT) AS ahead_share,
+                       max(same_time_rows) / count(*) AS max_time_value_share,
+                       avg(is_late::INT) AS late_share,
+                       count(*) FILTER (WHERE kafka_timestamp IS NULL) AS missing_kafka_timestamps
+                FROM counted GROUP BY batch_name
+            )
+            SELECT counted.row_id, counted.batch_name, counted.provider_id, counted.kafka_offset,
+                   counted.type, counted.time_year, counted.has_conflicting_copy,
+                   {", ".join(f"CASE WHEN is_first_row THEN per_file.{c} END AS {c}" for c in _PER_FILE)},
+                   CASE WHEN is_first_row AND batch_rows >= {MIN_ROWS_FOR_SHARES}
+                       THEN per_file.late_share - history.late_share END AS late_share_above_history,
+                   CASE WHEN is_first_row AND history.batches >= {MIN_HISTORY_BATCHES}
+                       THEN batch_rows / history.max_events END AS volume_to_history_max
+            FROM counted
+            JOIN per_file USING (batch_name)
+            LEFT JOIN history ON history.provider_id = counted.provider_id
+            ORDER BY counted.row_id
+            """
+            )
+            .df()
+            .set_index("row_id")
+        )
+
+    def family_frame(self, family: str) -> pd.DataFrame:
+        """The rows of `family` with the `data` fields and reference columns its suite needs."""
+        fields = data_fields(family)
+        extracted = ", ".join(f"data->>'{f}' AS \"{f}\"" for f in fields)
+        references = [r for r in REFERENCES if r[0] == family]
+        known = ", ".join(
+            f"CASE WHEN type = '{referring}' AND data->>'{field}' IS NOT NULL THEN "
+            f"(data->>'{field}') IN (SELECT known_id FROM known_ids WHERE type = '{referred}') "
+            f"END AS {column}"
+            for _, column, referring, field, referred in references
+        )
+        own = [(t, f) for fam, t, f in OWN_IDS if fam == family]
+        reused = ", ".join(
+            f"CASE WHEN type = '{t}' THEN count(DISTINCT id) OVER (PARTITION BY type, data->>'{f}') > 1 END "
+            f"AS {f}_reused"
+            for t, f in own
+        )
+        null_shares = ""
+        if family in NULL_SHARES:
+            event_type, columns = NULL_SHARES[family]
+            first = (
+                f"type = '{event_type}' AND row_number() OVER (PARTITION BY batch_name, type "
+                f"ORDER BY kafka_offset, row_id) = 1 AND count(*) OVER (PARTITION BY batch_name, type) "
+                f">= {MIN_ROWS_FOR_SHARES}"
+            )
+            null_shares = ", ".join(
+                f"CASE WHEN {first} THEN avg((data->>'{c}' IS NULL)::INT) OVER "
+                f"(PARTITION BY batch_name, type) END AS {c}_null_share"
+                for c in columns
+            )
+        columns = ", ".join(c for c in (extracted, known, reused, null_shares) if c)
+        types = list(FAMILIES[family])
+        return (
+            self.con.execute(
+                f"SELECT row_id, batch_name, provider_id, kafka_offset, type, {columns} "
+                "FROM landed WHERE type IN (SELECT unnest($types)) ORDER BY row_id",
+                {"types": types},
+            )
+            .df()
+            .set_index("row_id")
+        )
+
+
+_FILE_COLUMNS = [
+    "batch_name",
+    "provider_id",
+    "topic",
+    "partition",
+    "first_offset",
+    "last_offset",
+    "events_path",
+]
+_PER_FILE = (
+    "batch_rows",
+    "rows_beyond_offset_span",
+    "offsets_outside_name",
+    "repeated_offsets",
+    "rows_of_another_partition",
+    "resent_share",
+    "ahead_share",
+    "max_time_value_share",
+    "late_share",
+    "missing_kafka_timestamps",
+)

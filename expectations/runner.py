@@ -1,15 +1,20 @@
-"""Run the suites on one landed batch, keeping results and Data Docs under CONTINUUM_HOME.
+"""Run the suites on a group of landed files, keeping results and Data Docs under CONTINUUM_HOME.
+
+A group is validated by one GX run per suite over one DataFrame of all its files (expectations/
+families.py), so a run's cost grows with its rows, not with its number of files. Each failed
+expectation's unexpected rows (GX's COMPLETE result format: their index) are mapped back to their file and
+offset: a ROW rule holds back those rows, a BATCH rule holds those files (expectations/suites.py).
 
 The context, its data source, assets and validation definitions are set up once per process
-(`ValidationProject.for_settings` is cached), so a batch costs well under a second. Each run stores
-its result in the context's validation results store (CONTINUUM_HOME/gx/validations), from which
-`build_data_docs` renders GX Data Docs into `settings.data_docs_dir`; the runner also returns the
-results as one JSON document that the pipeline keeps beside the batch.
+(`ValidationProject.for_settings` is cached). Each run stores its result in the context's validation
+results store (CONTINUUM_HOME/gx/validations), from which `build_data_docs` renders GX Data Docs into
+`settings.data_docs_dir`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import logging
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from numbers import Real
 from pathlib import Path
@@ -23,8 +28,8 @@ from great_expectations.expectations.metadata_types import FailureSeverity
 
 from common.directory import load_directory
 from common.settings import Settings
-from expectations.families import BATCH_SUITE, FAMILIES, batch_frame, family_frame
-from expectations.suites import batch_parameters, build_suite, family_parameters, suite_name
+from expectations.families import BATCH_SUITE, GroupFrames, LandedFile
+from expectations.suites import BATCH, SUITE_BUILDERS, build_suite, level_of, run_parameters, suite_name
 
 DATA_SOURCE = "landed_batches"
 BATCH_DEFINITION = "whole_batch"
@@ -32,13 +37,20 @@ DOCS_SITE = "continuum"
 
 
 @dataclass
-class Verdict:
-    """What the suites said about one batch. `failed` lists the critical expectations that failed."""
+class FileVerdict:
+    """What the suites said about one file of a group.
 
-    success: bool
+    `failed`: the BATCH rules it broke (the file is held); `held`: kafka offset -> the ROW rules that
+    row broke (those rows are held, the rest loads); `warnings`: what is reported and holds nothing."""
+
+    events: int = 0
     failed: list[str] = field(default_factory=list)
+    held: dict[int, list[str]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
-    results: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def success(self) -> bool:
+        return not self.failed
 
 
 class ValidationProject:
@@ -56,7 +68,7 @@ class ValidationProject:
         self.directory_ids = tuple(directory)
         self.custody_ids = tuple(p.provider_id for p in directory.values() if p.publishes_custody_events)
         source = self.context.data_sources.add_pandas(DATA_SOURCE)
-        self.definitions = {name: self._definition(source, name) for name in (BATCH_SUITE, *FAMILIES)}
+        self.definitions = {name: self._definition(source, name) for name in SUITE_BUILDERS}
 
     @classmethod
     def for_settings(cls, settings: Settings) -> ValidationProject:
@@ -78,29 +90,38 @@ class ValidationProject:
             batch_parameters={"dataframe": frame},
             expectation_parameters=params,
             run_id=RunIdentifier(run_name=run_name),
+            result_format={"result_format": "COMPLETE"},  # every unexpected row's index: which rows failed
         )
         return result.to_json_dict()
 
-    def validate(
+    def validate_group(
         self,
-        events: pd.DataFrame,
-        topic: str,
-        partition: int,
-        first_offset: int,
-        last_offset: int,
-        run_name: str | None = None,
-    ) -> Verdict:
-        """Run the batch suite on every row and each family suite on the rows of its family."""
-        run_name = run_name or f"{topic}+{partition}+{first_offset}+{last_offset}"
-        frame = batch_frame(events)
-        params = batch_parameters(frame, topic, partition, first_offset, last_offset, self.directory_ids)
-        results = {BATCH_SUITE: self._run(BATCH_SUITE, frame, params, run_name)}
-        for family in FAMILIES:
-            rows = family_frame(events, family)
-            if len(rows):
-                params = family_parameters(rows, family, self.directory_ids, self.custody_ids)
-                results[family] = self._run(family, rows, params, run_name)
-        return summarise(results)
+        files: Sequence[LandedFile],
+        run_name: str,
+        neighbour_paths: Sequence[str] = (),
+    ) -> dict[str, FileVerdict]:
+        """One GX run per suite over every row of `files`; a verdict per file (by batch name).
+
+        The provider's history and the ids loaded before come from the warehouse, read only."""
+        verdicts = {f.batch_name: FileVerdict() for f in files}
+        if not files:
+            return verdicts
+        frames = GroupFrames(files, self.settings.warehouse_path, neighbour_paths)
+        try:
+            locations = frames.locations()
+            for name, rows in locations.groupby("batch_name").size().items():
+                verdicts[name].events = int(rows)
+            if locations.empty:
+                return verdicts
+            params = run_parameters(self.directory_ids, self.custody_ids)
+            for family in SUITE_BUILDERS:
+                frame = frames.batch_frame() if family == BATCH_SUITE else frames.family_frame(family)
+                if len(frame):
+                    result = self._run(family, frame, params, run_name)
+                    _apply(family, result, locations, verdicts)
+        finally:
+            frames.close()
+        return verdicts
 
     def build_data_docs(self, run_names: Iterable[str] | None = None) -> Path:
         """Render Data Docs: the pages of the results of `run_names` (None: of every result) and the
@@ -116,6 +137,8 @@ class ValidationProject:
                 self.context.build_data_docs(site_names=[DOCS_SITE], resource_identifiers=keys)
         return self.settings.data_docs_dir / "index.html"
 
+
+log = logging.getLogger(__name__)
 
 _PROJECTS: dict[tuple[Path, Path], ValidationProject] = {}
 
@@ -144,33 +167,64 @@ def _files(directory: Path) -> dict[str, str]:
 
 
 def describe(family: str, outcome: dict[str, Any]) -> str:
-    """One line per failed expectation: `suite: type(column) unexpected N of M`."""
+    """A failed expectation that names no rows (an error, a table-wide expectation)."""
     config = outcome["expectation_config"]
-    kwargs = config["kwargs"]
-    target = kwargs.get("column") or ",".join(kwargs.get("column_list", [])) or "table"
     result = outcome.get("result") or {}
     detail = ""
-    if "unexpected_count" in result:
-        detail = f": {result['unexpected_count']} of {result.get('element_count')} rows"
-        sample = result.get("partial_unexpected_list") or []
-        if sample:
-            detail += f", e.g. {sample[:3]!r}"
-    elif "observed_value" in result:
-        observed = result["observed_value"]
-        detail = f": observed {float(observed) if isinstance(observed, Real) else observed!r}"
+    if "observed_value" in result:
+        detail = f": observed {_plain(result['observed_value'])}"
     if outcome.get("exception_info", {}).get("raised_exception"):
         detail = f": error {outcome['exception_info']['exception_message']}"
-    return f"{family}: {config['type']}({target}){detail}"
+    return f"{family}: {_rule(config)}{detail}"
 
 
-def summarise(results: dict[str, dict[str, Any]]) -> Verdict:
-    failed, warnings = [], []
-    for family, validation in results.items():
-        for outcome in validation["results"]:
-            if outcome["success"]:
+def _plain(value: Any) -> Any:
+    return round(float(value), 4) if isinstance(value, Real) and not isinstance(value, bool) else value
+
+
+def _apply(
+    family: str, result: dict[str, Any], locations: pd.DataFrame, verdicts: dict[str, FileVerdict]
+) -> None:
+    """Turn a suite's failed expectations into held rows, held files and warnings, per file."""
+    for outcome in result["results"]:
+        if outcome["success"]:
+            continue
+        config = outcome["expectation_config"]
+        critical = config.get("severity", FailureSeverity.CRITICAL.value) == FailureSeverity.CRITICAL.value
+        detail = outcome.get("result") or {}
+        indexes = detail.get("unexpected_index_list")
+        if not indexes:  # an error, or an expectation of the whole frame: every file of the frame
+            for verdict in verdicts.values():
+                (verdict.failed if critical else verdict.warnings).append(describe(family, outcome))
+            continue
+        indexes = [i["row_id"] if isinstance(i, dict) else i for i in indexes]  # GX names a named index
+        values = detail.get("unexpected_list") or [None] * len(indexes)
+        failing = locations.loc[indexes, ["batch_name", "kafka_offset"]].assign(value=values)
+        for name, rows in failing.groupby("batch_name", sort=False):
+            verdict = verdicts[name]
+            if level_of(config) == BATCH:  # one row per file: its figure
+                line = f"{family}: {_rule(config)}: observed {_plain(rows['value'].iloc[0])}"
+                (verdict.failed if critical else verdict.warnings).append(line)
                 continue
-            severity = outcome["expectation_config"].get("severity", FailureSeverity.CRITICAL.value)
-            (warnings if severity != FailureSeverity.CRITICAL.value else failed).append(
-                describe(family, outcome)
-            )
-    return Verdict(success=not failed, failed=failed, warnings=warnings, results=results)
+            offsets = [int(o) for o in rows["kafka_offset"]]
+            if not critical:
+                verdict.warnings.append(
+                    f"{family}: {_rule(config)}: {_rows(offsets, rows['value'].tolist())}"
+                )
+                continue
+            for offset in offsets:
+                verdict.held.setdefault(offset, []).append(f"{family}: {_rule(config)}")
+
+
+def _rows(offsets: list[int], values: list[Any]) -> str:
+    """`N rows at offsets [...]`, with a few of their values when they say more than True/False."""
+    shown = f"{len(offsets)} row{'s' if len(offsets) != 1 else ''} at offsets {offsets[:5]}"
+    if values and not isinstance(values[0], bool):
+        shown += f", e.g. {[_plain(v) for v in values[:3]]!r}"
+    return shown
+
+
+def _rule(config: dict[str, Any]) -> str:
+    """The expectation a held row broke, without counts: `type(column)`."""
+    kwargs = config["kwargs"]
+    return f"{config['type']}({kwargs.get('column') or 'table'})"

@@ -143,7 +143,11 @@ def consent_expectations() -> list[gxe.Expectation]:
 
 def referral_expectations() -> list[gxe.Expectation]:
     return [
-        _row(gxe.ExpectColumnValuesToBeInSet, column="to_provider_id", value_set=_param("directory_provider_ids")),
+        _row(
+            gxe.ExpectColumnValuesToBeInSet,
+            column="to_provider_id",
+            value_set=_param("directory_provider_ids"),
+        ),
         *_references("referral_known"),
         _is_false("referral_id_reused", severity=WARNING),
     ]

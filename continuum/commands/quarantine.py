@@ -7,7 +7,9 @@ import sys
 
 from common.settings import Settings
 
-HELP = "inspect batches that failed their expectations, and send one through validation again"
+HELP = (
+    "inspect batches, and rows of batches, held by their expectations, and send one through validation again"
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,9 +40,21 @@ def _list(batches: list) -> int:
         return 0
     for batch in batches:
         verdict = batch.verdict
-        first = verdict.failed[0] if verdict.failed else "?"
-        more = f" (+{len(verdict.failed) - 1} more)" if len(verdict.failed) > 1 else ""
-        print(f"{batch.name}\n    {verdict.events} events, validated {verdict.validated_at}: {first}{more}")
+        if batch.kind == "rows":
+            rules = sorted({rule for rules in batch.held.values() for rule in rules})
+            what, first, n = (
+                f"{len(batch.held)} rows held (the rest loaded)",
+                rules[0] if rules else "?",
+                len(rules),
+            )
+        else:
+            what, first, n = (
+                f"{verdict.events} events held",
+                verdict.failed[0] if verdict.failed else "?",
+                len(verdict.failed),
+            )
+        more = f" (+{n - 1} more)" if n > 1 else ""
+        print(f"{batch.name}\n    {what}, validated {verdict.validated_at}: {first}{more}")
     return 0
 
 
@@ -55,9 +69,15 @@ def _show(batch) -> int:
     print(f"files        {batch.directory}")
     print(f"result       {verdict.result_path}")
     print(f"returns to   {batch.landing_events_path}")
-    print("failed expectations:")
-    for line in verdict.failed:
-        print(f"  - {line}")
+    if batch.kind == "rows":
+        print(f"held rows    {len(batch.held)} (the rest of the batch is loaded), in {batch.directory}")
+        print("held rows, by offset, with the expectations they failed:")
+        for offset, rules in sorted(batch.held.items()):
+            print(f"  {offset:>10}  {'; '.join(rules)}")
+    else:
+        print("failed expectations:")
+        for line in verdict.failed:
+            print(f"  - {line}")
     for line in verdict.warnings:
         print(f"  (warning) {line}")
     return 0
@@ -78,9 +98,19 @@ def _release(settings: Settings, name: str) -> int:
         return 1
     with con:
         outcome = quarantine.release(con, settings, name)
+    if isinstance(outcome, quarantine.RowsReleased):
+        print(f"{name}: {outcome.loaded} held rows passed their expectations and loaded")
+        if outcome.still_held:
+            print(f"{len(outcome.still_held)} rows still fail and stay held:", file=sys.stderr)
+            for offset, rules in sorted(outcome.still_held.items()):
+                print(f"  {offset:>10}  {'; '.join(rules)}", file=sys.stderr)
+            return 1
+        return 0
     if isinstance(outcome, LoadOutcome):
         state = "loaded" if outcome.loaded else "was loaded already"
         rows = f"{outcome.events} events, {outcome.dead_letters} dead letters"
+        if outcome.held_rows:
+            rows += f"; {outcome.held_rows} rows broke a row rule and are held (see `show`)"
         print(f"{name} passed its expectations and {state}: {rows}")
         return 0
     print(f"{name} still fails; it stays quarantined:", file=sys.stderr)

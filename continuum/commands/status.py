@@ -27,13 +27,21 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             f"{p.topic + '[' + str(p.partition) + ']':<48} {p.epoch:>5} {_show(p.landed_offset):>10} "
             f"{_show(p.end_offset):>10} {_show(p.lag):>8}"
             + ("  offsets went backwards: see docs/landing.md" if p.lag is not None and p.lag < 0 else "")
+            + (f"  HELD at offset {p.held.offset}" if p.held else "")
         )
+    for p in status.partitions:
+        if p.held:
+            print(f"held: {p.held.describe()} (since {p.held.held_at})")
     if status.broker_error:
         print(f"broker not reachable, end offsets unknown: {status.broker_error}")
     print()
     print(f"dead letters: {sum(status.dead_letters.values())}")
     for (provider, reason), count in sorted(status.dead_letters.items(), key=str):
         print(f"  {provider or '-':<32} {reason:<24} {count:>8}")
+    print()
+    from continuum.pipeline.summary import print_reconciliation  # landed = loaded + quarantined + pending
+
+    print_reconciliation(settings)
     return 0
 
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import duckdb
+import pyarrow.parquet as pq
 
 from common.settings import Settings
 from continuum.pipeline.batches import BatchRef
@@ -21,3 +25,52 @@ def new_batches(con: duckdb.DuckDBPyConnection, settings: Settings) -> list[Batc
     offsets of a quarantined batch again under the same name, that copy is skipped here too.)"""
     seen = seen_batch_names(con)
     return [BatchRef.of(b) for b in committed_batches(settings.landing_dir) if b.name not in seen]
+
+
+#: A validation group holds batches up to about this many events: one GX run per suite over all of
+#: them. Bigger groups cost fewer runs (each has a fixed cost of about a second) but more memory
+#: (about 1 KB per event in pandas); a few groups also let a real executor validate in parallel.
+GROUP_EVENTS = 500_000
+
+
+@dataclass(frozen=True)
+class Group:
+    """Batches validated together, and the events files of the run's other groups (their ids count as
+    known references: a status change and its referral come from two providers)."""
+
+    batches: list[BatchRef]
+    neighbour_paths: list[str]
+
+    def to_xcom(self) -> dict[str, Any]:
+        return {"batches": [b.to_xcom() for b in self.batches], "neighbour_paths": self.neighbour_paths}
+
+    @classmethod
+    def from_xcom(cls, value: dict[str, Any]) -> Group:
+        return cls([BatchRef.from_xcom(b) for b in value["batches"]], list(value["neighbour_paths"]))
+
+
+def _events_in(ref: BatchRef) -> int:
+    try:
+        return pq.ParquetFile(ref.events_path).metadata.num_rows
+    except (OSError, ValueError):
+        return 0  # unreadable: validation says so, with the error
+
+
+def in_groups(batches: list[BatchRef], group_events: int = GROUP_EVENTS) -> list[Group]:
+    """Batches in groups of about `group_events` events, a provider's batches together where they fit
+    (the order of `batches`, by topic and partition, keeps them so)."""
+    packed: list[list[BatchRef]] = [[]]
+    size = 0
+    for ref in batches:
+        events = _events_in(ref)
+        if packed[-1] and size + events > group_events:
+            packed.append([])
+            size = 0
+        packed[-1].append(ref)
+        size += events
+    packed = [group for group in packed if group]
+    paths = [[r.events_path for r in group] for group in packed]
+    return [
+        Group(group, [p for j, other in enumerate(paths) if j != i for p in other])
+        for i, group in enumerate(packed)
+    ]

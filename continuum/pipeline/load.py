@@ -3,17 +3,23 @@
 The ledger `raw.batches` has one row per batch name. Loading checks it and inserts the batch's rows and
 its ledger row in one DuckDB transaction: a retry after a crash either finds the row (and does
 nothing) or finds nothing of the batch at all (and loads it whole).
+
+Rows that broke a ROW rule are left out (they wait in quarantine, `continuum.pipeline.quarantine`);
+the ledger's `events` counts the rows loaded, and grows when held rows are released. Dead letters load
+whatever happens to the events of their batch: with the batch, or when it is quarantined.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from continuum.pipeline.validate import BatchVerdict
@@ -37,6 +43,7 @@ class LoadOutcome:
     loaded: bool  # False: the ledger said it was loaded already
     events: int
     dead_letters: int
+    held_rows: int = 0
 
 
 def ledger_status(con: duckdb.DuckDBPyConnection, name: str) -> str | None:
@@ -46,9 +53,17 @@ def ledger_status(con: duckdb.DuckDBPyConnection, name: str) -> str | None:
 
 
 def record(
-    con: duckdb.DuckDBPyConnection, verdict: BatchVerdict, status: str, loaded_at: datetime | None
+    con: duckdb.DuckDBPyConnection,
+    verdict: BatchVerdict,
+    status: str,
+    loaded_at: datetime | None,
+    events: int | None = None,
+    failed: list[str] | None = None,
 ) -> None:
+    """The batch's ledger row. `events`: rows loaded (default: the verdict's); `failed`: what the ledger
+    says it failed (default: the verdict's BATCH rules)."""
     ref = verdict.ref
+    failed = verdict.failed if failed is None else failed
     con.execute(
         LEDGER_UPSERT,
         {
@@ -59,9 +74,9 @@ def record(
             "first": ref.first_offset,
             "last": ref.last_offset,
             "status": status,
-            "events": verdict.events,
+            "events": verdict.events if events is None else events,
             "dead_letters": verdict.dead_letters,
-            "failed": json.dumps(verdict.failed) if verdict.failed else None,
+            "failed": json.dumps(failed) if failed else None,
             "validated_at": datetime.fromisoformat(verdict.validated_at),
             "loaded_at": loaded_at,
             "result_path": verdict.result_path,
@@ -76,8 +91,47 @@ def _with_load_columns(table: pa.Table, name: str, loaded_at: datetime) -> pa.Ta
     )
 
 
-def load_batch(con: duckdb.DuckDBPyConnection, verdict: BatchVerdict) -> LoadOutcome:
-    """Insert a passing batch's events, dead letters and ledger row in one transaction."""
+def held_summary(held: dict[int, list[str]]) -> list[str]:
+    """What the ledger says of a loaded batch's held rows: one line per ROW rule, with its row count."""
+    counts: dict[str, int] = {}
+    for rules in held.values():
+        for rule in rules:
+            counts[rule] = counts.get(rule, 0) + 1
+    return [f"{n} row{'s' if n != 1 else ''} held: {rule}" for rule, n in sorted(counts.items())]
+
+
+def _insert_events(con: duckdb.DuckDBPyConnection, table: pa.Table, name: str, loaded_at: datetime) -> int:
+    con.register("landed_events", _with_load_columns(table, name, loaded_at))
+    try:
+        con.execute("INSERT INTO raw.events BY NAME SELECT * FROM landed_events")
+    finally:
+        con.unregister("landed_events")
+    return table.num_rows
+
+
+def load_dead_letters(
+    con: duckdb.DuckDBPyConnection, name: str, path: str | None, loaded_at: datetime
+) -> int:
+    """Insert a batch's dead letters unless they are in already (inside the caller's transaction)."""
+    if not path:
+        return 0
+    done = con.execute("SELECT count(*) FROM raw.dead_letters WHERE batch_name = ?", [name]).fetchall()
+    if done[0][0]:
+        return 0
+    refused = pq.read_table(path).drop_columns(list(DEAD_LETTER_PAYLOAD))
+    con.register("landed_dead_letters", _with_load_columns(refused, name, loaded_at))
+    try:
+        con.execute("INSERT INTO raw.dead_letters BY NAME SELECT * FROM landed_dead_letters")
+    finally:
+        con.unregister("landed_dead_letters")
+    return refused.num_rows
+
+
+def load_batch(
+    con: duckdb.DuckDBPyConnection, verdict: BatchVerdict, held: Collection[int] = ()
+) -> LoadOutcome:
+    """Insert a passing batch's events (but the `held` offsets), dead letters and ledger row in one
+    transaction."""
     ref = verdict.ref
     if not verdict.passed:
         raise ValueError(f"batch {ref.name} failed validation; quarantine it instead of loading it")
@@ -88,22 +142,66 @@ def load_batch(con: duckdb.DuckDBPyConnection, verdict: BatchVerdict) -> LoadOut
             con.rollback()
             log.info("batch %s is in the ledger already: not loaded again", ref.name)
             return LoadOutcome(ref.name, False, 0, 0)
-        events = _with_load_columns(pq.read_table(ref.events_path), ref.name, loaded_at)
-        con.register("landed_events", events)
-        con.execute("INSERT INTO raw.events BY NAME SELECT * FROM landed_events")
-        dead_letters = 0
-        if ref.dead_letters_path:
-            refused = pq.read_table(ref.dead_letters_path).drop_columns(list(DEAD_LETTER_PAYLOAD))
-            con.register("landed_dead_letters", _with_load_columns(refused, ref.name, loaded_at))
-            con.execute("INSERT INTO raw.dead_letters BY NAME SELECT * FROM landed_dead_letters")
-            dead_letters = refused.num_rows
-        record(con, verdict, "loaded", loaded_at)
+        events = pq.read_table(ref.events_path)
+        if held:
+            keep = pc.invert(pc.is_in(events["kafka_offset"], pa.array(sorted(held), pa.int64())))
+            events = events.filter(keep)
+        loaded = _insert_events(con, events, ref.name, loaded_at)
+        dead_letters = load_dead_letters(con, ref.name, ref.dead_letters_path, loaded_at)
+        failed = held_summary(verdict.held_offsets()) if held else []
+        record(con, verdict, "loaded", loaded_at, events=loaded, failed=failed)
         con.commit()
     except BaseException:
         con.rollback()
         raise
-    finally:
-        for view in ("landed_events", "landed_dead_letters"):
-            con.unregister(view)
-    log.info("batch %s loaded: %d events, %d dead letters", ref.name, events.num_rows, dead_letters)
-    return LoadOutcome(ref.name, True, events.num_rows, dead_letters)
+    log.info(
+        "batch %s loaded: %d events, %d dead letters%s",
+        ref.name,
+        loaded,
+        dead_letters,
+        f", {len(held)} rows held" if held else "",
+    )
+    return LoadOutcome(ref.name, True, loaded, dead_letters, len(held))
+
+
+def record_quarantined(con: duckdb.DuckDBPyConnection, verdict: BatchVerdict) -> int:
+    """The quarantined batch's ledger row and its dead letters, in one transaction: a batch's dead
+    letters are counted and loaded whatever happens to its events. Returns the dead letters inserted."""
+    ref = verdict.ref
+    con.begin()
+    try:
+        dead_letters = load_dead_letters(con, ref.name, ref.dead_letters_path, datetime.now(UTC))
+        record(con, verdict, "quarantined", None)
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
+    return dead_letters
+
+
+def load_released_rows(
+    con: duckdb.DuckDBPyConnection, name: str, rows: pa.Table, still_held: list[str]
+) -> int:
+    """Insert released rows of a loaded batch, those not in already, and count them in its ledger row
+    (whose failed expectations become `still_held`). Returns the rows inserted (0 on a retry)."""
+    loaded_at = datetime.now(UTC)
+    con.begin()
+    try:
+        present = con.execute(
+            "SELECT kafka_offset FROM raw.events WHERE batch_name = ? AND kafka_offset IN "
+            "(SELECT unnest(?::BIGINT[]))",
+            [name, rows["kafka_offset"].to_pylist()],
+        ).fetchall()
+        if present:
+            keep = pc.invert(pc.is_in(rows["kafka_offset"], pa.array([o for (o,) in present], pa.int64())))
+            rows = rows.filter(keep)
+        inserted = _insert_events(con, rows, name, loaded_at) if rows.num_rows else 0
+        con.execute(
+            "UPDATE raw.batches SET events = events + ?, failed_expectations = ? WHERE batch_name = ?",
+            [inserted, json.dumps(still_held) if still_held else None, name],
+        )
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
+    return inserted

@@ -1,12 +1,22 @@
-"""Quarantine: where a batch that failed its expectations waits, with the reason, for a data engineer.
+"""Quarantine: where what failed its expectations waits, with the reason, for a data engineer.
+
+A batch that broke a BATCH rule, or cannot be read, is held whole:
 
     quarantine/<batch_name>/events.parquet        the landed events file, moved out of landing/
-    quarantine/<batch_name>/dead_letters.parquet  its dead letters, if it had some
+    quarantine/<batch_name>/dead_letters.parquet  its dead letters, if it had some (loaded all the same)
     quarantine/<batch_name>/validation.json       the validation result: which expectations failed
 
-The ledger (`raw.batches`) records the batch as 'quarantined', so the warehouse counts quarantined
-batches per provider. `release` validates the files again (after the suite or the file was fixed);
-a batch that passes now goes back to its place in landing/ and is loaded, once.
+Rows that broke a ROW rule are held alone; the rest of their batch is loaded and its file stays in
+landing/:
+
+    quarantine/<batch_name>/held_rows.parquet     the held rows (events schema)
+    quarantine/<batch_name>/validation.json       the result: per held row's offset, the rules it broke
+
+Both kinds have `origin.json` (where the batch came from). The ledger (`raw.batches`) records a held
+batch as 'quarantined' and a batch with held rows as 'loaded' (its `events` counts the rows loaded, its
+`failed_expectations` the held rows per rule). `release` validates again (after the suite, the directory
+or the file was fixed): a batch that passes goes back to its place in landing/ and is loaded, once; held
+rows that pass are loaded, once, and those that still fail stay.
 """
 
 from __future__ import annotations
@@ -20,10 +30,20 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from common.settings import Settings
 from continuum.pipeline.batches import BatchRef
-from continuum.pipeline.load import LoadOutcome, ledger_status, load_batch, record
+from continuum.pipeline.load import (
+    LoadOutcome,
+    held_summary,
+    ledger_status,
+    load_batch,
+    load_released_rows,
+    record_quarantined,
+)
 from continuum.pipeline.validate import BatchVerdict, run_name, validate_batch
 from streams.landing.files import QUARANTINED_DEAD_LETTERS, QUARANTINED_EVENTS
 
@@ -32,6 +52,7 @@ log = logging.getLogger(__name__)
 EVENTS_FILE = QUARANTINED_EVENTS
 DEAD_LETTERS_FILE = QUARANTINED_DEAD_LETTERS
 RESULT_FILE = "validation.json"
+HELD_ROWS_FILE = "held_rows.parquet"
 
 
 class QuarantineError(LookupError):
@@ -45,6 +66,21 @@ class QuarantinedBatch:
     verdict: BatchVerdict
     landing_events_path: Path
     landing_dead_letters_path: Path | None
+    held: dict[int, list[str]]  # rows held alone: offset -> rules; empty for a batch held whole
+
+    @property
+    def kind(self) -> str:
+        """'rows' (rows held alone, the rest of the batch loaded) or 'batch' (held whole)."""
+        return "rows" if (self.directory / HELD_ROWS_FILE).exists() else "batch"
+
+
+@dataclass(frozen=True)
+class RowsReleased:
+    """What releasing held rows did: rows loaded now, and the rows that still fail (and stay)."""
+
+    name: str
+    loaded: int
+    still_held: dict[int, list[str]]
 
 
 def _move(source: str | None, target: Path) -> Path | None:
@@ -65,11 +101,12 @@ def quarantine_batch(con: duckdb.DuckDBPyConnection, settings: Settings, verdict
     directory = settings.quarantine_dir / ref.name
     directory.mkdir(parents=True, exist_ok=True)
     _write_origin(directory, ref)
-    _move(ref.events_path, directory / EVENTS_FILE)
-    _move(ref.dead_letters_path, directory / DEAD_LETTERS_FILE)
+    events = _move(ref.events_path, directory / EVENTS_FILE)
+    dead_letters = _move(ref.dead_letters_path, directory / DEAD_LETTERS_FILE)
     result = _move(verdict.result_path, directory / RESULT_FILE) or directory / RESULT_FILE
     verdict.result_path = str(result)
-    record(con, verdict, "quarantined", None)
+    verdict.batch = ref.with_paths(events or directory / EVENTS_FILE, dead_letters).to_xcom()
+    record_quarantined(con, verdict)
     log.warning(
         "batch %s quarantined in %s:%s", ref.name, directory, "".join(f"\n  - {f}" for f in verdict.failed)
     )
@@ -111,19 +148,66 @@ def _read(directory: Path) -> QuarantinedBatch:
         validated_at=document.get("validated_at", ""),
         result_path=str(result),
     )
+    verdict.held_rows = len(document.get("held", {}))
     return QuarantinedBatch(
         name=directory.name,
         directory=directory,
         verdict=verdict,
         landing_events_path=Path(origin.events_path),
         landing_dead_letters_path=Path(origin.dead_letters_path) if origin.dead_letters_path else None,
+        held=verdict.held_offsets() if (directory / HELD_ROWS_FILE).exists() else {},
     )
 
 
-def release(con: duckdb.DuckDBPyConnection, settings: Settings, name: str) -> BatchVerdict | LoadOutcome:
-    """Validate a quarantined batch again. If it passes, put its files back in landing/ and load it
-    (returns the LoadOutcome); if not, it stays quarantined with the new result (returns the verdict)."""
+def hold_rows(settings: Settings, verdict: BatchVerdict) -> set[int]:
+    """Copy the rows that broke a ROW rule to quarantine/<batch>/held_rows.parquet, beside the result;
+    returns their offsets. Written before the load: a crash in between leaves a copy the next attempt
+    writes again."""
+    held = verdict.held_offsets()
+    if not held:
+        return set()
+    ref = verdict.ref
+    directory = settings.quarantine_dir / ref.name
+    directory.mkdir(parents=True, exist_ok=True)
+    _write_origin(directory, ref)
+    events = pq.read_table(ref.events_path)
+    rows = events.filter(pc.is_in(events["kafka_offset"], pa.array(sorted(held), pa.int64())))
+    _write_table_atomically(rows, directory / HELD_ROWS_FILE)
+    shutil.copyfile(verdict.result_path, directory / RESULT_FILE)
+    log.warning(
+        "batch %s: %d rows held in %s:%s",
+        ref.name,
+        len(held),
+        directory,
+        "".join(f"\n  - {line}" for line in held_summary(held)),
+    )
+    return set(held)
+
+
+def load_validated(con: duckdb.DuckDBPyConnection, settings: Settings, verdict: BatchVerdict) -> LoadOutcome:
+    """Load a passing batch, holding back the rows that broke a ROW rule."""
+    if ledger_status(con, verdict.ref.name) == "loaded":
+        return load_batch(con, verdict)  # finds it in the ledger: nothing to do, nothing to hold
+    return load_batch(con, verdict, hold_rows(settings, verdict))
+
+
+def _write_table_atomically(table: pa.Table, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    pq.write_table(table, tmp)
+    os.replace(tmp, path)
+
+
+def release(
+    con: duckdb.DuckDBPyConnection, settings: Settings, name: str
+) -> BatchVerdict | LoadOutcome | RowsReleased:
+    """Validate a quarantined batch (or its held rows) again.
+
+    A batch held whole that passes now goes back to landing/ and is loaded (returns the LoadOutcome;
+    rows of it that break a ROW rule are held alone, as in a run); one that fails stays, with the new
+    result (returns the verdict). Held rows that pass are loaded and the others stay (RowsReleased)."""
     batch = find(settings, name)
+    if batch.kind == "rows":
+        return _release_rows(con, settings, batch)
     directory = batch.directory
     dead_letters = directory / DEAD_LETTERS_FILE
     in_quarantine = batch.verdict.ref.with_paths(
@@ -136,12 +220,35 @@ def release(con: duckdb.DuckDBPyConnection, settings: Settings, name: str) -> Ba
         return verdict
     # Load first, then move back: a crash in between leaves the ledger saying 'loaded', and a second
     # release finds it loaded, only moves the files and cleans up.
-    outcome = load_batch(con, verdict)
+    outcome = load_validated(con, settings, verdict)
     _move(str(directory / EVENTS_FILE), _prepared(batch.landing_events_path))
     if batch.landing_dead_letters_path:
         _move(str(dead_letters), _prepared(batch.landing_dead_letters_path))
-    shutil.rmtree(directory)
+    if not (directory / HELD_ROWS_FILE).exists():
+        shutil.rmtree(directory)
     return outcome
+
+
+def _release_rows(
+    con: duckdb.DuckDBPyConnection, settings: Settings, batch: QuarantinedBatch
+) -> RowsReleased:
+    """Validate the held rows again; load those that pass (once) and keep the others."""
+    held_file = batch.directory / HELD_ROWS_FILE
+    verdict = validate_batch(settings, batch.verdict.ref.with_paths(held_file, None))
+    _render_docs(settings, batch.name)
+    # Only ROW rules judge held rows: a handful of rows (say ten stamped 0001-01-01) may well look like
+    # a batch dominated by one time, which says nothing about them.
+    still_held = verdict.held_offsets()
+    rows = pq.read_table(held_file)
+    failing = pc.is_in(rows["kafka_offset"], pa.array(sorted(still_held), pa.int64()))
+    loaded = load_released_rows(con, batch.name, rows.filter(pc.invert(failing)), held_summary(still_held))
+    if still_held:
+        _write_table_atomically(rows.filter(failing), held_file)
+        shutil.copyfile(verdict.result_path, batch.directory / RESULT_FILE)
+    else:
+        shutil.rmtree(batch.directory)
+    log.info("batch %s: %d held rows loaded, %d still held", batch.name, loaded, len(still_held))
+    return RowsReleased(batch.name, loaded, still_held)
 
 
 def _render_docs(settings: Settings, name: str) -> None:

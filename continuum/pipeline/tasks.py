@@ -11,7 +11,6 @@ from common.settings import Settings
 from common.times import parse_as_of
 from continuum.pipeline import dbt, discover, land, publish, quarantine, validate, warehouse
 from continuum.pipeline.batches import BatchRef
-from continuum.pipeline.load import load_batch
 from continuum.pipeline.validate import BatchVerdict
 
 log = logging.getLogger(__name__)
@@ -38,30 +37,54 @@ def discover_batches(settings: Settings, limit: int = MAX_BATCHES_PER_RUN) -> li
     return [b.to_xcom() for b in batches[:limit]]
 
 
+def discover_groups(settings: Settings, limit: int = MAX_BATCHES_PER_RUN) -> list[dict[str, Any]]:
+    """The new batches in a few groups, each validated by one GX run per suite (`validate_group`)."""
+    batches = [BatchRef.from_xcom(b) for b in discover_batches(settings, limit)]
+    groups = discover.in_groups(batches)
+    log.info("%d batches in %d validation groups", len(batches), len(groups))
+    return [group.to_xcom() for group in groups]
+
+
+def validate_group(settings: Settings, group: dict[str, Any]) -> list[dict[str, Any]]:
+    found = discover.Group.from_xcom(group)
+    verdicts = validate.validate_batches(settings, found.batches, found.neighbour_paths)
+    return [v.to_xcom() for v in verdicts]
+
+
 def validate_one(settings: Settings, batch: dict[str, Any]) -> dict[str, Any]:
     return validate.validate_batch(settings, BatchRef.from_xcom(batch)).to_xcom()
 
 
-def _verdicts(values: Iterable[dict[str, Any] | None]) -> list[BatchVerdict]:
-    return [BatchVerdict.from_xcom(v) for v in values if v]
+def _verdicts(values: Iterable[Any]) -> list[BatchVerdict]:
+    """Verdicts from the validate task's output: one per batch, or a list per group."""
+    flat: list[dict[str, Any]] = []
+    for value in values:
+        if isinstance(value, dict):
+            flat.append(value)
+        elif value:
+            flat.extend(v for v in value if v)
+    return [BatchVerdict.from_xcom(v) for v in flat]
 
 
-def load_passed(settings: Settings, verdicts: Iterable[dict[str, Any] | None]) -> dict[str, int]:
+def load_passed(settings: Settings, verdicts: Iterable[Any]) -> dict[str, int]:
+    """Load the batches that passed; rows that broke a ROW rule are held in quarantine instead."""
     passed = [v for v in _verdicts(verdicts) if v.passed]
-    counts = {"batches": 0, "events": 0, "dead_letters": 0, "already_loaded": 0}
+    counts = {"batches": 0, "events": 0, "dead_letters": 0, "already_loaded": 0, "rows_held": 0}
     if not passed:
         return counts
     with warehouse.connect(settings) as con:
         for verdict in passed:
-            outcome = load_batch(con, verdict)
+            outcome = quarantine.load_validated(con, settings, verdict)
             counts["batches" if outcome.loaded else "already_loaded"] += 1
             counts["events"] += outcome.events
             counts["dead_letters"] += outcome.dead_letters
+            counts["rows_held"] += outcome.held_rows
     log.info("loaded %s", counts)
     return counts
 
 
-def quarantine_failed(settings: Settings, verdicts: Iterable[dict[str, Any] | None]) -> list[str]:
+def quarantine_failed(settings: Settings, verdicts: Iterable[Any]) -> list[str]:
+    """Quarantine the batches that broke a BATCH rule or could not be read; their dead letters load."""
     failed = [v for v in _verdicts(verdicts) if not v.passed]
     if not failed:
         return []
@@ -77,12 +100,12 @@ def build_warehouse(settings: Settings, as_of: str | None) -> str:
     return dbt.dbt_build(settings, parse_as_of(as_of))
 
 
-def publish_all(settings: Settings, verdicts: Iterable[dict[str, Any] | None] = ()) -> dict[str, Any]:
+def publish_all(settings: Settings, verdicts: Iterable[Any] = ()) -> dict[str, Any]:
     """Publish the warehouse and exports, and render the Data Docs pages of this run's validations."""
     from expectations.runner import ValidationProject
 
     published = publish.publish_warehouse(settings)
     exports = publish.export_marts(settings)
-    names = [validate.run_name(v.ref.name) for v in _verdicts(verdicts)]
+    names = sorted({v.gx_run or validate.run_name(v.ref.name) for v in _verdicts(verdicts)})
     docs = ValidationProject.for_settings(settings).build_data_docs(names)
     return {"warehouse": str(published), "exports": [str(p) for p in exports], "data_docs": str(docs)}

@@ -1,26 +1,34 @@
-"""Validate one landed batch with the expectation suites and keep the result as JSON."""
+"""Validate landed batches with the expectation suites, a group of them per GX run, and keep each batch's
+result as JSON: which BATCH rules it broke (it is quarantined) and which rows broke a ROW rule (they are
+held back, the rest loads)."""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pyarrow.parquet as pq
 
 from common.settings import Settings
 from continuum.pipeline.batches import BatchRef
+from expectations.families import LandedFile
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class BatchVerdict:
-    """What validation said about a batch; plain JSON so that Airflow can pass it between tasks."""
+    """What validation said about a batch; plain JSON so that Airflow can pass it between tasks.
+
+    `passed`: no BATCH rule failed, the batch loads; `held_rows`: rows that broke a ROW rule, held back
+    from the load (their offsets and rules are in the result file, `held_offsets` reads them)."""
 
     batch: dict[str, Any]
     passed: bool
@@ -30,6 +38,8 @@ class BatchVerdict:
     dead_letters: int
     validated_at: str
     result_path: str
+    held_rows: int = 0
+    gx_run: str = ""
 
     @property
     def ref(self) -> BatchRef:
@@ -42,10 +52,22 @@ class BatchVerdict:
     def from_xcom(cls, value: dict[str, Any]) -> BatchVerdict:
         return cls(**value)
 
+    def held_offsets(self) -> dict[int, list[str]]:
+        """Kafka offset -> the ROW rules that row broke, from the result file."""
+        if not self.held_rows:
+            return {}
+        document = json.loads(Path(self.result_path).read_text())
+        return {int(offset): rules for offset, rules in document.get("held", {}).items()}
+
 
 def run_name(batch_name: str) -> str:
-    """The GX run name of a batch's validation: its name without `.parquet`."""
+    """The GX run name of a batch validated alone: its name without `.parquet`."""
     return batch_name.removesuffix(".parquet")
+
+
+def group_run_name(refs: Sequence[BatchRef]) -> str:
+    """The GX run name of a group: its first batch's, with the number of batches."""
+    return run_name(refs[0].name) if len(refs) == 1 else f"{run_name(refs[0].name)}+{len(refs)}-batches"
 
 
 def validations_dir(settings: Settings) -> Path:
@@ -57,39 +79,94 @@ def count_rows(path: str | None) -> int:
 
 
 def validate_batch(settings: Settings, ref: BatchRef) -> BatchVerdict:
-    """Run the suites on `ref`'s events file and write the result to validations/<name>.json.
+    """Validate one batch on its own (a release, a test)."""
+    return validate_batches(settings, [ref])[0]
 
-    A file that cannot be read fails validation (and is quarantined) instead of failing the task:
-    retrying would not make it readable, and the other batches of the run must not wait for it."""
+
+def validate_batches(
+    settings: Settings, refs: Sequence[BatchRef], neighbour_paths: Sequence[str] = ()
+) -> list[BatchVerdict]:
+    """Run the suites once over every events file of `refs`; write validations/<name>.json per batch.
+
+    `neighbour_paths` are the run's other events files (validated in other groups): ids they hold count
+    as known references. A file that cannot be read fails validation (and is quarantined with the error)
+    instead of failing the task: retrying would not make it readable, and the other batches must not
+    wait for it; its dead letters are counted all the same."""
     from expectations.runner import ValidationProject  # GX takes seconds to import: only when used
 
+    if not refs:
+        return []
     validated_at = datetime.now(UTC)
-    try:
-        events = pq.read_table(ref.events_path).to_pandas()
-        dead_letters = count_rows(ref.dead_letters_path)
-    except (OSError, ValueError) as exc:  # pyarrow raises ArrowInvalid (a ValueError) on corrupt files
-        log.error("batch %s cannot be read: %s", ref.name, exc)
-        return _write(settings, ref, validated_at, 0, 0, [f"unreadable: {exc}"], [], {})
+    gx_run = group_run_name(refs)
+    dead_letters, unreadable = {}, {}
+    for ref in refs:
+        try:
+            dead_letters[ref.name] = count_rows(ref.dead_letters_path)
+        except (OSError, ValueError) as exc:  # pyarrow raises ArrowInvalid (a ValueError) on corrupt files
+            unreadable[ref.name] = f"unreadable dead letters: {exc}"
+            dead_letters[ref.name] = 0
+        try:
+            pq.ParquetFile(ref.events_path)
+        except (OSError, ValueError) as exc:
+            unreadable[ref.name] = f"unreadable: {exc}"
     project = ValidationProject.for_settings(settings)
-    verdict = project.validate(
-        events, ref.topic, ref.partition, ref.first_offset, ref.last_offset, run_name=run_name(ref.name)
+    readable = [r for r in refs if r.name not in unreadable]
+    try:
+        files = project.validate_group([_landed_file(r) for r in readable], gx_run, neighbour_paths)
+    except duckdb.Error:
+        # A file whose footer reads but whose pages do not: find it (and only then pay per file).
+        unreadable.update(_unreadable_files(readable))
+        readable = [r for r in readable if r.name not in unreadable]
+        files = project.validate_group([_landed_file(r) for r in readable], gx_run, neighbour_paths)
+    verdicts = []
+    for ref in refs:
+        if ref.name in unreadable:
+            log.error("batch %s cannot be read: %s", ref.name, unreadable[ref.name])
+            verdicts.append(
+                _write(settings, ref, validated_at, gx_run, 0, dead_letters[ref.name], [unreadable[ref.name]])
+            )
+            continue
+        file = files[ref.name]
+        verdict = _write(
+            settings, ref, validated_at, gx_run, file.events, dead_letters[ref.name], file.failed, file
+        )
+        _log(verdict)
+        verdicts.append(verdict)
+    return verdicts
+
+
+def _landed_file(ref: BatchRef) -> LandedFile:
+    return LandedFile(
+        batch_name=ref.name,
+        provider_id=ref.provider_id,
+        topic=ref.topic,
+        partition=ref.partition,
+        first_offset=ref.first_offset,
+        last_offset=ref.last_offset,
+        events_path=ref.events_path,
     )
+
+
+def _unreadable_files(refs: Sequence[BatchRef]) -> dict[str, str]:
+    found = {}
+    for ref in refs:
+        try:
+            pq.read_table(ref.events_path)
+        except (OSError, ValueError) as exc:
+            found[ref.name] = f"unreadable: {exc}"
+    return found
+
+
+def _log(verdict: BatchVerdict) -> None:
+    if verdict.passed and not verdict.held_rows:
+        return
+    state = f"{verdict.held_rows} rows held" if verdict.passed else "FAILED"
     log.info(
         "batch %s: %d events, %s%s",
-        ref.name,
-        len(events),
-        "passed" if verdict.success else "FAILED",
+        verdict.ref.name,
+        verdict.events,
+        state,
         "".join(f"\n  - {line}" for line in verdict.failed),
-    )
-    return _write(
-        settings,
-        ref,
-        validated_at,
-        len(events),
-        dead_letters,
-        verdict.failed,
-        verdict.warnings,
-        verdict.results,
     )
 
 
@@ -97,24 +174,27 @@ def _write(
     settings: Settings,
     ref: BatchRef,
     validated_at: datetime,
+    gx_run: str,
     events: int,
     dead_letters: int,
     failed: list[str],
-    warnings: list[str],
-    results: dict[str, Any],
+    file: Any = None,
 ) -> BatchVerdict:
     path = validations_dir(settings) / f"{ref.name}.json"
+    held = file.held if file is not None else {}
     verdict = BatchVerdict(
         batch=ref.to_xcom(),
         passed=not failed,
         failed=failed,
-        warnings=warnings,
+        warnings=file.warnings if file is not None else [],
         events=events,
         dead_letters=dead_letters,
         validated_at=validated_at.isoformat(),
         result_path=str(path),
+        held_rows=len(held),
+        gx_run=gx_run,
     )
-    write_json_atomically(path, {**verdict.to_xcom(), "suites": results})
+    write_json_atomically(path, {**verdict.to_xcom(), "held": {str(k): v for k, v in sorted(held.items())}})
     return verdict
 
 

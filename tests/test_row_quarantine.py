@@ -1,0 +1,228 @@
+"""Row-level quarantine and the pipeline's rule for one bad batch, without Airflow: rows that break a ROW
+rule are held alone (listed with the rule, releasable, loaded once), a BATCH rule still holds its batch,
+an unreadable batch is quarantined with the error while its group loads, dead letters always load, and
+landed = loaded + quarantined per provider. Batches are written by hand (tests/test_pipeline_support.py)."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import datetime
+from pathlib import Path
+
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from test_pipeline import run_once
+from test_pipeline_support import valid_events, write_batch
+
+from common.settings import Settings
+from continuum.commands import quarantine as quarantine_command
+from continuum.pipeline import discover, quarantine, warehouse
+from continuum.pipeline.batches import BatchRef
+from continuum.pipeline.summary import reconciliation
+from streams.landing.files import EVENTS_SCHEMA
+
+#: A provider the demo directory does not mark as publishing custody events.
+NO_CUSTODY = "okc-street-outreach"
+PROVIDER = "okc-trauma-hvip"
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(home=tmp_path / "home")
+
+
+def _args(action: str, name: str | None = None) -> argparse.Namespace:
+    return argparse.Namespace(action=action, name=name)
+
+
+def _with_data(event: dict, **changes) -> dict:
+    return {**event, "data": orjson.dumps({**orjson.loads(event["data"]), **changes}).decode()}
+
+
+def loaded_offsets(settings: Settings, name: str) -> list[int]:
+    with warehouse.connect(settings, read_only=True) as con:
+        rows = con.execute(
+            "SELECT kafka_offset FROM raw.events WHERE batch_name = ? ORDER BY 1", [name]
+        ).fetchall()
+    return [o for (o,) in rows]
+
+
+def scalar(settings: Settings, sql: str, *params) -> object:
+    with warehouse.connect(settings, read_only=True) as con:
+        return con.execute(sql, list(params)).fetchall()[0][0]
+
+
+def test_rows_that_break_a_row_rule_are_held_and_the_rest_loads_then_released_once(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    events = valid_events(settings, PROVIDER, 60, seed=21)
+    referrals = [i for i, e in enumerate(events) if e["type"] == "referral.requested"][:2]
+    for i in referrals:
+        events[i] = _with_data(events[i], to_provider_id="nowhere-provider")
+    events[7] = {**events[7], "time": datetime(1, 1, 1, tzinfo=events[7]["time"].tzinfo)}
+    batch = write_batch(settings, PROVIDER, 0, 100, events, dead_letters=3)
+    held_offsets = sorted([100 + i for i in referrals] + [107])
+
+    [verdict] = run_once(settings)
+    assert verdict["passed"] and verdict["held_rows"] == 3
+    assert loaded_offsets(settings, batch.name) == [o for o in range(100, 160) if o not in held_offsets]
+    assert scalar(settings, "SELECT count(*) FROM raw.dead_letters WHERE batch_name = ?", batch.name) == 3
+    status, events_count, failed = (
+        scalar(settings, "SELECT status FROM raw.batches"),
+        scalar(settings, "SELECT events FROM raw.batches"),
+        orjson.loads(scalar(settings, "SELECT failed_expectations FROM raw.batches")),
+    )
+    assert (status, events_count) == ("loaded", 57)
+    assert failed == [
+        "1 row held: batch: expect_column_values_to_be_between(time_year)",
+        "2 rows held: referral: expect_column_values_to_be_in_set(to_provider_id)",
+    ]
+    assert batch.events_path.exists()  # the file stays in landing: the lander resumes from it
+
+    assert quarantine_command.run(_args("list"), settings) == 0
+    listed = capsys.readouterr().out
+    assert batch.name in listed and "3 rows held (the rest loaded)" in listed
+    assert quarantine_command.run(_args("show", batch.name), settings) == 0
+    shown = capsys.readouterr().out
+    assert f"{held_offsets[0]:>10}  referral: expect_column_values_to_be_in_set(to_provider_id)" in shown
+    assert f"{107:>10}  batch: expect_column_values_to_be_between(time_year)" in shown
+    assert reconciliation(settings)[PROVIDER].reconciles
+    assert reconciliation(settings)[PROVIDER].quarantined == 3
+
+    # Released as they are: they still fail and stay; nothing is loaded twice.
+    assert quarantine_command.run(_args("release", batch.name), settings) == 1
+    assert len(quarantine.find(settings, batch.name).held) == 3
+
+    # The data engineer corrects the held rows in quarantine, then releases them: they load, once.
+    held_file = settings.quarantine_dir / batch.name / quarantine.HELD_ROWS_FILE
+    rows = pq.read_table(held_file).to_pylist()
+    for row in rows:
+        original = valid_events(settings, PROVIDER, 60, seed=21)[row["kafka_offset"] - 100]
+        row.update(time=original["time"], data=original["data"])
+    pq.write_table(pa.Table.from_pylist(rows, schema=EVENTS_SCHEMA), held_file)
+    assert quarantine_command.run(_args("release", batch.name), settings) == 0
+    assert "3 held rows passed their expectations and loaded" in capsys.readouterr().out
+    assert loaded_offsets(settings, batch.name) == list(range(100, 160))
+    assert scalar(settings, "SELECT events FROM raw.batches") == 60
+    assert scalar(settings, "SELECT failed_expectations FROM raw.batches") is None
+    assert quarantine_command.run(_args("release", batch.name), settings) == 1  # nothing left to release
+    assert run_once(settings) == []
+    assert loaded_offsets(settings, batch.name) == list(range(100, 160))
+    assert reconciliation(settings)[PROVIDER].reconciles
+
+
+def test_custody_events_from_a_provider_that_may_not_send_them_hold_only_those_rows(
+    settings: Settings,
+) -> None:
+    events = valid_events(settings, NO_CUSTODY, 40, seed=22)
+    custody = {
+        **events[3],
+        "type": "custody.admitted",
+        "dataschema": "urn:continuum:schema:custody.admitted:1",
+        "data": orjson.dumps({"facility_type": "jail", "admission_reason": "new_charge"}).decode(),
+    }
+    events[3] = custody
+    batch = write_batch(settings, NO_CUSTODY, 0, 0, events)
+    run_once(settings)
+    assert loaded_offsets(settings, batch.name) == [o for o in range(40) if o != 3]
+    held = quarantine.find(settings, batch.name).held
+    assert held == {3: ["custody_justice: expect_column_values_to_be_in_set(provider_id)"]}
+    referrals = sum(e["type"].startswith("referral.") for e in events)
+    assert (
+        scalar(
+            settings,
+            "SELECT count(*) FROM raw.events WHERE type LIKE 'referral.%' AND batch_name = ?",
+            batch.name,
+        )
+        == referrals
+    )
+
+
+def test_a_batch_level_anomaly_holds_the_batch_and_its_dead_letters_still_load(settings: Settings) -> None:
+    events = valid_events(settings, PROVIDER, 40, seed=23)
+    stamped = [{**e, "time": events[0]["time"]} for e in events]
+    good = write_batch(
+        settings, PROVIDER, 0, 0, valid_events(settings, PROVIDER, 30, seed=24), dead_letters=1
+    )
+    bad = write_batch(settings, PROVIDER, 1, 0, stamped, dead_letters=4)
+    verdicts = {v["batch"]["name"]: v for v in run_once(settings)}
+    assert verdicts[good.name]["passed"] and not verdicts[bad.name]["passed"]
+    assert "max_time_value_share" in verdicts[bad.name]["failed"][0]
+    assert loaded_offsets(settings, bad.name) == []
+    assert scalar(settings, "SELECT count(*) FROM raw.dead_letters WHERE batch_name = ?", bad.name) == 4
+    assert scalar(settings, "SELECT count(*) FROM raw.dead_letters") == 5
+    counts = reconciliation(settings)[PROVIDER]
+    assert (counts.landed, counts.loaded, counts.quarantined, counts.pending) == (70, 30, 40, 0)
+    assert (counts.dead_letters_landed, counts.dead_letters_loaded) == (5, 5) and counts.reconciles
+
+    # Corrected and released: the events load once, the dead letters are not loaded a second time.
+    held_file = settings.quarantine_dir / bad.name / "events.parquet"
+    fixed = pq.read_table(held_file).to_pandas()
+    fixed["time"] = [e["time"] for e in events]
+    pq.write_table(pa.Table.from_pandas(fixed, schema=EVENTS_SCHEMA, preserve_index=False), held_file)
+    assert quarantine_command.run(_args("release", bad.name), settings) == 0
+    assert loaded_offsets(settings, bad.name) == list(range(40))
+    assert scalar(settings, "SELECT count(*) FROM raw.dead_letters WHERE batch_name = ?", bad.name) == 4
+    assert reconciliation(settings)[PROVIDER].reconciles
+
+
+def test_ten_events_dated_year_one_do_not_hide_their_batch_or_its_dead_letters(settings: Settings) -> None:
+    # Issue 11: ten contract-valid events dated 0001-01-01 used to make the file unreadable to pandas and
+    # quarantine the whole batch, dead letters and all.
+    batches = []
+    for partition in range(3):
+        events = valid_events(settings, PROVIDER, 80, seed=30 + partition)
+        for event in events[10 * partition : 10 * partition + 10] if partition == 1 else []:
+            event["time"] = datetime.fromisoformat("0001-01-01T00:00:00+00:00")
+        batches.append(write_batch(settings, PROVIDER, partition, 0, events, dead_letters=8))
+    verdicts = run_once(settings)
+    assert all(v["passed"] for v in verdicts)
+    assert [v["held_rows"] for v in verdicts] == [0, 10, 0]
+    assert scalar(settings, "SELECT count(*) FROM raw.events") == 230
+    assert scalar(settings, "SELECT count(*) FROM raw.dead_letters") == 24
+    assert scalar(settings, "SELECT sum(dead_letters) FROM raw.batches") == 24
+    counts = reconciliation(settings)[PROVIDER]
+    assert (counts.landed, counts.loaded, counts.quarantined) == (240, 230, 10) and counts.reconciles
+
+
+def test_an_unreadable_batch_is_quarantined_with_the_error_and_its_group_loads(settings: Settings) -> None:
+    good = write_batch(settings, PROVIDER, 0, 0, valid_events(settings, PROVIDER, 30, seed=40))
+    broken = write_batch(
+        settings, PROVIDER, 1, 0, valid_events(settings, PROVIDER, 30, seed=41), dead_letters=2
+    )
+    broken.events_path.write_bytes(b"not parquet")
+    verdicts = {v["batch"]["name"]: v for v in run_once(settings)}
+    assert verdicts[good.name]["passed"]
+    assert not verdicts[broken.name]["passed"] and verdicts[broken.name]["failed"][0].startswith("unreadable")
+    assert loaded_offsets(settings, good.name) == list(range(30))
+    assert scalar(settings, "SELECT count(*) FROM raw.dead_letters WHERE batch_name = ?", broken.name) == 2
+    assert quarantine.find(settings, broken.name).kind == "batch"
+
+
+def test_new_batches_are_validated_in_a_few_groups(settings: Settings) -> None:
+    refs = [
+        BatchRef.of(write_batch(settings, PROVIDER, p, 0, valid_events(settings, PROVIDER, 30, seed=p)))
+        for p in range(7)
+    ]
+    groups = discover.in_groups(refs, group_events=100)
+    assert [len(g.batches) for g in groups] == [3, 3, 1]  # 30 + 30 + 30 fit in 100; a 4th would not
+    assert groups[2].neighbour_paths == [r.events_path for r in refs[:6]]
+    assert [len(g.batches) for g in discover.in_groups(refs)] == [7]  # the default holds them all
+    assert discover.in_groups([]) == []
+
+
+def test_one_group_run_records_each_file_and_row(settings: Settings) -> None:
+    # Two files in one GX run: the held row is named by its own file and offset, not its neighbour's.
+    events = valid_events(settings, PROVIDER, 30, seed=50)
+    events[5] = {**events[5], "time": events[5]["time"].replace(year=1999)}
+    first = write_batch(settings, PROVIDER, 0, 0, valid_events(settings, PROVIDER, 30, seed=51))
+    second = write_batch(settings, PROVIDER, 1, 0, events)
+    from continuum.pipeline.validate import validate_batches
+
+    verdicts = validate_batches(settings, [BatchRef.of(first), BatchRef.of(second)])
+    assert len({v.gx_run for v in verdicts}) == 1
+    assert [v.held_rows for v in verdicts] == [0, 1]
+    assert verdicts[1].held_offsets() == {5: ["batch: expect_column_values_to_be_between(time_year)"]}
+    assert [v.events for v in verdicts] == [30, 30]
