@@ -256,22 +256,25 @@ def binary_envelope(value: Any, headers: Headers) -> dict[str, Any] | Refusal:
     carry the event (names and values), so an event is `too_large` at about the size in both modes."""
     size = _length(value)
     attributes: dict[str, Any] = {}
+    content_type: dict[str, Any] = {}  # applied last: `content-type` wins over a `ce_datacontenttype`
     unreadable = None
     for key, raw in headers:
         name = _header_name(key)
         if name == CONTENT_TYPE_HEADER:
-            attribute = "datacontenttype"
+            attribute, into = "datacontenttype", content_type
         elif name.startswith(CE_PREFIX) and name != "ce_data":  # data is the value, never a header
-            attribute = name[len(CE_PREFIX) :]
+            attribute, into = name[len(CE_PREFIX) :], attributes
         else:
             continue  # the provider's own headers (tracing, ...) are not part of the event
         if raw is None:
+            into.pop(attribute, None)
             continue
         size += len(name) + _length(raw)
         try:
-            attributes[attribute] = raw.decode() if type(raw) is bytes else bytes(raw).decode()
+            into[attribute] = raw.decode() if type(raw) is bytes else bytes(raw).decode()
         except (TypeError, ValueError):
             unreadable = unreadable or name
+    attributes.update(content_type)
     if size > MAX_MESSAGE_BYTES:
         return Refusal(
             "too_large", f"value and ce_ headers: {size} bytes, the contract allows {MAX_MESSAGE_BYTES}"

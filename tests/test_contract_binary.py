@@ -200,6 +200,13 @@ def test_content_type_may_be_absent_and_the_same_header_twice_counts_the_last() 
     assert check(VALUE, [*HEADERS, ("ce_id", b"not-a-uuid")]).reason == "bad_id"
 
 
+@pytest.mark.parametrize("first", [True, False])
+def test_content_type_wins_over_a_ce_datacontenttype_header(first: bool) -> None:
+    extra = ("ce_datacontenttype", b"text/plain")
+    headers = [extra, *HEADERS] if first else [*HEADERS, extra]
+    assert check(VALUE, headers) == check(message())
+
+
 def test_a_ce_data_header_is_not_data() -> None:
     headers = [*HEADERS, ("ce_data", b'{"priority": "whenever"}')]
     assert check(VALUE, headers) == check(message())
