@@ -57,6 +57,12 @@ class Settings(BaseSettings):
         default=False,
         description="each lander validates and writes on a thread of its own, not the consumer's",
     )
+    land_dead_letter_max_bytes: int = Field(
+        default=1_000_000,
+        ge=1024,
+        description="largest dead letter sent whole to pipeline.dead-letter (at most the topic's "
+        "max.message.bytes); a bigger one is sent truncated, and kept whole in the dead-letter files",
+    )
     web_host: str = Field(default="127.0.0.1", description="address `continuum serve` binds to")
     web_port: int = Field(default=8000, ge=1, le=65535, description="port `continuum serve` listens on")
     web_session_hours: float = Field(default=12.0, gt=0, description="a browser sign-in lasts (hours)")

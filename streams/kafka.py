@@ -51,16 +51,38 @@ def ensure_topics(settings: Settings, extra_provider_ids: tuple[str, ...] = ()) 
     wanted = [provider_topic(p) for p in provider_ids] + [DEAD_LETTER_TOPIC]
     admin = KafkaAdminClient(**client_config(settings, client_id="continuum-admin"))
     try:
-        missing = [t for t in wanted if t not in set(admin.list_topics())]
-        created = []
-        for topic in missing:
-            try:
-                admin.create_topics([NewTopic(topic, settings.topic_partitions, 1)])
-                created.append(topic)
-            except TopicAlreadyExistsError:  # another process won the race: that is fine
-                pass
-        if created:
-            log.info("created %d topics: %s", len(created), ", ".join(created))
-        return created
+        existing = set(admin.list_topics())
+        return create_topics(settings, [t for t in wanted if t not in existing], admin=admin)
     finally:
         admin.close()
+
+
+def create_topics(settings: Settings, names: list[str], admin: KafkaAdminClient | None = None) -> list[str]:
+    """Create each topic of `names` with `topic_partitions` partitions and `topic_replication` replicas:
+    the one place the project creates topics, so that every topic gets the deployment's replication.
+
+    A topic that exists already is left alone (another process may have won the race). `admin`: a client
+    to use (the lander's, with its short timeouts); else one is made and closed. Returns those created."""
+    own_admin = admin is None
+    if own_admin:
+        admin = KafkaAdminClient(**client_config(settings, client_id="continuum-admin"))
+    created = []
+    try:
+        for topic in names:
+            try:
+                admin.create_topics([NewTopic(topic, settings.topic_partitions, settings.topic_replication)])
+                created.append(topic)
+            except TopicAlreadyExistsError:
+                pass
+    finally:
+        if own_admin:
+            admin.close()
+    if created:
+        log.info(
+            "created %d topics (%d partitions, replication %d): %s",
+            len(created),
+            settings.topic_partitions,
+            settings.topic_replication,
+            ", ".join(created),
+        )
+    return created

@@ -1,4 +1,4 @@
-"""continuum land [--until-caught-up] [--accept-reset]"""
+"""continuum land [--until-caught-up] [--accept-reset] [--skip-offset T:P:O ...] [--release T:P ...]"""
 
 from __future__ import annotations
 
@@ -28,11 +28,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="when a partition's offsets went backwards (topic recreated, broker lost its log), land its "
         "new life under a new epoch instead of holding it (see docs/landing.md)",
     )
+    parser.add_argument(
+        "--skip-offset",
+        action="append",
+        default=[],
+        metavar="TOPIC:PARTITION:OFFSET",
+        help="dead-letter that record as unreadable_record (stage operator) instead of landing it, and "
+        "release its partition if it is held there; recorded with who and when (repeatable)",
+    )
+    parser.add_argument(
+        "--release",
+        action="append",
+        default=[],
+        metavar="TOPIC:PARTITION",
+        help="release a partition held at a record that could not be landed: that record is tried again "
+        "(repeatable; `continuum status` lists held partitions)",
+    )
+
+
+#: Exit code for a --skip-offset or --release that cannot be done (nothing was changed or landed).
+EXIT_USAGE = 2
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.landing.holds import OperatorRequestRefused, parse_offset, parse_partition
     from streams.landing.lander import EXIT_FAILED
     from streams.landing.workers import run_landers
+
+    try:
+        releases = [parse_partition(text) for text in args.release]
+        skips = [parse_offset(text) for text in args.skip_offset]
+    except OperatorRequestRefused as exc:
+        log.error("%s", exc)
+        return EXIT_USAGE
 
     if not args.verbose:
         # kafka-python logs every failed request and reconnect; the lander says once per interval that
@@ -40,7 +68,17 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         logging.getLogger("kafka").setLevel(logging.CRITICAL)
     try:
         with landing_progress(settings):
-            return run_landers(settings, settings.land_workers, args.until_caught_up, args.accept_reset)
+            return run_landers(
+                settings,
+                settings.land_workers,
+                args.until_caught_up,
+                args.accept_reset,
+                releases=releases,
+                skip_offsets=skips,
+            )
+    except OperatorRequestRefused as exc:
+        log.error("%s", exc)
+        return EXIT_USAGE
     except Exception as exc:  # the lander logged the detail; say plainly that nothing is lost
         log.error("landing failed: %s (nothing committed is lost; restart to resume)", exc)
         return EXIT_FAILED

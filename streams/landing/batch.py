@@ -19,6 +19,7 @@ from common.names import provider_of_topic
 from streams.contract import Contract, Event, Refusal
 from streams.landing.files import DEAD_LETTERS_SCHEMA, EVENTS_SCHEMA
 from streams.landing.offsets import TOPIC_ID_KEY
+from streams.landing.unreadable import UnreadableHeaders
 
 #: `error.stage` of a message the contract refused.
 VALIDATE_STAGE = "validate"
@@ -127,11 +128,14 @@ def events_table(checked: CheckedBatch, landed_at: datetime) -> pa.Table:
     return table
 
 
-def original_headers_json(headers: list[tuple[str, bytes]] | None) -> str | None:
-    """The record's own headers as a JSON object of base64 values (header values are bytes)."""
+def original_headers_json(headers: list[tuple[str, bytes | None]] | None) -> str | None:
+    """The record's own headers as a JSON object of base64 values (header values are bytes); a header
+    without a value is null. A record the client could not decode gives its raw headers (unreadable.py)."""
+    if type(headers) is UnreadableHeaders:
+        headers = headers.readable()
     if not headers:
         return None
-    return orjson.dumps({k: base64.b64encode(v or b"").decode() for k, v in headers}).decode()
+    return orjson.dumps({k: None if v is None else base64.b64encode(v).decode() for k, v in headers}).decode()
 
 
 def dead_letters_table(checked: CheckedBatch, landed_at: datetime) -> pa.Table:

@@ -13,6 +13,11 @@ gets a new *epoch*: its next life is landed as `<topic>+<partition>+e<epoch>+<fi
 (epoch 0, the first life, carries no epoch in its name), so files of an earlier life are never written
 over and names still sort by (epoch, offset). See docs/landing.md.
 
+Partitions the lander holds because a record could not be landed (holds.py) are recorded as
+
+    landing/holds/<topic>+<partition>.json           why, and from which offset (removed on release)
+    landing/operator-actions.jsonl                   every release and skip: who, when, what
+
 Commit protocol: both files are written under `.tmp` names and fsynced; the dead-letter file is renamed
 first, the events file last. The events file's rename is the batch's commit: a dead-letter file without
 its events file is the leftover of a crash between the two renames and is removed by `recover`, like any
@@ -78,6 +83,9 @@ DEAD_LETTERS_SCHEMA = pa.schema(
         *LINEAGE_FIELDS,
     ]
 )
+
+HOLDS = "holds"
+OPERATOR_ACTIONS = "operator-actions.jsonl"
 
 _NAME = re.compile(
     r"(?P<topic>.+)\+(?P<partition>\d+)\+(?:e(?P<epoch>\d{4,})\+)?(?P<first>\d{20})\+(?P<last>\d{20})\.parquet"
@@ -169,6 +177,35 @@ def commit(tmp_path: Path) -> Path:
     finally:
         os.close(dir_fd)
     return final_path
+
+
+def hold_path(landing_dir: Path, topic: str, partition: int) -> Path:
+    return landing_dir / HOLDS / f"{topic}+{partition}.json"
+
+
+def hold_paths(landing_dir: Path) -> list[Path]:
+    return sorted((landing_dir / HOLDS).glob("*.json"))
+
+
+def write_bytes_durably(data: bytes, final_path: Path) -> Path:
+    """Write `data` under a temporary name, fsync, rename and fsync the directory: the file is either
+    the old one or the new one after a crash, never half of one."""
+    final_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp_path = final_path.with_name(final_path.name + TMP_SUFFIX)
+    with open(tmp_path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    return commit(tmp_path)
+
+
+def append_line_durably(line: str, path: Path) -> None:
+    """Append one line to a log file and fsync it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(line.rstrip("\n") + "\n")
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def _batch(batch_id: BatchId, events_path: Path, dead_letters_path: Path) -> LandedBatch:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from kafka import TopicPartition
-from kafka.errors import KafkaError, OffsetOutOfRangeError
+from kafka.errors import CorruptRecordError, KafkaError, OffsetOutOfRangeError
 
 from common.directory import load_directory
 from common.settings import Settings
@@ -22,6 +22,7 @@ from streams.contract import Contract
 from streams.landing import files
 from streams.landing.batch import Batch
 from streams.landing.dead_letters import DeadLetterProducer
+from streams.landing.holds import PartitionHold, load_holds, new_hold, save_hold
 from streams.landing.offsets import Reset, ResumePoint, find_reset, resume_points
 from streams.landing.shards import Shard
 from streams.landing.source import Outage, ProviderTopics, TopicInfo, make_consumer
@@ -29,10 +30,12 @@ from streams.landing.writer import BatchWriter
 
 log = logging.getLogger(__name__)
 
-#: Exit codes of `run`.
+#: Exit codes of `run`. 3: some partitions are held (offsets that went backwards, or a record that cannot
+#: be landed); every other partition was landed. Records that were dead-lettered are not a failure.
 EXIT_OK = 0
 EXIT_FAILED = 1
-EXIT_RESET_HELD = 3
+EXIT_HELD = 3
+EXIT_RESET_HELD = EXIT_HELD  # the name of when only resets were held
 
 _POLL_MS = 200
 
@@ -62,6 +65,7 @@ class Lander:
         contract: Contract | None = None,
         shard: Shard | None = None,
         recover: bool = True,
+        skips: Mapping[TopicPartition, Mapping[int, str]] | None = None,
     ):
         self.settings = settings
         self.shard = shard or Shard(0, 1)
@@ -73,6 +77,8 @@ class Lander:
         self.states: dict[TopicPartition, PartitionState] = {}
         #: Partitions whose offsets went backwards, held until the lander runs with --accept-reset.
         self.held: dict[TopicPartition, Reset] = {}
+        #: Partitions held at a record that cannot be landed (holds.py), until an operator releases them.
+        self.failed: dict[TopicPartition, PartitionHold] = {}
         self._stop = False
         self._points: dict[TopicPartition, ResumePoint] = {}
         self._topics = ProviderTopics(settings)
@@ -83,7 +89,11 @@ class Lander:
         self._consumer = None
         self._dead_letters = DeadLetterProducer(settings, stop_requested=lambda: self._stop)
         self._writer = BatchWriter(
-            self.contract, self._dead_letters, self.landing_dir, threaded=settings.land_writer_thread
+            self.contract,
+            self._dead_letters,
+            self.landing_dir,
+            threaded=settings.land_writer_thread,
+            skips={tp: offsets for tp, offsets in (skips or {}).items() if self.shard.owns(tp)},
         )
 
     def request_stop(self) -> None:
@@ -98,6 +108,9 @@ class Lander:
             names = ", ".join(str(p.relative_to(self.landing_dir)) for p in removed)
             log.warning("removed %d uncommitted files left by a crash: %s", len(removed), names)
         self._points = resume_points(self.landing_dir, self.settings.quarantine_dir)
+        self.failed = {tp: h for tp, h in load_holds(self.landing_dir).items() if self.shard.owns(tp)}
+        for hold in self.failed.values():
+            log.error("%s", hold.describe())
         self._consumer = make_consumer(self.settings)
         self._writer.start()
         started = time.monotonic()
@@ -106,11 +119,13 @@ class Lander:
                 self._refresh_topics_if_due()
                 self._poll()
                 self._cut_batches(flush_all=False)
+                self._hold_failed_partitions()
                 self._log_held_if_due()
                 if self.until_caught_up and self._caught_up():
                     break
             self._cut_batches(flush_all=True)  # the batch in hand is finished, not dropped
             self._writer.close()
+            self._hold_failed_partitions()
         except BaseException:
             log.error("the lander stops; batches not committed are landed again on restart")
             raise
@@ -124,9 +139,16 @@ class Lander:
             self._writer.dead_letters,
             elapsed,
         )
-        if self.held:
+        for tp, offsets in self._writer.skips_not_reached().items():
+            log.warning(
+                "%s[%d]: --skip-offset %s not reached in this run (not on the broker yet?): give it again",
+                tp.topic,
+                tp.partition,
+                ", ".join(map(str, offsets)),
+            )
+        if self.held or self.failed:
             self._log_held()
-            return EXIT_RESET_HELD
+            return EXIT_HELD
         return EXIT_OK
 
     def _close_clients(self) -> None:
@@ -157,7 +179,7 @@ class Lander:
         new = []
         for topic in topics:
             for tp in topic.topic_partitions():
-                if tp in self.held or not self.shard.owns(tp):
+                if tp in self.held or tp in self.failed or not self.shard.owns(tp):
                     continue
                 state = self.states.get(tp)
                 if state is None:
@@ -249,12 +271,37 @@ class Lander:
 
     def _log_held(self) -> None:
         self._last_held_log = time.monotonic()
-        log.error(
-            "%d partitions held because their offsets went backwards (run with --accept-reset to land "
-            "their new life under a new epoch): %s",
-            len(self.held),
-            _names(self.held),
-        )
+        if self.held:
+            log.error(
+                "%d partitions held because their offsets went backwards (run with --accept-reset to land "
+                "their new life under a new epoch): %s",
+                len(self.held),
+                _names(self.held),
+            )
+        if self.failed:
+            log.error(
+                "%d partitions held at a record that cannot be landed (continuum status shows why; "
+                "continuum land --skip-offset TOPIC:PARTITION:OFFSET or --release TOPIC:PARTITION): %s",
+                len(self.failed),
+                ", ".join(
+                    f"{tp.topic}[{tp.partition}] at {h.offset}" for tp, h in sorted(self.failed.items())
+                ),
+            )
+
+    # -- partitions held at a record ------------------------------------------------------------------
+
+    def _hold_failed_partitions(self) -> None:
+        for hold in self._writer.take_holds():
+            self._hold(hold)
+
+    def _hold(self, hold: PartitionHold) -> None:
+        """Stop landing one partition at the record `hold` names, say so and write it down; every other
+        partition goes on. What was taken of it after that record is dropped (not committed)."""
+        save_hold(self.landing_dir, hold)
+        log.error("%s", hold.describe())
+        self.failed[hold.tp] = hold
+        if self.states.pop(hold.tp, None) is not None:
+            self._assign()
 
     # -- fetching -------------------------------------------------------------------------------------
 
@@ -265,6 +312,11 @@ class Lander:
         self._writer.raise_if_failed()
         try:
             fetched = self._consumer.poll(timeout_ms=_POLL_MS)
+        except CorruptRecordError as exc:
+            # unreadable.py reads what kafka-python cannot decode; what still fails a fetch (a batch
+            # shorter than its own header says) is held where it failed.
+            self._hold_unreadable(exc)
+            return
         except OffsetOutOfRangeError as exc:
             # The broker no longer has the position asked for (Apache Kafka's answer to a recreated topic
             # or to retention that deleted messages never landed).
@@ -280,6 +332,15 @@ class Lander:
             if state is not None and records:
                 self._take(tp, state, records)
         self._check_highwaters(fetched.keys())
+
+    def _hold_unreadable(self, error: CorruptRecordError) -> None:
+        tp = failing_partition(self._consumer)
+        state = self.states.get(tp) if tp is not None else None
+        if state is None:
+            raise error  # not one partition's: the lander fails, as before
+        self._submit(tp, state)  # what was taken before it is landed
+        self._writer.raise_if_failed()
+        self._hold(new_hold(tp.topic, tp.partition, state.epoch, state.next_offset, "read", error))
 
     def _take(self, tp: TopicPartition, state: PartitionState, records: list[Any]) -> None:
         if self.until_caught_up:
@@ -347,6 +408,13 @@ class Lander:
         records, state.records = state.records[:count], state.records[count:]
         state.oldest_at = time.monotonic()
         self._writer.submit(Batch(tp.topic, tp.partition, state.epoch, state.topic_id, records))
+
+
+def failing_partition(consumer: Any) -> TopicPartition | None:
+    """The partition whose fetched records raised in the consumer's last poll. kafka-python does not say
+    (its error names no partition); its fetcher keeps that partition's records as the next in line."""
+    records = getattr(consumer._fetcher, "_next_partition_records", None)
+    return getattr(records, "topic_partition", None)
 
 
 def _names(tps) -> str:

@@ -13,12 +13,12 @@ import time
 from dataclasses import dataclass
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
-from kafka.admin import NewTopic
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import KafkaError
 
 from common.names import DEAD_LETTER_TOPIC, is_provider_topic
 from common.settings import Settings
-from streams.kafka import client_config
+from streams.kafka import client_config, create_topics
+from streams.landing.unreadable import read_tolerantly
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,8 @@ class TopicInfo:
 
 def make_consumer(settings: Settings, client_id: str = "continuum-lander", **overrides) -> KafkaConsumer:
     """A consumer for manual assignment. `auto_offset_reset="none"`: a position the broker no longer has
-    is a reset the lander must see and handle, never a silent jump to the start or the end."""
+    is a reset the lander must see and handle, never a silent jump to the start or the end. It reads
+    records kafka-python cannot decode as unreadable records instead of failing the fetch (unreadable.py)."""
     config = {
         "client_id": client_id,
         "group_id": None,
@@ -60,7 +61,9 @@ def make_consumer(settings: Settings, client_id: str = "continuum-lander", **ove
         **FETCH_CONFIG,
         **overrides,
     }
-    return KafkaConsumer(**client_config(settings, **config))
+    consumer = KafkaConsumer(**client_config(settings, **config))
+    read_tolerantly(consumer)
+    return consumer
 
 
 class ProviderTopics:
@@ -93,11 +96,7 @@ class ProviderTopics:
         their batch is committed, so a missing topic would hold every batch with a refused message."""
         if self._dead_letter_topic_exists:
             return
-        try:
-            self._client().create_topics([NewTopic(DEAD_LETTER_TOPIC, self._settings.topic_partitions, 1)])
-            log.info("created the dead-letter topic %s", DEAD_LETTER_TOPIC)
-        except TopicAlreadyExistsError:
-            pass
+        create_topics(self._settings, [DEAD_LETTER_TOPIC], admin=self._client())
         self._dead_letter_topic_exists = True
 
     def _client(self) -> KafkaAdminClient:

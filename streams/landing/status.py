@@ -1,5 +1,6 @@
 """What `continuum status` shows: per partition the landed offset, the broker's end offset and the lag,
-and the dead letters by provider and reason (counted from the dead-letter files, the durable record)."""
+whether the lander holds it at a record it cannot land (and why), and the dead letters by provider and
+reason (counted from the dead-letter files, the durable record)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from kafka.errors import KafkaError
 
 from common.settings import Settings
 from streams.landing.files import committed_batches
+from streams.landing.holds import PartitionHold, load_holds
 from streams.landing.offsets import resume_points
 from streams.landing.source import ProviderTopics, make_consumer
 
@@ -29,6 +31,8 @@ class PartitionStatus:
     end_offset: int | None
     #: Messages on the broker not landed yet; None if unknown, negative if the offsets went backwards.
     lag: int | None
+    #: Why the lander holds this partition at a record (holds.py); None if it does not.
+    held: PartitionHold | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +44,7 @@ class LandingStatus:
     def to_json(self) -> dict:
         return {
             "partitions": [asdict(p) for p in self.partitions],
+            "held": [asdict(p.held) for p in self.partitions if p.held is not None],
             "dead_letters": [
                 {"provider_id": provider, "reason": reason, "count": count}
                 for (provider, reason), count in sorted(self.dead_letters.items(), key=str)
@@ -50,12 +55,13 @@ class LandingStatus:
 
 def landing_status(settings: Settings, timeout_s: float = 10.0) -> LandingStatus:
     points = resume_points(settings.landing_dir, settings.quarantine_dir)
+    holds = load_holds(settings.landing_dir)
     broker_error = None
     try:
-        tps = set(points) | {tp for t in _broker_topics(settings) for tp in t.topic_partitions()}
+        tps = set(points) | set(holds) | {tp for t in _broker_topics(settings) for tp in t.topic_partitions()}
         ends = fetch_end_offsets(settings, sorted(tps), timeout_s)
     except KafkaError as exc:
-        tps, ends, broker_error = set(points), {}, f"{settings.bootstrap_servers}: {exc}"
+        tps, ends, broker_error = set(points) | set(holds), {}, f"{settings.bootstrap_servers}: {exc}"
     partitions = []
     for tp in sorted(tps):
         point = points.get(tp)
@@ -69,6 +75,7 @@ def landing_status(settings: Settings, timeout_s: float = 10.0) -> LandingStatus
                 next_offset - 1 if point else None,
                 end,
                 None if end is None else end - next_offset,
+                holds.get(tp),
             )
         )
     return LandingStatus(partitions, dead_letter_counts(settings.landing_dir), broker_error)

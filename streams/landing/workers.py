@@ -11,6 +11,10 @@ Two guards keep a partition from ever having two landers:
   inherited file descriptor) by every worker until it exits: a second `continuum land` waits for it;
 - each worker asks the kernel to kill it when its parent dies (Linux `PR_SET_PDEATHSIG`), so a
   `kill -9` of `continuum land` leaves no worker committing behind a restarted lander's back.
+
+A worker that fails leaves the others landing (their partitions are theirs alone), and the command exits 1
+when all are done. Only a failure of what every worker shares (the disk, the broker: `_PROCESS_WIDE`) stops
+them all, since each would meet it too.
 """
 
 from __future__ import annotations
@@ -28,19 +32,28 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from kafka import TopicPartition
+from kafka.errors import KafkaError
+
 from common.settings import Settings
 from streams.landing import files
-from streams.landing.lander import EXIT_FAILED, EXIT_OK, EXIT_RESET_HELD, Lander
+from streams.landing.dead_letters import DeadLettersNotDelivered
+from streams.landing.holds import apply_operator_requests
+from streams.landing.lander import EXIT_FAILED, EXIT_HELD, EXIT_OK, Lander
 from streams.landing.shards import Shard, plan_shards
 
 log = logging.getLogger(__name__)
 
 LOCK_NAME = ".lander.lock"
 _PR_SET_PDEATHSIG = 1
+#: A worker's exit code (never the command's) for a failure every worker would meet: stop them all.
+_EXIT_PROCESS_WIDE = 4
+#: Failures of what the workers share: the disk (full, read-only) and the broker.
+_PROCESS_WIDE = (OSError, KafkaError, DeadLettersNotDelivered, MemoryError)
 
 
 class LandingZoneBusy(RuntimeError):
@@ -90,18 +103,33 @@ def _record_lock_holder(fd: int, mode: str) -> None:
 
 
 def run_landers(
-    settings: Settings, workers: int, until_caught_up: bool, accept_reset: bool, lock_wait_s: float = 30.0
+    settings: Settings,
+    workers: int,
+    until_caught_up: bool,
+    accept_reset: bool,
+    lock_wait_s: float = 30.0,
+    releases: Sequence[TopicPartition] = (),
+    skip_offsets: Sequence[tuple[TopicPartition, int]] = (),
 ) -> int:
-    """Land with `workers` processes (1: in this process). Returns the exit code (lander.py's)."""
+    """Land with `workers` processes (1: in this process). Returns the exit code (lander.py's).
+
+    `releases` and `skip_offsets`: held partitions the operator releases, and records to dead-letter in
+    this run (holds.py); applied under the lock, before any lander starts. Raises OperatorRequestRefused
+    for one that cannot be done (then nothing is changed)."""
     tune_gc()
     handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         with landing_lock(settings.landing_dir, lock_wait_s, "bounded" if until_caught_up else "service"):
+            skips = apply_operator_requests(
+                settings.landing_dir, settings.quarantine_dir, list(releases), list(skip_offsets)
+            )
             if workers == 1:
-                lander = Lander(settings, until_caught_up=until_caught_up, accept_reset=accept_reset)
+                lander = Lander(
+                    settings, until_caught_up=until_caught_up, accept_reset=accept_reset, skips=skips
+                )
                 _stop_on_signals(lander.request_stop)
                 return lander.run()
-            return _run_workers(settings, workers, until_caught_up, accept_reset)
+            return _run_workers(settings, workers, until_caught_up, accept_reset, skips)
     finally:
         for signum, handler in handlers.items():  # a caller (a bench, a test) gets its own back
             signal.signal(signum, handler)
@@ -116,7 +144,9 @@ def tune_gc() -> None:
     gc.set_threshold(100_000, 50, 100)
 
 
-def _run_workers(settings: Settings, workers: int, until_caught_up: bool, accept_reset: bool) -> int:
+def _run_workers(
+    settings: Settings, workers: int, until_caught_up: bool, accept_reset: bool, skips: dict
+) -> int:
     # Crash leftovers are removed here, once, before any worker writes: a worker's clean-up must never
     # meet another worker's temporary file.
     removed = files.recover(settings.landing_dir)
@@ -131,7 +161,7 @@ def _run_workers(settings: Settings, workers: int, until_caught_up: bool, accept
     processes = [
         context.Process(
             target=_worker,
-            args=(settings, Shard(i, workers, plan), until_caught_up, accept_reset, parent),
+            args=(settings, Shard(i, workers, plan), until_caught_up, accept_reset, parent, skips),
             name=f"lander-{i}",
         )
         for i in range(workers)
@@ -155,23 +185,37 @@ def _run_workers(settings: Settings, workers: int, until_caught_up: bool, accept
         multiprocessing.connection.wait([p.sentinel for p in running])
         for process in [p for p in running if p.exitcode is not None]:
             running.remove(process)
-            if process.exitcode not in (EXIT_OK, EXIT_RESET_HELD) and running:
-                # A worker that failed leaves its partitions unlanded: stop the others too, so that the
-                # failure is the whole command's and a supervisor restarts all of it.
-                log.error(
-                    "lander worker %s failed (exit %s): stopping the others", process.name, process.exitcode
-                )
+            if process.exitcode == _EXIT_PROCESS_WIDE and running:
+                # The disk or the broker failed it: the others would meet the same. Stop them (they
+                # finish their batches) so that the failure is the command's, stated once.
+                log.error("lander worker %s failed on what all share: stopping the others", process.name)
                 stop_all(signal.SIGTERM)
+            elif process.exitcode not in (EXIT_OK, EXIT_HELD) and running:
+                # Its partitions stay unlanded until a restart; the others' partitions are no reason
+                # to stop: they keep landing, and the command exits 1 when they are done.
+                log.error(
+                    "lander worker %s failed (exit %s): its partitions wait for a restart; the other "
+                    "workers keep landing",
+                    process.name,
+                    process.exitcode,
+                )
     codes = [process.exitcode for process in processes]
-    if any(code not in (EXIT_OK, EXIT_RESET_HELD) for code in codes):
+    if any(code not in (EXIT_OK, EXIT_HELD) for code in codes):
         return EXIT_FAILED
     return max(codes)
 
 
-def _worker(settings: Settings, shard: Shard, until_caught_up: bool, accept_reset: bool, parent: int) -> None:
+def _worker(
+    settings: Settings, shard: Shard, until_caught_up: bool, accept_reset: bool, parent: int, skips: dict
+) -> None:
     _die_with_parent(parent)
     lander = Lander(
-        settings, until_caught_up=until_caught_up, accept_reset=accept_reset, shard=shard, recover=False
+        settings,
+        until_caught_up=until_caught_up,
+        accept_reset=accept_reset,
+        shard=shard,
+        recover=False,
+        skips=skips,
     )
     _stop_on_signals(lander.request_stop)
     try:
@@ -180,9 +224,20 @@ def _worker(settings: Settings, shard: Shard, until_caught_up: bool, accept_rese
         log.error(
             "lander worker %d failed: %s (nothing committed is lost; restart to resume)", shard.index, exc
         )
-        code = EXIT_FAILED
+        code = _EXIT_PROCESS_WIDE if is_process_wide(exc) else EXIT_FAILED
     logging.shutdown()
     sys.exit(code)
+
+
+def is_process_wide(error: BaseException) -> bool:
+    """Whether `error` (or what caused it: the writer thread's error comes wrapped) is of the disk or the
+    broker, which every worker shares."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, _PROCESS_WIDE):
+            return True
+        seen = seen.__cause__
+    return False
 
 
 def _die_with_parent(parent: int) -> None:
