@@ -215,6 +215,53 @@ def test_the_pipeline_runs_once_through_the_deployments_airflow(deployment: Depl
     print(f"one DAG run through the deployment's Airflow on PostgreSQL: {time.monotonic() - started:.0f}s")
 
 
+def test_ops_shows_the_last_dag_runs_from_the_real_api_server(deployment: Deployment, monkeypatch):
+    """/ops of the report app, configured as the compose `web` service is, reads the runs of the test
+    above from the deployment's api-server (REST API, JWT from /auth/token as the viewer continuum-web)."""
+    from fastapi.testclient import TestClient
+
+    from continuum.web import credentials
+    from continuum.web.app import create_app
+
+    with deployment.postgres.connect() as db, db.cursor() as cur:
+        cur.execute("select run_id, state from dag_run where dag_id = 'continuum_pipeline'")
+        runs = cur.fetchall()
+    assert runs, "no DAG run in the metadata database: run this module in order (the pipeline test first)"
+    api_port = free_port()
+    (deployment.root / "airflow" / "auth").mkdir(parents=True, exist_ok=True)
+    with open(deployment.root / "airflow-apiserver-ops.log", "w") as log:
+        server = subprocess.Popen(
+            local(compose.command(compose_service("airflow-apiserver")), api_port),
+            env=deployment.env("airflow-apiserver"), stdout=log, stderr=log, start_new_session=True,
+        )  # fmt: skip
+    try:
+        health = f"http://127.0.0.1:{api_port}/api/v2/monitor/health"
+        wait_until(lambda: _answers(health), {"airflow-apiserver": server}, deployment.root, timeout_s=120)
+        for key, value in deployment.env("web").items():
+            if key.startswith("CONTINUUM_"):
+                monkeypatch.setenv(key, value.replace("airflow-apiserver:8080", f"127.0.0.1:{api_port}"))
+        settings = Settings()
+        assert settings.airflow_api_username == "continuum-web"
+        operator = credentials.grant(settings.web_credentials_path, credentials.Role.OPERATOR, "Olu, ops")
+        page = TestClient(create_app(settings)).get("/ops", headers={"Authorization": f"Bearer {operator}"})
+        assert page.status_code == 200
+        table = page.text.split('data-table="dag_runs"')[1].split("</table>")[0]
+        for run_id, state in runs:
+            assert run_id in table and state in table, (run_id, state, table[:2000])
+    finally:
+        stop_group(server)
+
+
+def _answers(url: str) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
 AIRFLOW_SERVICES = ("airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer")
 
 
