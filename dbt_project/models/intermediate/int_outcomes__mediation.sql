@@ -38,6 +38,7 @@ select
     ) as is_in_numerator,
     cast(null as varchar) as program_type,
     cast(null as varchar) as to_provider_id,
-    cast(null as varchar) as service_type
+    cast(null as varchar) as service_type,
+    [mediated.event_id] as event_ids  -- the mediation
 from ({{ in_periods('mediations', 'mediations.occurred_on') }}) as mediated
 where mediated.occurred_on + 90 < {{ as_of_date() }}

@@ -62,5 +62,6 @@ select
     -- only program_completion is grouped by program type
     case when measure_id = 'program_completion' then program_type end as program_type,
     cast(null as varchar) as to_provider_id,
-    cast(null as varchar) as service_type
+    cast(null as varchar) as service_type,
+    [member_id] as event_ids  -- the exit, or the enrollment
 from (select * from program_completion union all select * from violent_reinjury_12m)

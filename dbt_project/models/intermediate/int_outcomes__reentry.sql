@@ -41,5 +41,6 @@ select
     is_in_numerator,
     cast(null as varchar) as program_type,
     cast(null as varchar) as to_provider_id,
-    cast(null as varchar) as service_type
+    cast(null as varchar) as service_type,
+    [member_id] as event_ids  -- the release
 from members

@@ -6,6 +6,7 @@
 --                             numerator: closed (first terminal status) on day 0 to 90
 --   referral_connected        referrals ever accepted; numerator: connected (as in referral_handoffs)
 -- "Not entered-in-error" reads the final status, as provider_handoff_summary does.
+-- event_ids: the referral's request and its status changes by as_of (for the operators' drill-down).
 with consenting as (
     select participant_key from {{ ref('int_participants__spine') }} where is_consenting
 ),
@@ -14,6 +15,17 @@ referrals as (
     select referrals.*, cast(referrals.requested_at as date) as requested_on
     from {{ ref('referral_handoffs') }} as referrals
     inner join consenting on consenting.participant_key = referrals.participant_key
+),
+
+referral_events as (
+    select referral_id, list(event_id order by occurred_at, event_id) as event_ids
+    from (
+        select referral_id, event_id, occurred_at from {{ ref('stg_events__referral_requested') }}
+        union all
+        select referral_id, event_id, changed_at from {{ ref('int_referrals__lifecycle') }}
+    )
+    where occurred_at <= {{ as_of() }}
+    group by referral_id
 ),
 
 in_periods as (
@@ -47,13 +59,15 @@ members as (
 )
 
 select
-    measure_id,
-    period_grain,
-    period_start,
-    member_id,
-    participant_key,
-    is_in_numerator,
+    members.measure_id,
+    members.period_grain,
+    members.period_start,
+    members.member_id,
+    members.participant_key,
+    members.is_in_numerator,
     cast(null as varchar) as program_type,
-    to_provider_id,
-    service_type
+    members.to_provider_id,
+    members.service_type,
+    referral_events.event_ids
 from members
+left join referral_events on referral_events.referral_id = members.member_id

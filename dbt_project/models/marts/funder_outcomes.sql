@@ -1,45 +1,15 @@
 -- One row per measure, period and group (warehouse-v1, marts.funder_outcomes). The cohorts and
 -- numerators are defined in the int_outcomes__* models (one row per measure, period and cohort member,
--- consenting participants only); here they are counted for `all` and for each dimension the measure
--- lists (seed funder_measure_dimensions), then small cells are suppressed.
-with members as (
-    select * from {{ ref('int_outcomes__participants_served') }}
-    union all
-    select * from {{ ref('int_outcomes__referrals') }}
-    union all
-    select * from {{ ref('int_outcomes__programs') }}
-    union all
-    select * from {{ ref('int_outcomes__reentry') }}
-    union all
-    select * from {{ ref('int_outcomes__mediation') }}
+-- consenting participants only), gathered with their groups by the macro funder_outcome_member_groups;
+-- here they are counted for `all` and for each dimension the measure lists (seed
+-- funder_measure_dimensions), then small cells are suppressed. operators.funder_outcome_members lists
+-- the members of each published cell.
+with member_groups as (
+    {{ funder_outcome_member_groups() }}
 ),
 
 measure_dimensions as (
     select * from {{ ref('funder_measure_dimensions') }}
-),
-
-demographics as (
-    select * from {{ ref('int_participants__demographics') }}
-),
-
-member_groups as (
-    select measure_id, period_grain, period_start, 'all' as dimension, 'all' as dimension_value,
-           member_id, is_in_numerator
-    from members
-    union all
-    select measure_id, period_grain, period_start, 'program_type', program_type, member_id, is_in_numerator
-    from members where program_type is not null
-    union all
-    select measure_id, period_grain, period_start, 'to_provider_id', to_provider_id, member_id, is_in_numerator
-    from members where to_provider_id is not null
-    union all
-    select measure_id, period_grain, period_start, 'service_type', service_type, member_id, is_in_numerator
-    from members where service_type is not null
-    union all
-    select members.measure_id, members.period_grain, members.period_start,
-           demographics.dimension, demographics.dimension_value, members.member_id, members.is_in_numerator
-    from members
-    inner join demographics on demographics.participant_key = members.participant_key
 ),
 
 counted as (
