@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv system-packages demo test lint format bench constraints clean
+.PHONY: venv system-packages demo test lint imports format bench constraints clean
 
 venv: $(STAMP)
 
@@ -28,6 +28,10 @@ lint: venv
 	$(BIN)/lint-imports
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# The picture of the imports between our packages (text; `--dot` for Graphviz); fails if an arrow goes up.
+imports: venv
+	$(BIN)/python tools/import_graph.py
 
 format: venv
 	$(BIN)/ruff format .
