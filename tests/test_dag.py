@@ -1,5 +1,5 @@
 """The continuum_pipeline DAG: it imports cleanly, and a whole run through Airflow (`continuum run`, i.e.
-`airflow dags test` on an embedded SQLite metadata DB) against the embedded broker and a simulated
+Airflow's `dag.test()` on an embedded SQLite metadata DB) against the embedded broker and a simulated
 network loads every valid event of every passing batch exactly once, quarantines a spoiled batch while
 the others load, changes nothing when run again, and loads the corrected batch once on release.
 
@@ -41,6 +41,7 @@ print(json.dumps({
     "has_doc_md": bool(dag.doc_md),
     "tasks": {t.task_id: {"pool": t.pool, "retries": t.retries, "owner": t.owner} for t in dag.tasks},
     "upstream": {t.task_id: sorted(t.upstream_task_ids) for t in dag.tasks},
+    "trigger_rules": {t.task_id: getattr(t.trigger_rule, "value", t.trigger_rule) for t in dag.tasks},
 }))
 """
 
@@ -60,13 +61,18 @@ def test_the_dag_imports_without_errors_and_declares_its_rules(tmp_path: Path) -
     assert probe["max_active_runs"] == 1 and probe["has_doc_md"]
     assert "*/15 * * * *" in probe["schedule"]
     tasks = probe["tasks"]
-    assert set(tasks) == {"land", "discover", "validate", "load", "quarantine", "dbt_build", "publish"}
+    work = {"land", "discover", "validate", "load", "quarantine", "dbt_build", "publish"}
+    assert set(tasks) == work | {airflow_home.WATCHER_TASK}
     writers = {"discover", "load", "quarantine", "dbt_build", "publish"}
     assert {t for t, v in tasks.items() if v["pool"] == airflow_home.WAREHOUSE_POOL} == writers
-    assert all(v["retries"] >= 1 and v["owner"] == "continuum-data-engineering" for v in tasks.values())
+    assert all(v["owner"] == "continuum-data-engineering" for v in tasks.values())
+    assert all(tasks[t]["retries"] >= 1 for t in work) and tasks[airflow_home.WATCHER_TASK]["retries"] == 0
     assert probe["upstream"]["discover"] == ["land"]
     assert probe["upstream"]["dbt_build"] == ["load", "quarantine"]
     assert probe["upstream"]["publish"] == ["dbt_build", "validate"]
+    # The watcher fails the run when any task failed: it must watch every one of them.
+    assert probe["upstream"][airflow_home.WATCHER_TASK] == sorted(work)
+    assert probe["trigger_rules"][airflow_home.WATCHER_TASK] == "one_failed"
 
 
 def spoil(batch: LandedBatch) -> pa.Table:

@@ -155,8 +155,8 @@ def land_until_caught_up(settings: Settings, lock_wait_s: float = 30.0) -> str:
         kafka_log.setLevel(level)
     if code == EXIT_RESET_HELD:
         raise LandingHeld(
-            "partitions held: their offsets went backwards; `continuum land --accept-reset` decides "
-            "(docs/landing.md); everything else was landed"
+            "the lander holds some partitions for an operator to decide (`continuum status` says which and "
+            "why; docs/landing.md); everything else was landed"
         )
     if code != EXIT_OK:
         raise LandingFailed(
