@@ -258,6 +258,8 @@ def test_an_edited_or_removed_audit_line_breaks_the_chain(settings):
     assert audit.verify(path).broken_at == 2
     path.write_text("\n".join([original[0], *original[2:]]) + "\n")
     assert audit.verify(path).broken_at == 2
+    path.write_text("\n".join([*original[:3], original[3][:40]]) + "\n")
+    assert audit.verify(path).broken_at == 4
     assert json.loads(original[1])["prev"] == json.loads(original[0])["hash"]
 
 

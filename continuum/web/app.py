@@ -14,6 +14,7 @@ from urllib.parse import quote
 import pyarrow as pa
 from fastapi import Depends, FastAPI, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from common.settings import Settings
 from continuum.web import audit, downloads, pages, providers
@@ -79,7 +80,10 @@ async def _audited(request: Request, call_next) -> Response:
     action = getattr(request.state, "audit", None)
     if action and response.status_code == 200:
         try:
-            record_access(request, action, request.state.caller, request.state.rows_of, 200)
+            # On a worker thread: the append waits for its lock and an fsync, the event loop must not.
+            await run_in_threadpool(
+                record_access, request, action, request.state.caller, request.state.rows_of, 200
+            )
         except OSError as error:
             return PlainTextResponse(f"the audit trail cannot be written ({error.strerror})", status_code=503)
     return response
