@@ -20,18 +20,22 @@ import confluent_kafka
 import orjson
 import pytest
 from kafka import KafkaProducer, TopicPartition
-from kafka.record.default_records import DefaultRecordBatchBuilder
+from kafka.errors import CorruptRecordError
+from kafka.record.default_records import DefaultRecordBatch, DefaultRecordBatchBuilder
+from kafka.record.memory_records import MemoryRecords
+from kafka.record.util import calc_crc32c
 
 from common.names import provider_topic
 from common.settings import PROJECT_ROOT, Settings
 from streams.contract import Refusal
 from streams.landing import files, source, writer
-from streams.landing.batch import DeadLetter
+from streams.landing.batch import DeadLetter, original_headers_json
 from streams.landing.dead_letters import dead_letter_message
 from streams.landing.holds import load_holds
 from streams.landing.lander import EXIT_FAILED, EXIT_HELD, EXIT_OK, Lander
 from streams.landing.shards import Shard, plan_shards
 from streams.landing.status import fetch_end_offsets, landing_status
+from streams.landing.unreadable import TolerantMemoryRecords, UnreadableHeaders
 from streams.landing.workers import run_landers
 from tests.test_landing import (
     TOPIC,
@@ -342,3 +346,87 @@ def test_a_dead_letter_is_cut_to_the_limit_with_its_original_sizes() -> None:
             assert message.value == record.value[: len(message.value)] and len(message.value) > 2000
         empty = dead_letter_message(TOPIC, letter, 4096, empty=True)
         assert empty.value == b"" and dict(empty.headers)["error.truncated"] == b"true"
+
+
+# -- reading what kafka-python cannot decode, without a broker ---------------------------------------------
+
+
+def record_batch(
+    values: list[bytes], headers: dict[int, list] | None = None, compression: int = 0
+) -> bytearray:
+    """A v2 record batch at base offset 100, as a producer builds it."""
+    builder = DefaultRecordBatchBuilder(
+        magic=2,
+        compression_type=compression,
+        is_transactional=False,
+        producer_id=-1,
+        producer_epoch=-1,
+        base_sequence=-1,
+        batch_size=10**7,
+    )
+    for i, value in enumerate(values):
+        builder.append(
+            i,
+            timestamp=1_700_000_000_000 + i,
+            key=b"k%d" % i,
+            value=value,
+            headers=(headers or {}).get(i, []),
+        )
+    data = bytearray(builder.build())
+    data[0:8] = (100).to_bytes(8, "big")  # the base offset the broker assigns
+    return data
+
+
+def read_records(data: bytes) -> list:
+    records = TolerantMemoryRecords(bytes(data))
+    out = []
+    while (batch := records.next_batch()) is not None:
+        assert batch.validate_crc()  # kafka-python would raise on False: the records are answered instead
+        out.extend(batch)
+    return out
+
+
+def reseal(data: bytearray) -> bytearray:
+    """Recompute the CRC, as a producer that sent these bytes would have."""
+    crc = calc_crc32c(memoryview(data)[DefaultRecordBatch.ATTRIBUTES_OFFSET :])
+    data[DefaultRecordBatch.CRC_OFFSET : DefaultRecordBatch.CRC_OFFSET + 4] = crc.to_bytes(4, "big")
+    return data
+
+
+def test_a_header_key_not_utf8_is_read_raw_and_the_records_after_it_decoded() -> None:
+    data = record_batch([b"a", b"b", b"c"], {1: [("x", b"1"), (RawHeaderKey(b"\xc3\x28"), None)]})
+    with pytest.raises(CorruptRecordError):  # what kafka-python does with the same bytes
+        list(MemoryRecords(bytes(data)).next_batch())
+    a, b, c = read_records(data)
+    assert [(r.offset, r.value, r.headers) for r in (a, c)] == [(100, b"a", []), (102, b"c", [])]
+    assert (b.offset, b.key, b.value, b.timestamp) == (101, b"k1", b"b", 1_700_000_000_001)
+    assert type(b.headers) is UnreadableHeaders and b.headers == []
+    assert b.headers.raw == [(b"x", b"1"), (b"\xc3\x28", None)]
+    assert "UnicodeDecodeError" in b.headers.error
+    assert original_headers_json(b.headers) == '{"x":"MQ==","\\\\xc3(":null}'
+
+
+def test_a_batch_that_fails_its_crc_or_cannot_be_decompressed_answers_every_offset() -> None:
+    corrupt = record_batch([b"a", b"b", b"c"])
+    corrupt[-1] ^= 0xFF  # a byte of the last record changed after the CRC was computed
+    gzip = 1
+    garbage = record_batch([b"a" * 100, b"b" * 100], compression=gzip)
+    garbage[DefaultRecordBatch.HEADER_STRUCT.size + 10] ^= 0xFF
+    for data, offsets, error in (
+        (corrupt, [100, 101, 102], "CRC"),
+        (reseal(garbage), [100, 101], "decompress"),
+    ):
+        records = read_records(data)
+        assert [r.offset for r in records] == offsets
+        assert all(r.key is None and r.value is None and error in r.headers.error for r in records)
+
+
+def test_a_record_whose_length_cannot_be_read_ends_its_batch_with_one_answer_per_offset() -> None:
+    data = record_batch([b"a", b"b", b"c", b"d"], {1: [(RawHeaderKey(b"\xff"), b"")]})
+    first = read_records(data)[0]
+    start = DefaultRecordBatch.HEADER_STRUCT.size + first.size_in_bytes + 1  # record 1's length varint
+    data[start] = 0x7E  # 63 (zigzag): longer than what is left of record 1 and 2 and 3
+    records = read_records(reseal(data))
+    assert [r.offset for r in records] == [100, 101, 102, 103]
+    assert records[0].value == b"a" and records[0].headers == []
+    assert all(type(r.headers) is UnreadableHeaders for r in records[1:])

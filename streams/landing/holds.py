@@ -38,7 +38,7 @@ class PartitionHold:
     epoch: int
     #: The record that could not be landed: every offset before it is landed, none from it on.
     offset: int
-    #: Where it failed: `check` (the contract check or the tables of its batch), `read` (the fetch).
+    #: Where it failed: `check` (the contract check or the tables of its batch).
     stage: str
     error: str
     held_at: str

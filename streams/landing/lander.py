@@ -22,10 +22,11 @@ from streams.contract import Contract
 from streams.landing import files
 from streams.landing.batch import Batch
 from streams.landing.dead_letters import DeadLetterProducer
-from streams.landing.holds import PartitionHold, load_holds, new_hold, save_hold
+from streams.landing.holds import PartitionHold, load_holds, save_hold
 from streams.landing.offsets import Reset, ResumePoint, find_reset, resume_points
 from streams.landing.shards import Shard
 from streams.landing.source import Outage, ProviderTopics, TopicInfo, make_consumer
+from streams.landing.unreadable import unreadable_stub
 from streams.landing.writer import BatchWriter
 
 log = logging.getLogger(__name__)
@@ -315,7 +316,7 @@ class Lander:
         except CorruptRecordError as exc:
             # unreadable.py reads what kafka-python cannot decode; what still fails a fetch (a batch
             # shorter than its own header says) is held where it failed.
-            self._hold_unreadable(exc)
+            self._pass_unreadable(exc)
             return
         except OffsetOutOfRangeError as exc:
             # The broker no longer has the position asked for (Apache Kafka's answer to a recreated topic
@@ -333,14 +334,25 @@ class Lander:
                 self._take(tp, state, records)
         self._check_highwaters(fetched.keys())
 
-    def _hold_unreadable(self, error: CorruptRecordError) -> None:
+    def _pass_unreadable(self, error: CorruptRecordError) -> None:
+        """A fetch kafka-python still could not decode (unreadable.py reads what it can; a record batch
+        shorter than its own header is left): the offset it stopped at becomes an unreadable record
+        without bytes, and the partition goes on from the next offset."""
         tp = failing_partition(self._consumer)
         state = self.states.get(tp) if tp is not None else None
         if state is None:
             raise error  # not one partition's: the lander fails, as before
-        self._submit(tp, state)  # what was taken before it is landed
-        self._writer.raise_if_failed()
-        self._hold(new_hold(tp.topic, tp.partition, state.epoch, state.next_offset, "read", error))
+        offset = self._consumer.position(tp, timeout_ms=1000)
+        offset = state.next_offset if offset is None else offset
+        log.error(
+            "%s[%d] offset %d cannot be read (%s): dead-lettered without its bytes",
+            tp.topic,
+            tp.partition,
+            offset,
+            error,
+        )
+        self._take(tp, state, [unreadable_stub(tp, offset, repr(error))])
+        self._consumer.seek(tp, offset + 1)
 
     def _take(self, tp: TopicPartition, state: PartitionState, records: list[Any]) -> None:
         if self.until_caught_up:

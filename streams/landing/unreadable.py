@@ -26,7 +26,7 @@ import logging
 import struct
 from typing import Any
 
-from kafka.consumer.fetcher import Fetcher
+from kafka.consumer.fetcher import ConsumerRecord, Fetcher
 from kafka.errors import CorruptRecordError
 from kafka.record.default_records import DefaultRecord, DefaultRecordBatch
 from kafka.record.memory_records import MemoryRecords
@@ -53,6 +53,12 @@ class UnreadableHeaders(list):
 
 def is_unreadable(record: Any) -> bool:
     return type(record.headers) is UnreadableHeaders
+
+
+def unreadable_stub(tp: Any, offset: int, error: str) -> ConsumerRecord:
+    """An offset that could not be read at all, as a record without key, value or timestamp."""
+    headers = UnreadableHeaders([], f"kafka-python cannot decode this offset's fetch: {error}")
+    return ConsumerRecord(tp.topic, tp.partition, -1, offset, -1, 0, None, None, headers, None, -1, -1, -1)
 
 
 class TolerantRecordBatch(DefaultRecordBatch):
