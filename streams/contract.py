@@ -217,7 +217,7 @@ _TOMBSTONE = "empty message (a tombstone or an empty payload)"
 
 
 def content_mode(headers: Headers | None) -> str:
-    """ "binary" or "structured": how the message's headers say its CloudEvent is carried.
+    """How the message's headers say its CloudEvent is carried: "binary" or "structured".
 
     The binding's rule first: a `content-type` starting with `application/cloudevents` is structured mode,
     even with `ce_` headers beside it (section 3.3.3 allows them; they are then ignored). Otherwise a
@@ -273,7 +273,7 @@ def binary_envelope(value: Any, headers: Headers) -> dict[str, Any] | Refusal:
         try:
             into[attribute] = raw.decode() if type(raw) is bytes else bytes(raw).decode()
         except (TypeError, ValueError):
-            unreadable = unreadable or name
+            unreadable = unreadable or name[:80]
     attributes.update(content_type)
     if size > MAX_MESSAGE_BYTES:
         return Refusal(
