@@ -11,9 +11,11 @@ from __future__ import annotations
 import csv
 import hashlib
 import hmac
+import re
 import shutil
 import subprocess
 import sys
+import unicodedata
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,9 +27,10 @@ import pytest
 from test_pipeline_support import run_continuum
 from test_producer import read_topic
 
-from common.names import provider_topic
+from common.names import provider_topic, source_for
 from common.settings import Settings
 from continuum.cli import build_parser
+from continuum.pipeline.env import continuum_env
 from streams.adapters.hmis.export import ExportError, read_export
 from streams.adapters.hmis.importer import import_export
 from streams.adapters.hmis.mapping import MappingError, load_mapping
@@ -183,7 +186,8 @@ def sent_events(settings: Settings, provider: str) -> tuple[dict, list]:
 
 
 def identifiers(*directories: Path) -> set[str]:
-    """Every name, DOB (two spellings), SSN and record number in the fixtures' files."""
+    """Every name (also upper case and normalized), DOB (two spellings), SSN and record number in the
+    fixtures' files."""
     columns = ("PersonalID", "FirstName", "LastName", "SSN", "DOB", "EnrollmentID", "ExitID", "ServicesID",
                "HouseholdID", "ProjectID", "ExportID")  # fmt: skip
     found = set()
@@ -197,11 +201,18 @@ def identifiers(*directories: Path) -> set[str]:
                             found |= {value, value.upper()}
                             if column == "DOB":
                                 found.add(value.replace("-", ""))
+                            if column in ("FirstName", "LastName"):  # as in a key's message: "OBRIEN"
+                                letters = unicodedata.normalize("NFKD", value.upper())
+                                found.add("".join(c for c in letters if "A" <= c <= "Z"))
     return found
 
 
 def leaks(texts: list[bytes], forbidden: set[str]) -> list[str]:
-    return sorted({f for f in forbidden for t in texts if f.encode() in t})
+    """The identifiers found in `texts` as whole words (so "Chan" is not found in "Second Chance")."""
+    patterns = {
+        f: re.compile(rb"(?<![A-Za-z0-9])" + re.escape(f.encode()) + rb"(?![A-Za-z0-9])") for f in forbidden
+    }
+    return sorted({f for f, pattern in patterns.items() for t in texts if pattern.search(t)})
 
 
 def record_bytes(records: list) -> list[bytes]:
@@ -240,7 +251,7 @@ def test_the_command_explains_itself() -> None:
 def test_an_fy2026_export_sends_the_hand_worked_events_and_reports_the_rest(network, secret_file, capsys):
     settings, provider = network
     code, output = run_import(settings, capsys, FY2026_FIRST, provider, secret_file)
-    assert code == 0, output
+    assert code == 1, output  # some rows were not sent
     assert "FY2026 (CSVVersion 2026 v1.0)" in output
     assert "sent: 7 (participant.enrolled 3, participant.exited 1, service.delivered 3)" in output
     assert_reported(output, FY2026_FIRST_NOT_SENT)
@@ -256,7 +267,7 @@ def test_a_reimport_sends_nothing_and_the_ids_do_not_depend_on_the_state(
     settings, provider = network
     run_import(settings, capsys, FY2026_FIRST, provider, secret_file)
     code, output = run_import(settings, capsys, FY2026_FIRST, provider, secret_file)
-    assert code == 0
+    assert code == 1
     assert "  sent: 0\n" in output and "already sent by an earlier import (not sent again): 7" in output
     events, _ = sent_events(settings, provider)
     assert len(events) == 7
@@ -278,7 +289,7 @@ def test_a_later_export_sends_what_is_new_keeps_corrected_clients_on_their_key_a
     settings, provider = network
     run_import(settings, capsys, FY2026_FIRST, provider, secret_file)
     code, output = run_import(settings, capsys, FY2026_LATER, provider, secret_file)
-    assert code == 0, output
+    assert code == 1, output
 
     events, records = sent_events(settings, provider)
     new = {k: v for k, v in events.items() if k not in fy2026_first_events(provider)}
@@ -310,7 +321,7 @@ def test_a_later_export_sends_what_is_new_keeps_corrected_clients_on_their_key_a
 def test_an_fy2024_export_maps_the_gender_columns(network, secret_file, capsys, tmp_path):
     settings, provider = network
     code, output = run_import(settings, capsys, FY2024, provider, secret_file)
-    assert code == 0, output
+    assert code == 1, output
     assert "FY2024 (CSVVersion 2024 v1.3)" in output
     events, records = sent_events(settings, provider)
     # Central time: CDT until 3 November 2024, CST after.
@@ -459,33 +470,29 @@ def test_an_import_lands_and_reaches_the_marts_without_any_identifier(own_broker
     secret.write_bytes(SECRET)
     provider = "okc-reentry"
     # Ann and José consent to network sharing (through the provider's own system, not the HMIS export).
-    consent_ids = {}
+    consent_events = set()
     with ProviderClient(provider, settings) as client:
         for subject in (ANN, JOSE):
-            consent_ids[subject] = str(uuid.uuid4())
-            client.send(
-                "consent.granted",
-                subject,
-                {"consent_id": consent_ids[subject], "scope": "network_sharing", "part2": False},
-                time=datetime(2026, 1, 1, tzinfo=UTC),
-            )
+            data = {"consent_id": str(uuid.uuid4()), "scope": "network_sharing", "part2": False}
+            sent = client.send("consent.granted", subject, data, time=datetime(2026, 1, 1, tzinfo=UTC))
+            consent_events.add(sent.event.id)
 
-    done = run_continuum(
-        settings, "import", "hmis", str(FY2026_FIRST), "--provider", provider,
-        "--linkage-secret-file", str(secret), "--mapping", str(MAPPING),
+    done = subprocess.run(
+        [sys.executable, "-m", "continuum.cli", "import", "hmis", str(FY2026_FIRST), "--provider", provider,
+         "--linkage-secret-file", str(secret), "--mapping", str(MAPPING)],
+        env=continuum_env(settings), capture_output=True, text=True, timeout=300,
     )  # fmt: skip
-    assert "sent: 7" in done.stdout
+    assert done.returncode == 1, done.stderr  # 1: the export's bad rows were not sent
+    assert "  sent: 7 " in done.stdout and "not sent: 16" in done.stdout
     run = run_continuum(settings, "run", "--as-of", "2026-06-01T00:00:00+00:00")
     assert ": success" in run.stdout
 
     expected = fy2026_first_events(provider)
     enrollments = {k for k, v in expected.items() if v[0] == "participant.enrolled"}
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:  # raw is not published
+        raw = con.execute("select id from raw.events where source = ?", [source_for(provider)]).fetchall()
+        assert {r[0] for r in raw} == set(expected) | consent_events
     with duckdb.connect(str(settings.published_warehouse_path), read_only=True) as con:
-        raw = {
-            r[0]
-            for r in con.execute("select id from raw.events where provider_id = ?", [provider]).fetchall()
-        }
-        assert raw == set(expected) | set(consent_ids.values())
         journey = con.execute(
             "select event_id from marts.journey_events where event_type = 'participant.enrolled'"
         ).fetchall()
@@ -501,3 +508,12 @@ def test_an_import_lands_and_reaches_the_marts_without_any_identifier(own_broker
     assert not leaks(parquet_texts(settings.landing_dir), forbidden)
     assert not leaks(warehouse_texts(settings.warehouse_path), forbidden)
     assert not leaks(warehouse_texts(settings.published_warehouse_path), forbidden)
+
+
+def test_the_identifier_scan_finds_what_it_looks_for() -> None:
+    """The scans above must be able to fail: a name, a DOB or a PersonalID in a message is found."""
+    forbidden = identifiers(FY2026_FIRST)
+    assert {"PID-7Q2K-0101", "O'Neil", "ONEIL", "1988-03-14", "19880314", "512349876"} <= forbidden
+    message = b'{"data": {"note": "PID-7Q2K-0101 born 1988-03-14"}}'
+    assert leaks([message], forbidden) == ["1988-03-14", "PID-7Q2K-0101"]
+    assert leaks([b"Tulsa Second Chance Workforce"], forbidden) == []  # whole words only ("Chan")
