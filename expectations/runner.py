@@ -118,7 +118,7 @@ class ValidationProject:
                 frame = frames.batch_frame() if family == BATCH_SUITE else frames.family_frame(family)
                 if len(frame):
                     result = self._run(family, frame, params, run_name)
-                    _apply(family, result, locations, verdicts)
+                    _apply(family, result, frame, locations, verdicts)
         finally:
             frames.close()
         return verdicts
@@ -183,7 +183,11 @@ def _plain(value: Any) -> Any:
 
 
 def _apply(
-    family: str, result: dict[str, Any], locations: pd.DataFrame, verdicts: dict[str, FileVerdict]
+    family: str,
+    result: dict[str, Any],
+    frame: pd.DataFrame,
+    locations: pd.DataFrame,
+    verdicts: dict[str, FileVerdict],
 ) -> None:
     """Turn a suite's failed expectations into held rows, held files and warnings, per file."""
     for outcome in result["results"]:
@@ -198,7 +202,9 @@ def _apply(
                 (verdict.failed if critical else verdict.warnings).append(describe(family, outcome))
             continue
         indexes = [i["row_id"] if isinstance(i, dict) else i for i in indexes]  # GX names a named index
-        values = detail.get("unexpected_list") or [None] * len(indexes)
+        # The values from the frame: GX caps its unexpected_list, never the index list.
+        column = config["kwargs"].get("column")
+        values = frame.loc[indexes, column].to_numpy() if column in frame else [None] * len(indexes)
         failing = locations.loc[indexes, ["batch_name", "kafka_offset"]].assign(value=values)
         for name, rows in failing.groupby("batch_name", sort=False):
             verdict = verdicts[name]

@@ -144,6 +144,11 @@ def test_a_whole_run_loads_validated_batches_once(own_broker: Settings) -> None:
 
     statuses = ledger(settings)
     assert statuses[victim.name] == "quarantined"
+    from continuum.pipeline.summary import reconciliation  # landed = loaded + quarantined, per provider
+
+    counts = reconciliation(settings)
+    assert counts and all(c.reconciles and c.pending == 0 for c in counts.values()), counts
+    assert sum(c.quarantined for c in counts.values()) == original.num_rows
     assert set(statuses) == {b.name for b in batches}
     loaded = raw_offsets(settings)
     assert victim.name not in loaded
