@@ -345,6 +345,7 @@ def test_binary_dead_letters_get_their_reason_and_keep_their_headers(
         ),
         "data_invalid": (b'{"charge_category": "jaywalking"}', headers),
         "bad_id": (value, with_header(headers, "ce_id", b"NOT-A-UUID")),
+        "missing_attribute:null header": (value, with_header(headers, "ce_id", None)),
     }
     producer = confluent_kafka.Producer({"bootstrap.servers": settings.bootstrap_servers})
     valid_ids = []
@@ -365,7 +366,7 @@ def test_binary_dead_letters_get_their_reason_and_keep_their_headers(
         row = letters[f"{tag}-{n}".encode()]
         assert row["error_reason"] == name.split(":")[0], row
         assert row["error_detail"].startswith("binary mode: ") and row["value"] == hostile_value
-        kept = {k: base64.b64decode(v) for k, v in orjson.loads(row["headers"]).items()}
+        kept = {k: v if v is None else base64.b64decode(v) for k, v in orjson.loads(row["headers"]).items()}
         assert kept == dict(hostile_headers)  # the original headers, bytes for bytes
     landed_ids = {row["id"] for row in landed(settings, "events")}
     assert set(valid_ids) <= landed_ids
