@@ -227,7 +227,7 @@ def content_mode(headers: Headers | None) -> str:
     only be refused)."""
     binary = False
     for key, value in headers or ():
-        name = _header_name(key)
+        name = key.lower() if type(key) is str else _header_name(key)  # on the hot path: no call for text
         if name == CONTENT_TYPE_HEADER and type(value) is bytes:
             if value[: len(STRUCTURED_MEDIA_TYPE)].lower() == STRUCTURED_MEDIA_TYPE:
                 return "structured"
