@@ -49,7 +49,7 @@ class ImportContext:
         if reference is None:
             raise Unmappable(f"{what} is missing")
         target = self.export.resolve(reference.reference)
-        identifiers = list(reference.identifier and [reference.identifier] or [])
+        identifiers = [reference.identifier] if reference.identifier else []
         if target is not None and target.get_resource_type() == "PractitionerRole" and depth == 0:
             return self.provider_of(target.organization, f"{what} ({label(target)}.organization)", depth=1)
         if target is not None and target.get_resource_type() == "Organization":

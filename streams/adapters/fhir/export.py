@@ -111,7 +111,9 @@ def _add_document(export: Export, document: Any, where: str, full_url: str | Non
         _add_bundle(export, document, where)
         return
     resource = _parse(export, document, where)
-    if resource is not None:
+    if resource is not None and not (resource.id or full_url):
+        export.problems.append(Problem(where, "a resource without id: its versions cannot be told apart"))
+    elif resource is not None:
         export.add(resource, full_url)
 
 
