@@ -204,10 +204,13 @@ def status_json(settings: Settings) -> dict:
     return orjson.loads(result.stdout)
 
 
+@pytest.mark.parametrize("writer_thread", [False, True], ids=["inline", "writer-thread"])
 def test_a_record_that_makes_the_lander_raise_holds_its_partition_until_released(
-    broker_settings: Settings, monkeypatch: pytest.MonkeyPatch
+    broker_settings: Settings, monkeypatch: pytest.MonkeyPatch, writer_thread: bool
 ) -> None:
-    settings = broker_settings.model_copy(update={"land_batch_events": 7})
+    settings = broker_settings.model_copy(
+        update={"land_batch_events": 7, "land_writer_thread": writer_thread}
+    )
     held = TopicPartition(TOPIC, 0)
     send_to_partition(settings, 0, [{"value": valid_value(i)} for i in range(20)])
     send_to_partition(settings, 1, [{"value": valid_value(i)} for i in range(100, 110)])

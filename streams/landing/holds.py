@@ -107,6 +107,8 @@ def apply_operator_requests(
     """End the holds the operator released or skipped past, and record who did what. Run under the
     landing zone's lock, before any lander starts. Returns, per partition, the offsets to dead-letter in
     this run with the detail their dead letter gets."""
+    if not releases and not skips:
+        return {}
     holds = load_holds(landing_dir)
     points = resume_points(landing_dir, quarantine_dir)
     who, when = _operator(), _now()

@@ -315,7 +315,7 @@ class Lander:
             fetched = self._consumer.poll(timeout_ms=_POLL_MS)
         except CorruptRecordError as exc:
             # unreadable.py reads what kafka-python cannot decode; what still fails a fetch (a batch
-            # shorter than its own header says) is held where it failed.
+            # shorter than its own header says) is dead-lettered by offset.
             self._pass_unreadable(exc)
             return
         except OffsetOutOfRangeError as exc:
