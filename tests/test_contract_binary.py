@@ -132,6 +132,16 @@ def test_binary_messages_that_cannot_be_read_get_their_reason(
     assert word in result.detail
 
 
+def test_the_detail_never_echoes_a_data_value_in_binary_mode() -> None:
+    # Dead-letter details reach the warehouse and the provider's feedback; a refused value could be a name.
+    value, headers = binary(data={**VALID_DATA["referral.requested"], "priority": "Jose O'Brien"})
+    result = check(value, headers)
+    assert isinstance(result, Refusal) and result.reason == "data_invalid"
+    assert "Jose" not in result.detail and "priority" in result.detail
+    result = check(b'{"name": "Jose O\'Brien"', headers)
+    assert isinstance(result, Refusal) and result.reason == "not_json" and "Jose" not in result.detail
+
+
 def test_every_reason_a_binary_message_can_have_is_produced() -> None:
     # not_an_object is about the message being a JSON object: in binary mode the headers are the envelope,
     # and a value that is no object is `data` that is no object, data_invalid as in its structured twin.
