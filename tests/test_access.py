@@ -172,10 +172,18 @@ def test_the_cookie_is_secure_over_https_and_behind_a_trusted_proxy_only(setting
 def test_a_sign_in_or_out_posted_from_another_site_is_refused(app, settings):
     secret = grant(settings, "Jane")
     browser = TestClient(app)
-    for headers in ({"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"}):
+    for headers in (
+        {"Origin": "https://evil.example"},
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Sec-Fetch-Site": "same-site", "Origin": "https://other.testserver"},
+        {"Origin": "null", "Sec-Fetch-Site": "cross-site"},  # a sandboxed frame on another site
+        {"Origin": "null"},
+    ):
         refused = sign_in(browser, secret, **headers)
         assert refused.status_code == 403 and "continuum_session" not in refused.cookies
     assert sign_in(browser, secret, Origin="http://testserver").status_code == 303
+    same_origin = {"Origin": "null", "Sec-Fetch-Site": "same-origin"}  # what Chromium sends with no referrer
+    assert sign_in(TestClient(app), secret, **same_origin).status_code == 303
     assert browser.post("/signout", headers={"Origin": "https://evil.example"}).status_code == 403
     assert browser.get(f"/providers/{A}").status_code == 200  # the forged sign-out did nothing
 

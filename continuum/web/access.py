@@ -150,12 +150,20 @@ class Gate:
 
     def refuse_cross_site(self, request: Request) -> None:
         """A form posted from another site is refused: browsers say where a POST comes from (Origin,
-        Sec-Fetch-Site), and a sign-in or sign-out must come from this app's own pages."""
-        origin = request.headers.get("origin")
-        if request.headers.get("sec-fetch-site") == "cross-site" or (
-            origin is not None and origin != self.own_origin(request)
-        ):
-            raise Refused(403, Caller(), "a form from another site cannot sign in or out here")
+        and Sec-Fetch-Site, which no page script can set), and a sign-in or sign-out must come from this
+        app's own pages. `Origin: null` (a browser hiding the origin, or a sandboxed frame) passes only
+        when the browser also says the request is same-origin. A client that sends neither header (curl,
+        a program) is not a browser that another site could drive, and passes."""
+        origin, fetch_site = request.headers.get("origin"), request.headers.get("sec-fetch-site")
+        if fetch_site is not None and fetch_site not in ("same-origin", "none"):
+            raise Refused(
+                403, Caller(), f"a form from another site ({fetch_site}) cannot sign in or out here"
+            )
+        if origin is None or origin == self.own_origin(request):
+            return
+        if origin == "null" and fetch_site == "same-origin":
+            return
+        raise Refused(403, Caller(), "a form from another site cannot sign in or out here")
 
 
 def allows(rule: Rule, caller: Caller, settings: Settings, provider_id: str | None) -> bool:

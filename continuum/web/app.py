@@ -69,7 +69,9 @@ async def _security_headers(request: Request, call_next) -> Response:
     response = await call_next(request)
     response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    # Our own URLs (with a provider id or a cell) go to no other site; same-origin requests keep them,
+    # so that the browser sends a real Origin with our forms (with no-referrer it sends `null`).
+    response.headers.setdefault("Referrer-Policy", "same-origin")
     return response
 
 
