@@ -23,13 +23,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from functools import cache
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 
-from streams.contract import enum_values, load_schema
+from streams.contract import enum_values
 
 #: Family name -> the event types it covers, in the order of the event contract.
 FAMILIES: dict[str, tuple[str, ...]] = {
@@ -63,15 +62,6 @@ def family_of(event_type: str) -> str | None:
     return None
 
 
-@cache
-def data_fields(family: str) -> tuple[str, ...]:
-    """The `data` fields of the family's types, in contract order, without repeats."""
-    fields: dict[str, None] = {}
-    for event_type in FAMILIES[family]:
-        fields.update(dict.fromkeys(load_schema(event_type)["properties"]["data"]["properties"]))
-    return tuple(fields)
-
-
 @dataclass(frozen=True)
 class LandedFile:
     """One landed events file as the suites see it: the name and lineage its file name promises."""
@@ -85,14 +75,37 @@ class LandedFile:
     events_path: str
 
 
-#: Reference checks: (family, column on the family frame, referring type, data field, referred type).
-#: The referred type's own id field has the same name as the referring field.
+#: Reference checks: (family, count on the family frame, referring type, data field, referred type).
+#: The referred type's own id field has the same name as the referring field. Counted per file (on its
+#: first row of the family): they are warnings, and a per-row list of thousands would cost more to
+#: serialise than to compute.
 REFERENCES = (
-    ("participant", "enrollment_known", "participant.exited", "enrollment_id", "participant.enrolled"),
-    ("participant", "referral_known", "participant.enrolled", "referral_id", "referral.requested"),
-    ("referral", "referral_known", "referral.status_changed", "referral_id", "referral.requested"),
-    ("service", "referral_known", "service.delivered", "referral_id", "referral.requested"),
+    (
+        "participant",
+        "exits_of_unknown_enrollments",
+        "participant.exited",
+        "enrollment_id",
+        "participant.enrolled",
+    ),
+    (
+        "participant",
+        "enrolments_of_unknown_referrals",
+        "participant.enrolled",
+        "referral_id",
+        "referral.requested",
+    ),
+    (
+        "referral",
+        "changes_of_unknown_referrals",
+        "referral.status_changed",
+        "referral_id",
+        "referral.requested",
+    ),
+    ("service", "services_of_unknown_referrals", "service.delivered", "referral_id", "referral.requested"),
 )
+
+#: The `data` fields a family's ROW rules read, row by row.
+ROW_FIELDS = {"referral": ("to_provider_id",)}
 
 #: Records whose own id must not be claimed by two different events: (family, type, id field).
 OWN_IDS = (
@@ -292,42 +305,56 @@ class GroupFrames:
         )
 
     def family_frame(self, family: str) -> pd.DataFrame:
-        """The rows of `family` with the `data` fields and reference columns its suite needs."""
-        fields = data_fields(family)
-        extracted = ", ".join(f"data->>'{f}' AS \"{f}\"" for f in fields)
-        references = [r for r in REFERENCES if r[0] == family]
-        known = ", ".join(
+        """The rows of `family` with the `data` fields its ROW rules need and, on each file's first row
+        of the family, its counts of unknown references and reused record ids and its null shares."""
+        fields = ", ".join(f"data->>'{f}' AS \"{f}\"" for f in ROW_FIELDS.get(family, ()))
+        flags = [
             f"CASE WHEN type = '{referring}' AND data->>'{field}' IS NOT NULL THEN "
-            f"(data->>'{field}') IN (SELECT known_id FROM known_ids WHERE type = '{referred}') "
+            f"(data->>'{field}') NOT IN (SELECT known_id FROM known_ids WHERE type = '{referred}') "
             f"END AS {column}"
-            for _, column, referring, field, referred in references
-        )
-        own = [(t, f) for fam, t, f in OWN_IDS if fam == family]
-        reused = ", ".join(
+            for fam, column, referring, field, referred in REFERENCES
+            if fam == family
+        ]
+        flags += [
             f"CASE WHEN type = '{t}' THEN count(DISTINCT id) OVER (PARTITION BY type, data->>'{f}') > 1 END "
-            f"AS {f}_reused"
-            for t, f in own
-        )
-        null_shares = ""
+            f"AS {f}s_reused"
+            for fam, t, f in OWN_IDS
+            if fam == family
+        ]
+        flag_names = [flag.rsplit(" AS ", 1)[1] for flag in flags]
+        per_file = [
+            f"CASE WHEN is_first_row THEN count(*) FILTER (WHERE {name}) OVER (PARTITION BY batch_name) END "
+            f"AS {name}"
+            for name in flag_names
+        ]
         if family in NULL_SHARES:
             event_type, columns = NULL_SHARES[family]
-            first = (
+            first_of_type = (
                 f"type = '{event_type}' AND row_number() OVER (PARTITION BY batch_name, type "
                 f"ORDER BY kafka_offset, row_id) = 1 AND count(*) OVER (PARTITION BY batch_name, type) "
                 f">= {MIN_ROWS_FOR_SHARES}"
             )
-            null_shares = ", ".join(
-                f"CASE WHEN {first} THEN avg((data->>'{c}' IS NULL)::INT) OVER "
+            flags += [f"data->>'{c}' IS NULL AS {c}_is_null" for c in columns]
+            per_file += [
+                f"CASE WHEN {first_of_type} THEN avg({c}_is_null::INT) OVER "
                 f"(PARTITION BY batch_name, type) END AS {c}_null_share"
                 for c in columns
-            )
-        columns = ", ".join(c for c in (extracted, known, reused, null_shares) if c)
-        types = list(FAMILIES[family])
+            ]
+        first_row = "row_number() OVER (PARTITION BY batch_name ORDER BY kafka_offset, row_id) = 1"
+        selected = ", ".join(c for c in (fields, *flags, f"{first_row} AS is_first_row") if c)
         return (
             self.con.execute(
-                f"SELECT row_id, batch_name, provider_id, kafka_offset, type, {columns} "
-                "FROM landed WHERE type IN (SELECT unnest($types)) ORDER BY row_id",
-                {"types": types},
+                f"""
+                WITH flagged AS (
+                    SELECT row_id, batch_name, provider_id, kafka_offset, type, {selected}
+                    FROM landed WHERE type IN (SELECT unnest($types))
+                )
+                SELECT row_id, batch_name, provider_id, kafka_offset, type
+                       {"".join(f", {f}" for f in ROW_FIELDS.get(family, ()))}
+                       {"".join(f", {c}" for c in per_file)}
+                FROM flagged ORDER BY row_id
+                """,
+                {"types": list(FAMILIES[family])},
             )
             .df()
             .set_index("row_id")

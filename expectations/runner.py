@@ -179,7 +179,10 @@ def describe(family: str, outcome: dict[str, Any]) -> str:
 
 
 def _plain(value: Any) -> Any:
-    return round(float(value), 4) if isinstance(value, Real) and not isinstance(value, bool) else value
+    """A figure as a reader wants it: 14, not 14.0 (pandas makes nullable counts floats); 4 decimals."""
+    if isinstance(value, bool) or not isinstance(value, Real):
+        return value
+    return int(value) if float(value).is_integer() else round(float(value), 4)
 
 
 def _apply(

@@ -66,7 +66,7 @@ def test_the_suites_do_not_check_again_what_the_contract_refused() -> None:
         "id",
         "subject",
     }
-    assert {"to_provider_id", "enrollment_known", "referral_known", "max_time_value_share"} <= columns
+    assert {"to_provider_id", "exits_of_unknown_enrollments", "max_time_value_share"} <= columns
 
 
 def test_enumerations_come_from_the_contract_schemas() -> None:
@@ -135,19 +135,30 @@ def test_a_referral_to_a_provider_not_in_the_directory_fails(settings: Settings)
     assert verdict.held_offsets() == {i: ["referral: expect_column_values_to_be_in_set(to_provider_id)"]}
 
 
-def test_references_to_unknown_events_are_warnings_naming_the_rows(settings: Settings) -> None:
+def test_references_to_unknown_events_are_warnings_counted_per_file(settings: Settings) -> None:
     events = valid_events(settings, PROVIDER, 30, seed=7)
     verdict = verdict_of(settings, events)
     exits = [i for i, e in enumerate(events) if e["type"] == "participant.exited"]
     # The helper's exits name enrollments nobody sent: reported, never held (events arrive out of order).
-    assert verdict.passed and verdict.held_rows == 0
-    assert any(f"enrollment_known): {len(exits)} rows at offsets {exits[:5]}" in w for w in verdict.warnings)
-    # Send the enrollment (in this batch or loaded before): the exit's reference is known.
+    assert verdict.passed and verdict.held_rows == 0 and len(exits) == 4
+    assert "participant: expect_column_values_to_be_between(exits_of_unknown_enrollments): observed 4" in (
+        verdict.warnings
+    )
+    # Send the enrollments (in this batch, or loaded before): the exits' references are known.
     enrolled = next(e for e in events if e["type"] == "participant.enrolled")
-    for i in exits:
+    for n, i in enumerate(exits):
         enrollment = orjson.loads(events[i]["data"])["enrollment_id"]
-        events.append(_with_data({**enrolled, "id": f"{enrollment[:-4]}0000"}, enrollment_id=enrollment))
-    assert not any("enrollment_known" in w for w in verdict_of(settings, events).warnings)
+        events.append(_with_data({**enrolled, "id": f"{enrollment[:-4]}{n:04d}"}, enrollment_id=enrollment))
+    assert not any("unknown_enrollments" in w for w in verdict_of(settings, events).warnings)
+
+
+def test_a_record_id_claimed_by_two_events_is_a_warning(settings: Settings) -> None:
+    events = valid_events(settings, PROVIDER, 30, seed=10)
+    first, second = [i for i, e in enumerate(events) if e["type"] == "service.delivered"][:2]
+    events[second] = _with_data(events[second], service_id=orjson.loads(events[first]["data"])["service_id"])
+    verdict = verdict_of(settings, events)
+    assert verdict.passed and verdict.held_rows == 0
+    assert "service: expect_column_values_to_be_between(service_ids_reused): observed 2" in verdict.warnings
 
 
 def test_custody_events_only_from_providers_that_publish_them(settings: Settings) -> None:
