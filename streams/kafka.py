@@ -10,7 +10,7 @@ from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
 from common.directory import load_directory
-from common.names import DEAD_LETTER_TOPIC, provider_topic
+from common.names import DEAD_LETTER_TOPIC, feedback_topic, provider_topic
 from common.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -43,12 +43,16 @@ def security_config(settings: Settings) -> dict[str, Any]:
 
 
 def ensure_topics(settings: Settings, extra_provider_ids: tuple[str, ...] = ()) -> list[str]:
-    """Create `providers.<id>.events` for every provider of the directory and `pipeline.dead-letter`.
+    """Create `providers.<id>.events` and `providers.<id>.feedback` for every provider of the directory
+    (`extra_provider_ids`: events topics only, for providers outside it), and `pipeline.dead-letter`.
 
     Idempotent: topics that exist are left as they are. Returns the topics created now.
     """
     provider_ids = [*load_directory(settings.provider_directory), *extra_provider_ids]
-    wanted = [provider_topic(p) for p in provider_ids] + [DEAD_LETTER_TOPIC]
+    listed = load_directory(settings.provider_directory)
+    wanted = (
+        [provider_topic(p) for p in provider_ids] + [feedback_topic(p) for p in listed] + [DEAD_LETTER_TOPIC]
+    )
     admin = KafkaAdminClient(**client_config(settings, client_id="continuum-admin"))
     try:
         existing = set(admin.list_topics())

@@ -29,6 +29,7 @@ from kafka.record.default_records import DefaultRecordBatchBuilder
 
 from common.names import DEAD_LETTER_TOPIC
 from common.settings import Settings
+from streams.feedback import FeedbackSender, feedback_now
 from streams.kafka import client_config
 from streams.landing.batch import DeadLetter
 from streams.landing.source import Outage
@@ -113,6 +114,7 @@ class DeadLetterProducer:
         self._settings = settings
         self._stop_requested = stop_requested
         self._producer: KafkaProducer | None = None
+        self.feedback = FeedbackSender()
         self._stop_seen: float | None = None
         self._outage = Outage(
             "dead-letter producer", settings.land_outage_log_seconds, settings.land_retry_max_seconds
@@ -225,6 +227,21 @@ class DeadLetterProducer:
         self._stop_seen = self._stop_seen or time.monotonic()
         if time.monotonic() - self._stop_seen > grace_after_stop_s:
             raise DeadLettersNotDelivered(f"{count} dead letters of {topic} not acknowledged by the broker")
+
+    def tell_providers(self, topic: str, letters: list[DeadLetter]) -> None:
+        """Feedback (contract v1.1) for each letter to the provider of `topic`, once the broker has the
+        dead letters: best effort, never waited for (streams/feedback.py)."""
+        for letter in letters:
+            record = letter.record
+            feedback = feedback_now(
+                topic,
+                record.partition,
+                record.offset,
+                letter.stage,
+                letter.refusal.reason,
+                letter.refusal.detail,
+            )
+            self.feedback.send(self._client(), record.key, feedback)
 
     def close(self) -> None:
         if self._producer is not None:

@@ -167,6 +167,7 @@ class Lander:
         try:
             topics = self._topics.list()
             self._topics.ensure_dead_letter_topic()
+            self._dead_letters.feedback.topics_are(self._topics.topic_names)
         except KafkaError as exc:
             self._next_refresh = time.monotonic() + self._outage.failed(exc)
             return

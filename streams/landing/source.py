@@ -73,6 +73,8 @@ class ProviderTopics:
         self._settings = settings
         self._admin: KafkaAdminClient | None = None
         self._dead_letter_topic_exists = False
+        #: Every topic of the last listing (the lander sends feedback only to feedback topics in it).
+        self.topic_names: frozenset[str] = frozenset()
 
     def list(self) -> list[TopicInfo]:
         """Raises KafkaError when the broker does not answer within land_broker_timeout_seconds."""
@@ -82,6 +84,7 @@ class ProviderTopics:
             self.close()  # start afresh next time: the connection may be half dead
             raise
         self._dead_letter_topic_exists = any(t["name"] == DEAD_LETTER_TOPIC for t in described)
+        self.topic_names = frozenset(t["name"] for t in described if t.get("error_code", 0) == 0)
         return sorted(
             (
                 TopicInfo(t["name"], len(t["partitions"]), _topic_id(t.get("topic_id")))

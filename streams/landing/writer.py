@@ -175,6 +175,7 @@ def _commit(prepared: _Prepared, dead_letters: DeadLetterProducer, landing_dir: 
     events_tmp = files.write_table_durably(prepared.events, path(files.EVENTS))
     if delivery is not None:
         dead_letters.confirm(delivery)
+        dead_letters.tell_providers(batch.topic, checked.dead_letters)
         files.commit(dead_letters_tmp)
     committed = files.commit(events_tmp)
     log.info(
