@@ -70,7 +70,8 @@ def test_an_external_broker_starts_nothing(tmp_path: Path) -> None:
 
 def test_topics_are_created_once_per_provider_and_for_dead_letters(own_broker: Settings) -> None:
     created = ensure_topics(own_broker)
-    expected = {f"providers.{p}.events" for p in load_directory(own_broker.provider_directory)}
+    providers = load_directory(own_broker.provider_directory)
+    expected = {f"providers.{p}.{kind}" for p in providers for kind in ("events", "feedback")}
     assert set(created) == expected | {DEAD_LETTER_TOPIC}
     assert ensure_topics(own_broker) == []  # idempotent
     admin = KafkaAdminClient(**client_config(own_broker))
@@ -95,7 +96,8 @@ def test_the_cli_starts_reports_and_stops(tmp_path: Path) -> None:
 
     started = cli("start")
     assert started.returncode == 0, started.stderr
-    assert f"{len(load_directory(Settings().provider_directory)) + 1} topics created" in started.stdout
+    # an events and a feedback topic per provider, and the dead letters
+    assert f"{2 * len(load_directory(Settings().provider_directory)) + 1} topics created" in started.stdout
     assert "running" in cli("status").stdout
     assert cli("stop").stdout.strip() == "stopped"
     stopped = cli("status")
