@@ -30,7 +30,8 @@ from common.directory import load_directory
 from common.settings import Settings
 from continuum.pipeline.env import continuum_env
 from streams.adapters.fhir.export import read_export
-from streams.adapters.fhir.importer import plan_import
+from streams.adapters.fhir.importer import drop_already_sent, plan_import
+from streams.adapters.fhir.state import fingerprint
 from streams.adapters.fhir.vocabulary import MappingFileError, load_vocabulary
 from streams.kafka import client_config, ensure_topics
 
@@ -182,9 +183,17 @@ def test_each_provider_sends_its_part_of_the_referrals_and_nothing_that_identifi
     for record, envelope in zip(records, envelopes, strict=True):
         assert record.topic == f"providers.{as_tuple(envelope)[0]}.events"
         assert record.key == envelope["subject"].encode()
+    again = import_fhir(own_broker, secret_file, HVIP)  # the state file remembers what the broker took
+    assert "sent 0 events" in again.stderr and "already sent by an earlier import: 5" in again.stderr
+    assert len(all_records(own_broker)) == len(records)
     hvip_sent = {r.value for r in records if r.topic == f"providers.{HVIP}.events"}
     assert hvip_sent == {line.encode() for line in dry.stdout.splitlines()}, "--dry-run shows what is sent"
 
+    states = sorted((own_broker.state_dir / "adapters" / "fhir").glob("*.json"))
+    assert [p.name for p in states] == [f"{p}.json" for p in sorted((HVIP, REENTRY, HOUSING))]
+    for state in states:  # the provider's side keeps event ids and hashes only
+        for text in [*IDENTIFYING, SECRET]:
+            assert text not in state.read_text(), f"{text!r} in {state.name}"
     for record in records:
         seen = (
             record.value + (record.key or b"") + b"".join(k.encode() + (v or b"") for k, v in record.headers)
@@ -218,9 +227,11 @@ def test_a_reimport_or_a_later_export_sends_the_same_ids(tmp_path: Path, secret_
     assert dry_run_ids(settings, other_secret, HVIP).isdisjoint(first)
 
 
-def plan_for(provider: str, mapping: Path | None):
+def plan_for(provider: str, mapping: Path | None, file: Path = HISTORY):
     directory = load_directory(Settings().provider_directory)
-    return plan_import(read_export(HISTORY), provider, SECRET, load_vocabulary(mapping, directory), directory)
+    return plan_import(
+        read_export(file), provider, SECRET.encode(), load_vocabulary(mapping, directory), directory
+    )
 
 
 def test_without_the_mapping_file_what_it_maps_is_reported_or_defaulted() -> None:
@@ -239,6 +250,21 @@ def test_without_the_mapping_file_what_it_maps_is_reported_or_defaulted() -> Non
         "status_reason": "other",
     }
     assert any("statusReason" in note and "other" in note for note in housing.notes)
+
+
+def test_an_event_whose_content_changed_since_it_was_sent_is_reported_not_resent(tmp_path: Path) -> None:
+    sent_before = {e.event_id: fingerprint(e) for e in plan_for(HVIP, MAPPING).events}
+    bundle = orjson.loads(HISTORY.read_bytes())
+    for entry in bundle["entry"]:
+        if entry.get("resource", {}).get("id") == "sr-housing-0342":
+            entry["resource"]["priority"] = "asap"  # edited on the hospital's server after it was sent
+    edited = tmp_path / "edited.json"
+    edited.write_bytes(orjson.dumps(bundle))
+    plan = plan_for(HVIP, MAPPING, edited)
+    drop_already_sent(plan, sent_before)
+    assert plan.events == [] and plan.already_sent == 4
+    changed = [p for p in plan.problems if "changed since it was sent" in p.why]
+    assert [p.where for p in changed] == ["Task/task-housing-0342"]
 
 
 def test_the_service_type_falls_back_from_the_code_to_the_gravity_category(tmp_path: Path) -> None:
@@ -286,10 +312,9 @@ def test_imported_referrals_reach_referral_handoffs(own_broker: Settings, secret
     for provider in (HVIP, REENTRY, HOUSING):
         done = import_fhir(own_broker, secret_file, provider)
         assert done.returncode == 1, done.stderr
-    # The referrer imports its export again another day (after the first import landed): nothing doubles.
-    # (Both copies in one landing batch would be held by the batch suite's re-sent share: docs/adapters.md.)
-    run_continuum(own_broker, "land", "--until-caught-up")
-    assert import_fhir(own_broker, secret_file, HVIP).returncode == 1
+    # The referrer imports the same export again (its state file says what the broker took): nothing new.
+    again = import_fhir(own_broker, secret_file, HVIP)
+    assert "sent 0 events" in again.stderr and "already sent by an earlier import: 5" in again.stderr
     run = run_continuum(own_broker, "run", "--as-of", AS_OF)
     assert ": success" in run.stdout
 
@@ -308,11 +333,10 @@ def test_imported_referrals_reach_referral_handoffs(own_broker: Settings, secret
         ).fetchall()
     # raw.events lives in the pipeline's own file (the published copy holds what readers need).
     with duckdb.connect(str(own_broker.warehouse_path), read_only=True) as conn:
-        # raw keeps every landed copy (9 + the 5 re-sent); the warehouse counts one event per source + id.
         copies, events = conn.execute(
             "select count(*), count(distinct (source, id)) from raw.events"
         ).fetchone()
-        assert (copies, events) == (len(EXPECTED) + 5, len(EXPECTED))
+        assert (copies, events) == (len(EXPECTED), len(EXPECTED))
         warehouse_text = str(conn.execute("select * from raw.events").fetchall())
     # Worked by hand from the fixture. Reentry: requested 03-02 14:05, accepted 03-03 09:30 (19 h 25 min
     # = 19.4167 h), completed 04-20 11:00. Housing: requested 03-04 10:00, rejected 03-06 08:15 (46.25 h:

@@ -35,53 +35,65 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="TOML file mapping this provider's codes and organization identifiers (docs/adapters.md)",
     )
     parser.add_argument(
+        "--state",
+        type=Path,
+        help="what this provider sent before (default: $CONTINUUM_HOME/adapters/fhir/<provider>.json)",
+    )
+    parser.add_argument(
         "--dry-run", action="store_true", help="print the events that would be sent; send nothing"
     )
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.adapters.common import AdapterError
+
+    try:
+        plan, shown = _import(args, settings)
+    except AdapterError as exc:
+        print(f"continuum import fhir: {exc}", file=sys.stderr)
+        return 2
+    _report(plan, shown, args)
+    return 1 if plan.problems else 0  # 1: some resources were not sent (listed)
+
+
+def _import(args: argparse.Namespace, settings: Settings):
+    """Read, map, drop what was sent before, then send (or print); returns the plan and how many went."""
     from common.directory import load_directory
+    from streams.adapters.common import AdapterError, read_linkage_secret
     from streams.adapters.fhir.export import read_export
-    from streams.adapters.fhir.importer import dry_run_plan, plan_import, send_plan
+    from streams.adapters.fhir.importer import drop_already_sent, dry_run_plan, plan_import, send_plan
+    from streams.adapters.fhir.state import default_state_path, fingerprint, load_sent, save_sent
     from streams.adapters.fhir.vocabulary import MappingFileError, load_vocabulary
     from streams.contract import Contract
-    from streams.producer import ProviderClient
 
     directory = load_directory(settings.provider_directory)
     if args.provider not in directory:
-        raise SystemExit(
-            f"continuum import fhir: provider {args.provider!r} is not in {settings.provider_directory}"
+        raise AdapterError(
+            f"provider {args.provider!r} is not in the provider directory ({settings.provider_directory})"
         )
-    secret = _read_secret(args.linkage_secret_file)
+    secret = read_linkage_secret(args.linkage_secret_file)
     try:
         vocabulary = load_vocabulary(args.mapping, directory)
     except MappingFileError as exc:
-        raise SystemExit(f"continuum import fhir: {exc}") from exc
+        raise AdapterError(str(exc)) from exc
     try:
         export = read_export(args.file)
     except (OSError, UnicodeDecodeError) as exc:
-        raise SystemExit(f"continuum import fhir: cannot read {args.file}: {exc}") from exc
+        raise AdapterError(f"cannot read {args.file}: {exc}") from exc
+    state_path = args.state or default_state_path(settings.state_dir, args.provider)
+    sent_before = load_sent(state_path, args.provider)
     plan = plan_import(export, args.provider, secret, vocabulary, directory)
+    drop_already_sent(plan, sent_before)
     if args.dry_run:
-        sent = dry_run_plan(plan, args.provider, Contract(directory), print)
-    else:
-        with ProviderClient(args.provider, settings) as client:
-            sent = send_plan(plan, client)
-    _report(plan, sent, args)
-    return 1 if plan.problems else 0
+        return plan, dry_run_plan(plan, args.provider, Contract(directory), print)
+    acknowledged = send_plan(plan, args.provider, settings)
+    if acknowledged:
+        remembered = {**sent_before, **{e.event_id: fingerprint(e) for e in acknowledged}}
+        save_sent(state_path, args.provider, remembered)
+    return plan, len(acknowledged)
 
 
-def _read_secret(path: Path) -> str:
-    try:
-        secret = path.read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise SystemExit(f"continuum import fhir: cannot read the linkage secret file: {exc}") from exc
-    if not secret:
-        raise SystemExit(f"continuum import fhir: the linkage secret file {path} is empty")
-    return secret
-
-
-def _report(plan, sent: int, args: argparse.Namespace) -> None:
+def _report(plan, shown: int, args: argparse.Namespace) -> None:
     """The provider's summary on stderr: what was not sent and why (resource ids stay on this machine)."""
     for note in plan.notes:
         print(f"note: {note}", file=sys.stderr)
@@ -93,7 +105,8 @@ def _report(plan, sent: int, args: argparse.Namespace) -> None:
     left_text = ", ".join(f"{p}: {n}" for p, n in sorted(left.items())) or "none"
     verb = "would send" if args.dry_run else "sent"
     print(
-        f"{verb} {sent} events as {args.provider} ({types}); left to the other provider of a referral or "
-        f"consent: {sum(left.values())} ({left_text}); not sent (listed above): {len(plan.problems)}",
+        f"{verb} {shown} events as {args.provider} ({types}); already sent by an earlier import: "
+        f"{plan.already_sent}; left to the other provider of a referral or consent: {sum(left.values())} "
+        f"({left_text}); not sent (listed above): {len(plan.problems)}",
         file=sys.stderr,
     )

@@ -15,9 +15,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from streams.adapters.common import record_uuid
 from streams.adapters.fhir.context import ImportContext, Outgoing, Unmappable, as_utc, codings, last_updated
 from streams.adapters.fhir.export import label
-from streams.adapters.fhir.ids import deterministic_id
 from streams.adapters.fhir.vocabulary import PART2_CODES, V3_ACT_CODE
 
 GRANTED, REVOKED = "consent.granted", "consent.revoked"
@@ -42,7 +42,7 @@ def map_consent(ctx: ImportContext, history: list[Any]) -> ConsentMapping:
     if scope is None:
         raise Unmappable(f"{where}: Consent.scope maps to no contract scope (network_sharing, research)")
     subject = ctx.participant_key_of(latest.patient, f"{where}.patient")
-    consent_id = deterministic_id(ctx.namespace, "consent", ctx.provider_id, where)
+    consent_id = record_uuid(ctx.namespace, ctx.provider_id, "consent", where)
     previous, entered = None, Counter()
     for version in history:
         state = _state(version)

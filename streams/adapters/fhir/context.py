@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+from streams.adapters.common import record_uuid
 from streams.adapters.fhir.export import Export, label
-from streams.adapters.fhir.ids import deterministic_id
 from streams.adapters.fhir.vocabulary import PROVIDER_IDENTIFIER_SYSTEM, Vocabulary
 from streams.participant_key import participant_key
 
@@ -37,12 +37,13 @@ class ImportContext:
     export: Export
     vocabulary: Vocabulary
     provider_ids: Collection[str]
-    linkage_secret: str
+    linkage_secret: bytes
     namespace: uuid.UUID
 
     def event_id(self, event_type: str, *parts: str) -> str:
-        """Deterministic: the importing provider, the event type and what identifies the change."""
-        return deterministic_id(self.namespace, self.provider_id, event_type, *parts)
+        """uuid5 (streams.adapters.common, in the namespace keyed by the linkage secret) of the importing
+        provider, the event type and what identifies the change: the same change always gets the same id."""
+        return record_uuid(self.namespace, self.provider_id, event_type, "|".join(parts))
 
     def provider_of(self, reference: Any, what: str, depth: int = 0) -> str:
         """The provider id of the Organization (or PractitionerRole's Organization) a Reference names."""

@@ -15,9 +15,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from streams.adapters.common import record_uuid
 from streams.adapters.fhir.context import ImportContext, Outgoing, Unmappable, as_utc, codings, last_updated
 from streams.adapters.fhir.export import label
-from streams.adapters.fhir.ids import deterministic_id
 from streams.adapters.fhir.vocabulary import (
     CONTACT_PROHIBITED_EXTENSION,
     PRIORITIES,
@@ -83,7 +83,7 @@ def _parties(ctx: ImportContext, task: Any) -> _Parties:
     owner = ctx.provider_of(owner_reference, f"{where}.owner")
     # Both providers must derive the same referral id from their own copies: the referrer's provider id
     # and the ServiceRequest's id on the referrer's server (the Task's focus) are what both copies share.
-    referral_id = deterministic_id(ctx.namespace, "referral", requester, f"{focus[0]}/{focus[1]}")
+    referral_id = record_uuid(ctx.namespace, requester, "referral", f"{focus[0]}/{focus[1]}")
     return _Parties(requester=requester, owner=owner, referral_id=referral_id, focus=focus)
 
 
