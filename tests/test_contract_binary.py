@@ -186,6 +186,12 @@ def test_a_structured_message_with_or_without_headers_is_the_same_event(headers:
     assert check(message(), headers) == check(message())
 
 
+def test_a_batch_of_events_is_not_an_object() -> None:
+    headers = [("content-type", b"application/cloudevents-batch+json")]
+    result = check(b"[" + message() + b"]", headers)
+    assert isinstance(result, Refusal) and result.reason == "not_an_object"
+
+
 def test_ce_headers_without_ce_specversion_are_read_as_structured_and_the_detail_says_so() -> None:
     headers = with_header(HEADERS, "ce_specversion", ...)
     assert content_mode(headers) == "structured"
