@@ -267,6 +267,78 @@ def test_an_event_whose_content_changed_since_it_was_sent_is_reported_not_resent
     assert [p.where for p in changed] == ["Task/task-housing-0342"]
 
 
+def resources_of(bundle_path: Path, *ids: str) -> list[dict]:
+    """The latest version of each named resource of a fixture bundle."""
+    latest = {}
+    for entry in orjson.loads(bundle_path.read_bytes())["entry"]:
+        if entry.get("resource", {}).get("id") in ids:
+            latest[entry["resource"]["id"]] = entry["resource"]
+    return [latest[i] for i in ids]
+
+
+def test_the_referrer_sends_cancelled_and_the_receiver_every_other_status(tmp_path: Path) -> None:
+    """The housing referral, in another life: accepted, in progress, on hold (the client must act), in
+    progress again, then cancelled by the hospital. NDJSON, one line per version."""
+    support = resources_of(HISTORY, "org-hvip", "org-housing", "pat-whitehorse", "sr-housing-0342")
+    (task,) = resources_of(HISTORY, "task-housing-0342")
+    reason = "urn:continuum:referral-status-reason"
+    life = [
+        ("requested", "2026-03-04T10:00:00Z", None),
+        ("accepted", "2026-03-04T15:00:00Z", None),
+        ("in-progress", "2026-03-05T09:00:00Z", None),
+        ("on-hold", "2026-03-09T09:00:00Z", f"{reason}|needs_client_action"),
+        ("in-progress", "2026-03-12T09:00:00Z", None),
+        ("cancelled", "2026-03-20T17:00:00Z", f"{reason}|no_longer_interested"),
+    ]
+    versions = []
+    for number, (status, when, status_reason) in enumerate(life, start=1):
+        version = {**task, "status": status, "lastModified": when, "meta": {"versionId": str(number)}}
+        version.pop("statusReason")
+        if status_reason:
+            system, code = status_reason.split("|")
+            version["statusReason"] = {"coding": [{"system": system, "code": code}]}
+        versions.append(version)
+    file = tmp_path / "housing-life.ndjson"
+    file.write_bytes(b"\n".join(orjson.dumps(r) for r in [*support, *reversed(versions)]))  # any order
+
+    def sent(provider: str) -> list[tuple]:
+        plan = plan_for(provider, MAPPING, file)
+        assert plan.problems == []
+        data = [e.data for e in plan.events]
+        return [
+            (e.event_type, e.time.isoformat(), d.get("status"), d.get("status_reason"), e.event_id)
+            for e, d in zip(plan.events, data, strict=True)
+        ]
+
+    receiver, referrer = sent(HOUSING), sent(HVIP)
+    assert [e[:4] for e in receiver] == [
+        ("referral.status_changed", "2026-03-04T15:00:00+00:00", "accepted", None),
+        ("referral.status_changed", "2026-03-05T09:00:00+00:00", "in-progress", None),
+        ("referral.status_changed", "2026-03-09T09:00:00+00:00", "on-hold", "needs_client_action"),
+        ("referral.status_changed", "2026-03-12T09:00:00+00:00", "in-progress", None),
+    ]
+    assert [e[:4] for e in referrer] == [
+        ("referral.requested", "2026-03-04T10:00:00+00:00", None, None),
+        ("referral.status_changed", "2026-03-20T17:00:00+00:00", "cancelled", "no_longer_interested"),
+    ]
+    assert len({e[4] for e in receiver + referrer}) == 6, "the second in-progress has an id of its own"
+
+
+def test_an_opt_out_is_a_revocation_and_a_treatment_consent_is_reported(tmp_path: Path) -> None:
+    support = resources_of(HISTORY, "org-hvip", "pat-obrien", "pat-whitehorse")
+    obrien, whitehorse = resources_of(HISTORY, "consent-obrien", "consent-whitehorse")
+    opt_out = {**obrien, "provision": {"type": "deny"}, "dateTime": "2026-04-01T12:00:00Z"}
+    treatment = {**whitehorse, "status": "active", "scope": {"coding": [{"code": "treatment"}]}}
+    treatment["scope"]["coding"][0]["system"] = "http://terminology.hl7.org/CodeSystem/consentscope"
+    file = tmp_path / "consents.ndjson"
+    file.write_bytes(b"\n".join(orjson.dumps(r) for r in [*support, opt_out, treatment]))
+    plan = plan_for(HVIP, MAPPING, file)
+    assert [
+        (e.event_type, e.time.isoformat(), e.subject, e.data["scope"], e.data["part2"]) for e in plan.events
+    ] == [("consent.revoked", "2026-04-01T12:00:00+00:00", OBRIEN, "network_sharing", False)]
+    assert [(p.where, "scope" in p.why) for p in plan.problems] == [("Consent/consent-whitehorse", True)]
+
+
 def test_the_service_type_falls_back_from_the_code_to_the_gravity_category(tmp_path: Path) -> None:
     mapping = tmp_path / "mapping.toml"
     mapping.write_text('[organizations]\n"http://hl7.org/fhir/sid/us-npi|1457329860" = "okc-reentry"\n')
