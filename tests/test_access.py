@@ -18,7 +18,7 @@ from continuum.cli import main as cli_main
 from continuum.web import audit, credentials
 from continuum.web.app import create_app
 from continuum.web.credentials import Role
-from tests.test_web import MEMBERS, NO_AIRFLOW, A, B, make_sample_warehouse
+from tests.test_web import MEMBERS, NO_AIRFLOW, A, B, C, make_sample_warehouse
 
 T = datetime(2026, 12, 2, 9, tzinfo=UTC)
 CELL = "referral_response_48h|quarter|2025-07-01|to_provider_id|okc-reentry"
@@ -289,13 +289,13 @@ def test_an_operator_sees_the_members_behind_an_unsuppressed_cell(app, settings)
     assert index.status_code == 200 and CELL in index.text and SUPPRESSED not in index.text
     page = operator.get("/ops/drilldown", params={"cell": CELL})
     assert page.status_code == 200
-    shown = {m[5] for m in MEMBERS if m[5] in page.text}
-    assert len(shown) == 14  # the denominator of the cell, by hand: 14 members, 12 in the numerator
-    assert page.text.count(">True<") == 12 and page.text.count(">False<") == 2
-    assert "data-members>14<" in page.text and "data-members-in-numerator>12<" in page.text
-    assert "pk-suppressed" not in page.text
+    assert {m[5] for m in MEMBERS if f">{m[5]}<" in page.text} == {f"ref-{i}" for i in range(14)}
+    # By hand: 12 of the 14 referrals in the numerator, all 14 in the denominator, 13 participants.
+    assert "data-members-in-numerator>12<" in page.text and "data-members-in-denominator>14<" in page.text
+    assert "data-participants>13<" in page.text
+    assert "pk-suppressed" not in page.text and "ref-s<" not in page.text
     drilled = [r for r in audit.read(settings.audit_log_path) if r["action"] == "drilldown"]
-    assert [(r["credential"], r["rows_of"]) for r in drilled] == [("Olu", B)]
+    assert [(r["credential"], r["rows_of"]) for r in drilled] == [("Olu", f"{A},{B},{C}")]
 
 
 def test_a_suppressed_or_unknown_cell_has_no_drill_down(app, settings):

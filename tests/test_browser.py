@@ -445,8 +445,8 @@ def test_a_scripted_session_leaves_exactly_its_accesses_in_the_audit_trail(
 
 
 def test_drill_down_members_match_the_published_numerator_and_denominator(built, base_url, browser):
-    """For the largest unsuppressed cells, the participants the page lists are as many as the published
-    denominator, and those in the numerator as many as the numerator; a suppressed cell has none."""
+    """For the largest unsuppressed cells, the members the page lists in the denominator are as many as the
+    published denominator, those in the numerator as many as the numerator; a suppressed cell has none."""
     headers = {"Authorization": f"Bearer {grant(built, Role.OPERATOR)}"}
     context = browser.new_context(extra_http_headers=headers)
     page = context.new_page()
@@ -461,8 +461,8 @@ def test_drill_down_members_match_the_published_numerator_and_denominator(built,
         cell = "|".join(str(v) for v in key)
         assert page.goto(f"{base_url}/ops/drilldown?cell={urllib.parse.quote(cell)}").status == 200
         assert page.locator("[data-numerator]").inner_text() == str(numerator)
-        assert page.locator("[data-members]").inner_text() == str(denominator), cell
         assert page.locator("[data-members-in-numerator]").inner_text() == str(numerator), cell
+        assert page.locator("[data-members-in-denominator]").inner_text() == str(denominator), cell
     suppressed = query(
         built,
         "select measure_id, period_grain, period_start, dimension, dimension_value "

@@ -56,9 +56,11 @@ create table raw.batches (
     last_offset bigint, status varchar, events bigint, dead_letters bigint, failed_expectations json,
     validated_at timestamptz, loaded_at timestamptz, validation_result_path varchar);
 create table raw.dead_letters (provider_id varchar, error_reason varchar, error_detail varchar);
-create table marts.funder_outcome_members (
+create schema operators;
+create table operators.funder_outcome_members (
     measure_id varchar, period_grain varchar, period_start date, dimension varchar, dimension_value varchar,
-    participant_key varchar, is_in_numerator boolean, provider_id varchar, event_ids varchar[]);
+    member_id varchar, participant_key varchar, in_numerator boolean, in_denominator boolean,
+    event_ids varchar[], provider_ids varchar[]);
 """
 
 #: (referral_id, from, to, contact_prohibited, overdue, stalled, final_status)
@@ -117,12 +119,17 @@ OUTCOMES = [
 ]
 
 
-#: Members of the cell referral_response_48h|quarter|2025-07-01|to_provider_id|okc-reentry (12 of 14 in
-#: the numerator), written by hand; a suppressed cell has members in the table but must show none.
+#: Members of the cell referral_response_48h|quarter|2025-07-01|to_provider_id|okc-reentry, written by
+#: hand: 14 referrals (12 answered within 48 h) of 13 participants (the last two referrals are one
+#: person's), sent by A or C to B. The model has no rows for a suppressed cell; one is planted here to
+#: prove that the app does not show it even then.
 MEMBER_CELL = ("referral_response_48h", "quarter", QUARTERS[2], "to_provider_id", B)
-MEMBERS = [(*MEMBER_CELL, f"pk{i:062d}", i < 12, B, [f"ev-{i}"]) for i in range(14)]
+MEMBERS = [
+    (*MEMBER_CELL, f"ref-{i}", f"pk{min(i, 12):062d}", i < 12, True, [f"ev-{i}"], [A if i % 2 else C, B])
+    for i in range(14)
+]
 SUPPRESSED_CELL = ("referral_response_48h", "quarter", QUARTERS[1], "all", "all")
-SUPPRESSED_MEMBERS = [(*SUPPRESSED_CELL, "pk-suppressed", True, A, ["ev-s"])]
+SUPPRESSED_MEMBERS = [(*SUPPRESSED_CELL, "ref-s", "pk-suppressed", True, True, ["ev-s"], [A])]
 
 
 def make_sample_warehouse(path: Path) -> None:
@@ -156,7 +163,7 @@ def make_sample_warehouse(path: Path) -> None:
     )
     con.executemany("insert into raw.dead_letters values (?, 'data_invalid', ?)", [[A, "x"], [A, "y"]])
     con.executemany(
-        "insert into marts.funder_outcome_members values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "insert into operators.funder_outcome_members values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         MEMBERS + SUPPRESSED_MEMBERS,
     )
     con.close()

@@ -1,6 +1,8 @@
 """Drill-down for operators: the members behind one unsuppressed cell of `marts.funder_outcomes`, from
-`marts.funder_outcome_members` (one row per measure, period, dimension and participant, with the events
-that put the participant there; built from the same intermediate models as the measure).
+`operators.funder_outcome_members` (one row per measure, period, group and member, the unit the measure
+counts: a participant, a referral, an exit, ...; with its pseudonymous participant key, whether it is in
+the numerator and the denominator, the events that put it there and the providers that sent them; built
+from the same rows as the measure, dbt_project/models/operators/).
 
 A cell is named by the key the funder page already gives it: `measure|grain|period|dimension|value`.
 A suppressed or unknown cell has no drill-down (404), whatever the members table holds."""
@@ -14,7 +16,7 @@ import duckdb
 
 from continuum.web.warehouse import dict_rows, require_table
 
-MEMBERS_TABLE = "funder_outcome_members"
+MEMBERS_SCHEMA, MEMBERS_TABLE = "operators", "funder_outcome_members"
 KEY_COLUMNS = ("measure_id", "period_grain", "period_start", "dimension", "dimension_value")
 MEMBER_LIMIT = 5000
 
@@ -79,33 +81,27 @@ def outcome(con: duckdb.DuckDBPyConnection, cell: Cell) -> dict:
 def members(con: duckdb.DuckDBPyConnection, cell: Cell) -> tuple[dict, list[dict]]:
     """The cell's published row and its members (their key columns left out: they are the cell's)."""
     row = outcome(con, cell)
-    require_table(con, "marts", MEMBERS_TABLE)
+    require_table(con, MEMBERS_SCHEMA, MEMBERS_TABLE)
     rows = dict_rows(
         con,
-        f"select * exclude ({', '.join(KEY_COLUMNS)}) from marts.{MEMBERS_TABLE} where {WHERE_CELL} "
-        f"order by all limit {MEMBER_LIMIT}",
+        f"select * exclude ({', '.join(KEY_COLUMNS)}) from {MEMBERS_SCHEMA}.{MEMBERS_TABLE} "
+        f"where {WHERE_CELL} order by in_numerator desc, member_id limit {MEMBER_LIMIT}",
         cell.params,
     )
     return row, rows
 
 
-def member_counts(rows: list[dict]) -> dict[str, int | None]:
-    """Distinct participants listed, and those in the numerator (a boolean column named *numerator*),
-    to set beside the published numerator and denominator."""
-    keys = [c for c in (rows[0] if rows else {}) if "participant_key" in c]
-    flags = [c for c in (rows[0] if rows else {}) if "numerator" in c and isinstance(rows[0][c], bool)]
-    if not keys:
-        return {"members": len(rows), "in_numerator": None}
-    members = {row[keys[0]] for row in rows}
-    in_numerator = {row[keys[0]] for row in rows if row[flags[0]]} if flags else None
-    return {"members": len(members), "in_numerator": len(in_numerator) if in_numerator is not None else None}
+def member_counts(rows: list[dict]) -> dict[str, int]:
+    """What to set beside the published numerator and denominator: members counted in each, and the
+    distinct participants behind them (a participant may be several members, e.g. several referrals)."""
+    return {
+        "members": len(rows),
+        "in_numerator": sum(1 for row in rows if row["in_numerator"]),
+        "in_denominator": sum(1 for row in rows if row["in_denominator"]),
+        "participants": len({row["participant_key"] for row in rows}),
+    }
 
 
 def providers_in(rows: list[dict]) -> list[str]:
-    """The providers whose events the rows show, for the audit line (columns named *provider_id*)."""
-    found: set[str] = set()
-    for row in rows:
-        for column, value in row.items():
-            if "provider_id" in column and value:
-                found.update(value if isinstance(value, list) else [str(value)])
-    return sorted(found)
+    """The providers whose events the rows show: whose rows the operator opened, for the audit line."""
+    return sorted({provider for row in rows for provider in row["provider_ids"] or []})
