@@ -78,28 +78,27 @@ def outcome(con: duckdb.DuckDBPyConnection, cell: Cell) -> dict:
     return found[0]
 
 
-def members(con: duckdb.DuckDBPyConnection, cell: Cell) -> tuple[dict, list[dict]]:
-    """The cell's published row and its members (their key columns left out: they are the cell's)."""
+def members(con: duckdb.DuckDBPyConnection, cell: Cell) -> tuple[dict, list[dict], dict[str, int]]:
+    """The cell's published row, its members (the first MEMBER_LIMIT; their key columns left out: they
+    are the cell's), and the counts of all of them to set beside the published numerator and denominator:
+    members in each, and the distinct participants (one may be several members, e.g. several referrals)."""
     row = outcome(con, cell)
     require_table(con, MEMBERS_SCHEMA, MEMBERS_TABLE)
+    table = f"{MEMBERS_SCHEMA}.{MEMBERS_TABLE}"
     rows = dict_rows(
         con,
-        f"select * exclude ({', '.join(KEY_COLUMNS)}) from {MEMBERS_SCHEMA}.{MEMBERS_TABLE} "
-        f"where {WHERE_CELL} order by in_numerator desc, member_id limit {MEMBER_LIMIT}",
+        f"select * exclude ({', '.join(KEY_COLUMNS)}) from {table} where {WHERE_CELL} "
+        f"order by in_numerator desc, member_id limit {MEMBER_LIMIT}",
         cell.params,
     )
-    return row, rows
-
-
-def member_counts(rows: list[dict]) -> dict[str, int]:
-    """What to set beside the published numerator and denominator: members counted in each, and the
-    distinct participants behind them (a participant may be several members, e.g. several referrals)."""
-    return {
-        "members": len(rows),
-        "in_numerator": sum(1 for row in rows if row["in_numerator"]),
-        "in_denominator": sum(1 for row in rows if row["in_denominator"]),
-        "participants": len({row["participant_key"] for row in rows}),
-    }
+    counts = dict_rows(
+        con,
+        "select count(*) as members, count(*) filter (in_numerator) as in_numerator, "
+        "count(*) filter (in_denominator) as in_denominator, count(distinct participant_key) as participants "
+        f"from {table} where {WHERE_CELL}",
+        cell.params,
+    )[0]
+    return row, rows, counts
 
 
 def providers_in(rows: list[dict]) -> list[str]:

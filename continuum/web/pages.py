@@ -122,13 +122,14 @@ def drilldown_context(settings: Settings, cell: drilldown.Cell) -> dict:
     """The cell and its members; raises NoDrillDown for a suppressed or unknown cell."""
     path = settings.published_warehouse_path
     with published(path) as con:
-        row, members = drilldown.members(con, cell)
+        row, members, counts = drilldown.members(con, cell)
     label = funders.MEASURE_LABELS.get(cell.measure_id, cell.measure_id)
     return {
         "cell": cell,
         "outcome": row,
         "label": label,
         "members": members,
-        "counts": drilldown.member_counts(members),
+        "counts": counts,
+        "limit": drilldown.MEMBER_LIMIT,
         "built_at": built_at(path),
     }
