@@ -6,7 +6,8 @@ The network (as_of 2026-07-01, one provider, every participant consenting since 
 - 11 of them (0-10) enrolled in a reentry programme on 10 February (day 9 after release: linked within
   30 days); 11 and 12 never enrolled.
 By hand, reentry_linkage_30d for Q1 2026, group `all`: denominator 13 (every release: 30 days have
-elapsed), numerator 11 (0-10), published (neither is from 1 to 10). Its members are the 13 releases.
+elapsed), numerator 11 (0-10), published (neither is from 1 to 10). Its members are the 13 releases,
+each with its release event and, for 0-10, the enrollment that linked it.
 By gender: male 11 of 11, not_recorded (no enrollment) 0 of 2: not_recorded is a small cell (2) and so
 suppressed, and male with it (the only other row of the group: complementary suppression). So no member
 row for any gender cell of that measure.
@@ -54,6 +55,11 @@ def uuid_for(kind: int, i: int) -> str:
 
 RELEASE_IDS = {i: uuid_for(1, i) for i in range(PARTICIPANTS)}
 ENROLLMENT_EVENT_IDS = {i: uuid_for(2, i) for i in LINKED}
+
+
+def linkage(i: int) -> list[str]:
+    """The event that links participant i within 30 days of release: its enrollment, if any."""
+    return [ENROLLMENT_EVENT_IDS[i]] if i in LINKED else []
 
 
 def hand_made_events() -> list[dict]:
@@ -148,7 +154,11 @@ def cell(conn: duckdb.DuckDBPyConnection, measure: str, dimension: str, value: s
 
 def test_the_members_of_a_reentry_cell_are_the_releases_worked_out_by_hand(built: Built) -> None:
     assert cell(built.conn, "reentry_linkage_30d", "all", "all") == (11, 13, False)
-    expected = {(RELEASE_IDS[i], key(i), i in LINKED, True, (RELEASE_IDS[i],)) for i in range(PARTICIPANTS)}
+    # each release, and for the linked its enrollment (the event in the 30-day window), ids sorted
+    expected = {
+        (RELEASE_IDS[i], key(i), i in LINKED, True, tuple(sorted([RELEASE_IDS[i], *linkage(i)])))
+        for i in range(PARTICIPANTS)
+    }
     for grain in ("quarter", "year"):
         assert members(built.conn, "reentry_linkage_30d", grain, "all", "all") == expected
 

@@ -1,6 +1,7 @@
 -- funder_outcomes.mediation_no_retaliation_90d: conflict_mediated incidents of consenting participants
 -- in the period whose 90 days have elapsed; numerator: no retaliation_threat (any role) and no gunshot,
 -- stab or assault injury as a victim for that participant 1 to 90 days after the mediation.
+-- event_ids (operators' drill-down): the mediation, then the retaliation that keeps it out of the numerator.
 with consenting as (
     select participant_key from {{ ref('int_participants__spine') }} where is_consenting
 ),
@@ -19,10 +20,24 @@ mediations as (
 ),
 
 retaliation_on as (
-    select participant_key, occurred_on
+    select participant_key, event_id, occurred_on
     from incidents
     where incident_type = 'retaliation_threat'
        or (incident_type in ('gunshot_injury', 'stab_injury', 'assault_injury') and participant_role = 'victim')
+),
+
+mediated as (  -- each mediation whose 90 days have elapsed, with the retaliation on days 1 to 90
+    select
+        mediations_in_periods.*,
+        (
+            select list(retaliation_on.event_id order by retaliation_on.occurred_on, retaliation_on.event_id)
+            from retaliation_on
+            where retaliation_on.participant_key = mediations_in_periods.participant_key
+              and retaliation_on.occurred_on
+                  between mediations_in_periods.occurred_on + 1 and mediations_in_periods.occurred_on + 90
+        ) as retaliation_event_ids
+    from ({{ in_periods('mediations', 'mediations.occurred_on') }}) as mediations_in_periods
+    where mediations_in_periods.occurred_on + 90 < {{ as_of_date() }}
 )
 
 select
@@ -31,14 +46,10 @@ select
     mediated.period_start,
     mediated.event_id as member_id,
     mediated.participant_key,
-    not exists (
-        select 1 from retaliation_on
-        where retaliation_on.participant_key = mediated.participant_key
-          and retaliation_on.occurred_on between mediated.occurred_on + 1 and mediated.occurred_on + 90
-    ) as is_in_numerator,
+    mediated.retaliation_event_ids is null as is_in_numerator,
     cast(null as varchar) as program_type,
     cast(null as varchar) as to_provider_id,
     cast(null as varchar) as service_type,
-    [mediated.event_id] as event_ids  -- the mediation
-from ({{ in_periods('mediations', 'mediations.occurred_on') }}) as mediated
-where mediated.occurred_on + 90 < {{ as_of_date() }}
+    -- the mediation, then the retaliation that keeps it out of the numerator
+    list_concat([mediated.event_id], coalesce(mediated.retaliation_event_ids, [])) as event_ids
+from mediated

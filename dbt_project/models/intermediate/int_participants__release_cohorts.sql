@@ -1,5 +1,6 @@
 -- Release cohorts: each participant's first custody.released in each quarter and each year (by as_of),
--- with whether each follow-up window has fully elapsed by as_of and what happened in it.
+-- with whether each follow-up window has fully elapsed by as_of and what happened in it: the events in
+-- each window (*_event_ids, for the operators' drill-down) and whether there were any.
 -- "N days after" compares UTC dates; day 0 is the date of the release. A window of N days has elapsed
 -- when as_of's date is after day N.
 with releases as (
@@ -18,63 +19,77 @@ first_release_in_period as (
 ),
 
 linkage_on as (  -- an enrollment or a service with any provider
-    select participant_key, cast(occurred_at as date) as linked_on
+    select participant_key, event_id, cast(occurred_at as date) as linked_on
     from {{ ref('stg_events__participant_enrolled') }}
     where occurred_at <= {{ as_of() }}
     union all
-    select participant_key, cast(occurred_at as date)
+    select participant_key, event_id, cast(occurred_at as date)
     from {{ ref('stg_events__service_delivered') }}
     where occurred_at <= {{ as_of() }}
 ),
 
 arrested_on as (
-    select participant_key, cast(occurred_at as date) as arrested_on
+    select participant_key, event_id, cast(occurred_at as date) as arrested_on
     from {{ ref('stg_events__justice_arrested') }}
     where occurred_at <= {{ as_of() }}
 ),
 
 admitted_on as (  -- reincarceration: any admission but temporary custody
-    select participant_key, cast(occurred_at as date) as admitted_on
+    select participant_key, event_id, cast(occurred_at as date) as admitted_on
     from {{ ref('stg_events__custody_admitted') }}
     where occurred_at <= {{ as_of() }} and admission_reason <> 'temporary_custody'
 ),
 
 employed_on as (
-    select participant_key, cast(occurred_at as date) as employed_on
+    select participant_key, event_id, cast(occurred_at as date) as employed_on
     from {{ ref('stg_events__outcome_recorded') }}
     where occurred_at <= {{ as_of() }}
       and outcome_domain = 'employment'
       and outcome_status in ('employed_full_time', 'employed_part_time')
+),
+
+followed as (
+    select
+        cohort.*,
+        (
+            select list(l.event_id order by l.linked_on, l.event_id) from linkage_on as l
+            where l.participant_key = cohort.participant_key
+              and l.linked_on between cohort.released_on and cohort.released_on + 30
+        ) as linkage_event_ids,
+        (
+            select list(a.event_id order by a.arrested_on, a.event_id) from arrested_on as a
+            where a.participant_key = cohort.participant_key
+              and a.arrested_on between cohort.released_on + 1 and cohort.released_on + 365
+        ) as rearrest_event_ids,
+        (
+            select list(a.event_id order by a.admitted_on, a.event_id) from admitted_on as a
+            where a.participant_key = cohort.participant_key
+              and a.admitted_on between cohort.released_on + 1 and cohort.released_on + 365
+        ) as reincarceration_event_ids,
+        (
+            select list(e.event_id order by e.employed_on, e.event_id) from employed_on as e
+            where e.participant_key = cohort.participant_key
+              and e.employed_on between cohort.released_on and cohort.released_on + 180
+        ) as employment_event_ids
+    from first_release_in_period as cohort
 )
 
 select
-    cohort.period_grain,
-    cohort.period_start,
-    cohort.participant_key,
-    cohort.event_id as release_event_id,
-    cohort.released_at,
-    cohort.released_on,
-    cohort.released_on + 30 < {{ as_of_date() }} as has_30d_elapsed,
-    cohort.released_on + 180 < {{ as_of_date() }} as has_180d_elapsed,
-    cohort.released_on + 365 < {{ as_of_date() }} as has_365d_elapsed,
-    exists (
-        select 1 from linkage_on as l
-        where l.participant_key = cohort.participant_key
-          and l.linked_on between cohort.released_on and cohort.released_on + 30
-    ) as is_linked_within_30d,
-    exists (
-        select 1 from arrested_on as a
-        where a.participant_key = cohort.participant_key
-          and a.arrested_on between cohort.released_on + 1 and cohort.released_on + 365
-    ) as is_rearrested_within_365d,
-    exists (
-        select 1 from admitted_on as a
-        where a.participant_key = cohort.participant_key
-          and a.admitted_on between cohort.released_on + 1 and cohort.released_on + 365
-    ) as is_reincarcerated_within_365d,
-    exists (
-        select 1 from employed_on as e
-        where e.participant_key = cohort.participant_key
-          and e.employed_on between cohort.released_on and cohort.released_on + 180
-    ) as is_employed_within_180d
-from first_release_in_period as cohort
+    period_grain,
+    period_start,
+    participant_key,
+    event_id as release_event_id,
+    released_at,
+    released_on,
+    released_on + 30 < {{ as_of_date() }} as has_30d_elapsed,
+    released_on + 180 < {{ as_of_date() }} as has_180d_elapsed,
+    released_on + 365 < {{ as_of_date() }} as has_365d_elapsed,
+    linkage_event_ids is not null as is_linked_within_30d,
+    rearrest_event_ids is not null as is_rearrested_within_365d,
+    reincarceration_event_ids is not null as is_reincarcerated_within_365d,
+    employment_event_ids is not null as is_employed_within_180d,
+    coalesce(linkage_event_ids, []) as linkage_event_ids,
+    coalesce(rearrest_event_ids, []) as rearrest_event_ids,
+    coalesce(reincarceration_event_ids, []) as reincarceration_event_ids,
+    coalesce(employment_event_ids, []) as employment_event_ids
+from followed
