@@ -251,7 +251,7 @@ class GroupFrames:
                 SELECT row_id, batch_name, provider_id, kafka_offset, first_offset, last_offset,
                        named_topic, named_partition, kafka_topic, kafka_partition, kafka_timestamp,
                        type, id, source, time, landed_at,
-                       md5(concat_ws('|', type, time::VARCHAR, subject, data)) AS content,
+                       hash(type, time, subject, data) AS content,
                        year(time) AS time_year,
                        epoch(time) - epoch(landed_at) AS seconds_ahead_of_landing,
                        landed_at > time + INTERVAL {LATE_DAYS} DAY AS is_late
@@ -316,8 +316,8 @@ class GroupFrames:
             if fam == family
         ]
         flags += [
-            f"CASE WHEN type = '{t}' THEN count(DISTINCT id) OVER (PARTITION BY type, data->>'{f}') > 1 END "
-            f"AS {f}s_reused"
+            f"CASE WHEN type = '{t}' THEN min(id) OVER (PARTITION BY type, data->>'{f}') "
+            f"<> max(id) OVER (PARTITION BY type, data->>'{f}') END AS {f}s_reused"
             for fam, t, f in OWN_IDS
             if fam == family
         ]
