@@ -63,6 +63,23 @@ class Settings(BaseSettings):
         description="largest dead letter sent whole to pipeline.dead-letter (at most the topic's "
         "max.message.bytes); a bigger one is sent truncated, and kept whole in the dead-letter files",
     )
+    # Freshness (streams/landing/notify.py): the lander service tells Airflow that batches were committed.
+    land_notify_airflow_url: str | None = Field(
+        default=None,
+        description="Airflow api-server the lander service posts an asset event to after committing "
+        "batches (e.g. http://127.0.0.1:8080); unset: no events, the DAG runs on its clock only",
+    )
+    land_notify_username: str = Field(
+        default="admin", description="Airflow user (role op or admin) the lander posts asset events as"
+    )
+    land_notify_password_file: Path | None = Field(
+        default=None,
+        description="file with that user's password, plain or SimpleAuthManager's JSON "
+        "(default: the embedded set-up's generated passwords file)",
+    )
+    land_notify_min_seconds: float = Field(
+        default=5.0, ge=0, description="the lander posts at most one asset event per T seconds"
+    )
     web_host: str = Field(default="127.0.0.1", description="address `continuum serve` binds to")
     web_port: int = Field(default=8000, ge=1, le=65535, description="port `continuum serve` listens on")
     web_session_hours: float = Field(default=12.0, gt=0, description="a browser sign-in lasts (hours)")

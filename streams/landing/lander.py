@@ -23,6 +23,7 @@ from streams.landing import files
 from streams.landing.batch import Batch
 from streams.landing.dead_letters import DeadLetterProducer
 from streams.landing.holds import PartitionHold, load_holds, save_hold
+from streams.landing.notify import BatchNotifier
 from streams.landing.offsets import Reset, ResumePoint, find_reset, resume_points
 from streams.landing.shards import Shard
 from streams.landing.source import Outage, ProviderTopics, TopicInfo, make_consumer
@@ -113,6 +114,11 @@ class Lander:
         for hold in self.failed.values():
             log.error("%s", hold.describe())
         self._consumer = make_consumer(self.settings)
+        # The service tells Airflow of committed batches (notify.py); a bounded lander is the DAG's own.
+        worker = f"lander-{self.shard.index}"
+        notifier = None if self.until_caught_up else BatchNotifier.from_settings(self.settings, worker)
+        if notifier is not None:
+            self._writer.on_commit = notifier.committed
         self._writer.start()
         started = time.monotonic()
         try:
@@ -132,6 +138,8 @@ class Lander:
             raise
         finally:
             self._close_clients()
+            if notifier is not None:
+                notifier.close()
         elapsed = time.monotonic() - started
         log.info(
             "lander done: %d batches, %d events, %d dead letters in %.1f s",

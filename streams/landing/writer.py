@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -224,6 +224,8 @@ class BatchWriter:
         self._held: set[TopicPartition] = set()
         self._new_holds: list[PartitionHold] = []
         self._lock = threading.Lock()
+        #: Called with the events of each committed batch (notify.py: tells the orchestrator). Best effort.
+        self.on_commit: Callable[[int], None] | None = None
 
     def start(self) -> None:
         if self.threaded:
@@ -297,3 +299,5 @@ class BatchWriter:
         self.events += committed.events
         self.dead_letters += committed.dead_letters
         self.batches += 1
+        if self.on_commit is not None:
+            self.on_commit(committed.events)
