@@ -22,6 +22,7 @@ from continuum.pipeline import discover, quarantine, warehouse
 from continuum.pipeline.batches import BatchRef
 from continuum.pipeline.summary import reconciliation
 from streams.landing.files import EVENTS_SCHEMA
+from streams.landing.status import dead_letter_counts
 
 #: A provider the demo directory does not mark as publishing custody events.
 NO_CUSTODY = "okc-street-outreach"
@@ -156,6 +157,8 @@ def test_a_batch_level_anomaly_holds_the_batch_and_its_dead_letters_still_load(s
     counts = reconciliation(settings)[PROVIDER]
     assert (counts.landed, counts.loaded, counts.quarantined, counts.pending) == (70, 30, 40, 0)
     assert (counts.dead_letters_landed, counts.dead_letters_loaded) == (5, 5) and counts.reconciles
+    # `continuum status` counts the quarantined batch's dead letters too (issue 11: they vanished).
+    assert sum(dead_letter_counts(settings.landing_dir, settings.quarantine_dir).values()) == 5
 
     # Corrected and released: the events load once, the dead letters are not loaded a second time.
     held_file = settings.quarantine_dir / bad.name / "events.parquet"

@@ -14,7 +14,7 @@ from kafka import TopicPartition
 from kafka.errors import KafkaError
 
 from common.settings import Settings
-from streams.landing.files import committed_batches
+from streams.landing.files import committed_batches, quarantined_batches
 from streams.landing.holds import PartitionHold, load_holds
 from streams.landing.offsets import resume_points
 from streams.landing.source import ProviderTopics, make_consumer
@@ -78,7 +78,8 @@ def landing_status(settings: Settings, timeout_s: float = 10.0) -> LandingStatus
                 holds.get(tp),
             )
         )
-    return LandingStatus(partitions, dead_letter_counts(settings.landing_dir), broker_error)
+    dead_letters = dead_letter_counts(settings.landing_dir, settings.quarantine_dir)
+    return LandingStatus(partitions, dead_letters, broker_error)
 
 
 def _broker_topics(settings: Settings):
@@ -115,10 +116,14 @@ def fetch_end_offsets(
         consumer.close(autocommit=False)
 
 
-def dead_letter_counts(landing_dir: Path) -> dict[tuple[str | None, str], int]:
-    """Dead letters by (provider_id, reason), over every committed batch."""
+def dead_letter_counts(
+    landing_dir: Path, quarantine_dir: Path | None = None
+) -> dict[tuple[str | None, str], int]:
+    """Dead letters by (provider_id, reason), over every committed batch, quarantined ones included (a
+    quarantined batch's dead letters were landed, and are loaded, all the same)."""
     counts: Counter = Counter()
-    for batch in committed_batches(landing_dir):
+    quarantined = quarantined_batches(quarantine_dir) if quarantine_dir else []
+    for batch in [*committed_batches(landing_dir), *quarantined]:
         if batch.dead_letters_path is None:
             continue
         table = pq.read_table(batch.dead_letters_path, columns=["provider_id", "error_reason"])
