@@ -350,7 +350,7 @@ def logs(root: Path) -> str:
 def raw_event_count(settings: Settings) -> int:
     import duckdb
 
-    with duckdb.connect(str(settings.published_warehouse_path), read_only=True) as db:
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as db:  # readers get no raw events
         return db.execute("select count(*) from raw.events").fetchone()[0]
 
 
