@@ -39,23 +39,19 @@ def _list(batches: list) -> int:
         print("no batch is quarantined")
         return 0
     for batch in batches:
-        verdict = batch.verdict
-        if batch.kind == "rows":
-            rules = sorted({rule for rules in batch.held.values() for rule in rules})
-            what, first, n = (
-                f"{len(batch.held)} rows held (the rest loaded)",
-                rules[0] if rules else "?",
-                len(rules),
-            )
-        else:
-            what, first, n = (
-                f"{verdict.events} events held",
-                verdict.failed[0] if verdict.failed else "?",
-                len(verdict.failed),
-            )
-        more = f" (+{n - 1} more)" if n > 1 else ""
-        print(f"{batch.name}\n    {what}, validated {verdict.validated_at}: {first}{more}")
+        what, reasons = _headline(batch)
+        more = f" (+{len(reasons) - 1} more)" if len(reasons) > 1 else ""
+        first = reasons[0] if reasons else "?"
+        print(f"{batch.name}\n    {what}, validated {batch.verdict.validated_at}: {first}{more}")
     return 0
+
+
+def _headline(batch) -> tuple[str, list[str]]:
+    """What is held (rows of a loaded batch, or a whole batch) and why."""
+    if batch.kind == "rows":
+        rules = sorted({rule for rules in batch.held.values() for rule in rules})
+        return f"{len(batch.held)} rows held (the rest loaded)", rules
+    return f"{batch.verdict.events} events held", batch.verdict.failed
 
 
 def _show(batch) -> int:
