@@ -175,6 +175,52 @@ def dag_runs(airflow_db: Path) -> dict:
     }
 
 
+def log_times(path: Path) -> dict[str, float]:
+    """When a task attempt started, finished parsing the DAG file, finished its work, and ended (epoch s),
+    from its Airflow log (JSON lines)."""
+    marks: dict[str, float] = {}
+    for line in path.read_text().splitlines():
+        with contextlib.suppress(ValueError, KeyError):
+            record = json.loads(line)
+            at = datetime.fromisoformat(record["timestamp"].replace("Z", "+00:00")).timestamp()
+            event = str(record["event"])
+            marks.setdefault("start", at)
+            if event.startswith("Worker startup parse complete"):
+                marks["parsed"] = at
+            elif event.startswith("::group::Post Execute"):
+                marks.setdefault("worked", at)
+            marks["end"] = at
+    return marks
+
+
+def task_phases(logs: Path, skip_first_run: bool = True) -> dict:
+    """Per task, the mean seconds of Airflow's start-up (to the parsed DAG file), of the task's own work
+    (its imports included), and of Airflow's wrap-up, over every attempt of every run (but the first)."""
+    runs = sorted(logs.glob("dag_id=continuum_pipeline/run_id=*"), key=lambda p: p.stat().st_mtime)
+    phases: dict[str, list[tuple[float, float, float]]] = {}
+    for run in runs[1:] if skip_first_run and len(runs) > 1 else runs:
+        for attempt in run.rglob("attempt=*.log"):
+            marks = log_times(attempt)
+            if {"start", "parsed", "worked", "end"} <= marks.keys():
+                task = attempt.relative_to(run).parts[0].removeprefix("task_id=")
+                phases.setdefault(task, []).append(
+                    (
+                        marks["parsed"] - marks["start"],
+                        marks["worked"] - marks["parsed"],
+                        marks["end"] - marks["worked"],
+                    )
+                )
+    return {
+        task: {
+            "attempts": len(rows),
+            "airflow_start_s": round(statistics.fmean(r[0] for r in rows), 1),
+            "work_s": round(statistics.fmean(r[1] for r in rows), 1),
+            "airflow_end_s": round(statistics.fmean(r[2] for r in rows), 1),
+        }
+        for task, rows in phases.items()
+    }
+
+
 def start(name: str, args: list[str], env: dict[str, str], workdir: Path) -> subprocess.Popen:
     log = open(workdir / f"{name}.log", "w")  # noqa: SIM115 (kept open for the process's life)
     return subprocess.Popen(
@@ -261,6 +307,8 @@ def bench(args: argparse.Namespace, workdir: Path) -> dict:
         "freshness": summary(warm),
         "warmup": {"seconds": args.warmup, **summary(cold)},
         "dag": dag_runs(home / "airflow" / "airflow.db"),
+        "task_phases": task_phases(home / "airflow" / "logs"),
+        "load_average_at_end": os.getloadavg(),
         "workdir": str(workdir),
     }
 

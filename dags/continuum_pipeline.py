@@ -93,6 +93,9 @@ def continuum_pipeline() -> None:
     @task(doc_md="Land new events up to the end offsets seen at start, unless a lander service runs.")
     def land() -> None:
         try:
+            # Asked here first, so that a skip (a lander service lands) imports no more than land.py.
+            if land_errors.service_is_landing(get_settings()):
+                raise AirflowSkipException("a lander service is landing for this CONTINUUM_HOME")
             landed = tasks.land_new_events(get_settings())
         except (land_errors.LandingHeld, land_errors.LandingBlocked) as exc:
             raise AirflowFailException(str(exc)) from exc  # an operator decides: retrying cannot help

@@ -26,6 +26,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     }
     home = af.airflow_home(settings)
     print(f"Airflow home {home}; UI at http://localhost:{args.port} (the login is printed below and kept in")
-    print(f"{home}/simple_auth_manager_passwords.json.generated). Ctrl-C stops it.", flush=True)
+    print(f"{home}/simple_auth_manager_passwords.json.generated). Ctrl-C stops it.")
+    notify = f"CONTINUUM_LAND_NOTIFY_AIRFLOW_URL=http://127.0.0.1:{args.port}"
+    print(f"For runs as batches land (docs/pipeline.md, Freshness): {notify} continuum land", flush=True)
     command = af.airflow_command("standalone")
     os.execve(command[0], command, env)  # Airflow takes over this process: Ctrl-C reaches it directly
