@@ -1,8 +1,15 @@
 """One `dbt build` for the whole project: DuckDB has a single writer, so models never build in
-parallel processes. dbt's target and logs go under CONTINUUM_HOME, never into the repository."""
+parallel processes. dbt's target and logs go under CONTINUUM_HOME, never into the repository.
+
+Incremental runs (docs/pipeline.md, "Incrementality"): the build's as_of reaches dbt in an environment
+variable, not `--vars`, so that a new as_of does not make dbt re-parse the whole project; and the pipeline's
+own builds skip what cannot have changed since the last successful build: the unit tests when the project
+is the same, and staging, the seeds and their data tests when no raw row is new either. Everything that
+depends on as_of (intermediate, marts, provider views, operators, and their data tests) runs every time."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import subprocess
@@ -10,7 +17,10 @@ import sys
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
+from importlib import metadata
 from pathlib import Path
+
+import duckdb
 
 from common.files import write_atomically
 from common.settings import PROJECT_ROOT, Settings
@@ -30,9 +40,16 @@ def dbt_target_dir(settings: Settings) -> Path:
     return settings.state_dir / "dbt" / "target"
 
 
-def dbt_env(settings: Settings) -> dict[str, str]:
+#: The build's as_of for the `as_of()` macro (dbt_project/macros/as_of.sql). An environment variable read
+#: only at execution, never while parsing: a `--vars` change makes dbt re-parse the whole project (about
+#: 6 s of CPU), and the as_of changes on every run.
+AS_OF_ENV = "CONTINUUM_DBT_AS_OF"
+
+
+def dbt_env(settings: Settings, as_of: datetime | None = None) -> dict[str, str]:
     return {
         **continuum_env(settings),
+        **({AS_OF_ENV: as_of.isoformat()} if as_of is not None else {}),
         "CONTINUUM_WAREHOUSE_PATH": str(settings.warehouse_path),
         "DBT_TARGET_PATH": str(dbt_target_dir(settings)),
         "DBT_LOG_PATH": str(settings.state_dir / "dbt" / "logs"),
@@ -41,20 +58,10 @@ def dbt_env(settings: Settings) -> dict[str, str]:
     }
 
 
-def dbt_build_command(as_of: datetime, *args: str, project_dir: Path = DBT_PROJECT_DIR) -> list[str]:
+def dbt_build_command(*args: str, project_dir: Path = DBT_PROJECT_DIR) -> list[str]:
+    """`dbt build` of the project; the as_of goes in the environment (dbt_env), see AS_OF_ENV."""
     dbt = str(Path(sys.executable).with_name("dbt"))
-    variables = json.dumps({"as_of": as_of.isoformat()})
-    return [
-        dbt,
-        "build",
-        "--project-dir",
-        str(project_dir),
-        "--profiles-dir",
-        str(project_dir),
-        "--vars",
-        variables,
-        *args,
-    ]
+    return [dbt, "build", "--project-dir", str(project_dir), "--profiles-dir", str(project_dir), *args]
 
 
 #: Statuses in run_results.json that fail the build (`warn` does not; `skipped` follows a failure).
@@ -107,14 +114,36 @@ def dbt_build(
     timeout_s: float = 3600,
 ) -> str:
     """Run `dbt build` with `as_of` (and extra dbt arguments, e.g. `--full-refresh`); returns a summary of
-    its run_results.json and keeps that file for /ops. Raises DbtBuildFailed naming the nodes that failed."""
-    command = dbt_build_command(as_of, *args, project_dir=project_dir)
+    its run_results.json and keeps that file for /ops. Raises DbtBuildFailed naming the nodes that failed.
+
+    Without extra arguments (the pipeline's build) the build is planned (plan_build): what cannot have
+    changed since the last successful build is left out, and this build is recorded for the next one."""
+    if args:
+        plan = BuildPlan(args, "as asked")
+        before = None
+    else:
+        before = BuildState(project_fingerprint(project_dir), raw_fingerprint(settings.warehouse_path))
+        plan = plan_build(read_build_state(settings), before, project_dir)
+        build_state_path(settings).unlink(missing_ok=True)  # a failed or killed build plans a full one next
+    log.info("dbt build plan: %s", plan.why)
+    results = run_dbt_build(settings, as_of, plan.args, project_dir, timeout_s)
+    if before is not None:
+        record_build(settings, before)
+    summary = f"{summarize(results)}; {plan.why}"
+    log.info("dbt build: %s", summary)
+    return summary
+
+
+def run_dbt_build(
+    settings: Settings, as_of: datetime, args: tuple[str, ...], project_dir: Path, timeout_s: float
+) -> list[NodeResult]:
+    command = dbt_build_command(*args, project_dir=project_dir)
     results_path = run_results_path(settings)
     results_path.unlink(missing_ok=True)  # a failure before dbt writes one must not read the last build's
-    log.info("running %s", " ".join(command))
+    log.info("running %s (as_of %s)", " ".join(command), as_of.isoformat())
     done = subprocess.run(
         command,
-        env=dbt_env(settings),
+        env=dbt_env(settings, as_of),
         cwd=settings.state_dir,
         capture_output=True,
         text=True,
@@ -135,9 +164,131 @@ def dbt_build(
             + "; ".join(r.describe() for r in failed)
             + f" (all results: {kept_run_results_path(settings)})"
         )
-    summary = summarize(results)
-    log.info("dbt build: %s", summary)
-    return summary
+    return results
+
+
+# --- planning: leave out what cannot have changed since the last successful build -----------------------
+
+
+@dataclass(frozen=True)
+class BuildState:
+    """What a successful planned build started from: the project (code, seeds, dbt and DuckDB versions)
+    and the raw tables (plus the staged row count, so that a replaced warehouse is not taken for this one).
+    """
+
+    project: str
+    raw: dict[str, str] | None
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    args: tuple[str, ...]
+    why: str
+
+
+NO_UNIT_TESTS = ("--exclude", "resource_type:unit_test")
+
+
+def plan_build(last: BuildState | None, now: BuildState, project_dir: Path = DBT_PROJECT_DIR) -> BuildPlan:
+    """The dbt arguments for this build, given the last successful planned build.
+
+    - No such build, or the project changed: everything (models, seeds, data tests, unit tests).
+    - Same project, new raw rows: everything but the unit tests, which test code (with their own inputs
+      and as_of) and passed on this very project in an earlier build.
+    - Same project, same raw tables: only the models outside staging (everything there depends on as_of)
+      and the data tests on them, selected by folder so that a test that also reads staging or a seed
+      still runs. Staging, the seeds and the tests that read only them are exactly as last built."""
+    if last is None or now.raw is None:
+        return BuildPlan((), "full build: no successful build recorded for this warehouse")
+    if last.project != now.project:
+        return BuildPlan((), "full build: the dbt project (or dbt, DuckDB) changed since the last build")
+    if last.raw != now.raw:
+        return BuildPlan(NO_UNIT_TESTS, "new raw rows: all models and data tests, unit tests passed already")
+    folders = sorted(p.name for p in (project_dir / "models").iterdir() if p.is_dir() and p.name != "staging")
+    return BuildPlan(
+        ("--select", *(f"path:models/{name}" for name in folders), *NO_UNIT_TESTS),
+        "nothing new: the models that depend on as_of and their data tests; staging and seeds as built",
+    )
+
+
+def project_fingerprint(project_dir: Path = DBT_PROJECT_DIR) -> str:
+    """A hash of every file of the dbt project (not dbt's target and logs) and of the versions of dbt and
+    DuckDB: equal fingerprints, equal unit test results."""
+    digest = hashlib.sha256()
+    for package in ("dbt-core", "dbt-duckdb", "duckdb"):
+        digest.update(f"{package}=={metadata.version(package)}\n".encode())
+    for path in sorted(project_dir.rglob("*")):
+        relative = path.relative_to(project_dir)
+        if path.is_file() and relative.parts[0] not in ("target", "logs", "dbt_packages"):
+            digest.update(f"{relative}\n".encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def raw_fingerprint(warehouse_path: Path) -> dict[str, str] | None:
+    """Row count and a hash of every row of every table in the raw schema (the loader's), and the row
+    count of staging.stg_raw__landed_rows ("none" before the first build); None when the warehouse or its
+    raw tables are missing or the file cannot be read (then the build is a full one)."""
+    if not warehouse_path.exists():
+        return None
+    try:
+        with duckdb.connect(str(warehouse_path), read_only=True) as conn:
+            tables = [t for (t,) in conn.execute(TABLES_OF_SCHEMA, ["raw"]).fetchall()]
+            if not tables:
+                return None
+            found = {
+                table: "{} rows, hash {}".format(
+                    *conn.execute(f'select count(*), bit_xor(hash(t)) from raw."{table}" as t').fetchone()
+                )
+                for table in tables
+            }
+            staged = "none"
+            if ("stg_raw__landed_rows",) in conn.execute(TABLES_OF_SCHEMA, ["staging"]).fetchall():
+                staged = str(conn.execute("select count(*) from staging.stg_raw__landed_rows").fetchone()[0])
+    except duckdb.Error as error:
+        log.info("no raw fingerprint (a full build follows): %s", error)
+        return None
+    return {**found, STAGED: staged}
+
+
+STAGED = "staged landed rows"
+TABLES_OF_SCHEMA = (
+    "select table_name from information_schema.tables "
+    "where table_catalog = current_database() and table_schema = ? order by table_name"
+)
+
+
+def record_build(settings: Settings, before: BuildState) -> None:
+    """Record a successful planned build for the next one: the raw tables it built from, with the staged
+    row count after it. Nothing is recorded when raw rows arrived during the build (the next build then
+    stages them) or the warehouse cannot be read."""
+    after = raw_fingerprint(settings.warehouse_path)
+    if before.raw is None or after is None:
+        return
+    if {k: v for k, v in after.items() if k != STAGED} != {
+        k: v for k, v in before.raw.items() if k != STAGED
+    }:
+        log.info("raw rows arrived during the build: the next build stages them")
+        return
+    write_build_state(settings, BuildState(before.project, after))
+
+
+def build_state_path(settings: Settings) -> Path:
+    return settings.state_dir / "dbt" / "last_build.json"
+
+
+def read_build_state(settings: Settings) -> BuildState | None:
+    path = build_state_path(settings)
+    if not path.exists():
+        return None
+    recorded = json.loads(path.read_bytes())
+    return BuildState(recorded["project"], recorded["raw"])
+
+
+def write_build_state(settings: Settings, state: BuildState) -> None:
+    path = build_state_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomically(path, json.dumps({"project": state.project, "raw": state.raw}, indent=1).encode())
 
 
 def summarize(results: list[NodeResult]) -> str:

@@ -1,10 +1,16 @@
 {#-
   The build's as_of time as a TIMESTAMPTZ literal: the `as_of` var (ISO 8601, e.g.
-  `--vars '{as_of: "2026-06-30T00:00:00Z"}'`), or the build's start when it is unset, so that a
+  `--vars '{as_of: "2026-06-30T00:00:00Z"}'`; unit tests set it), else the CONTINUUM_DBT_AS_OF
+  environment variable (how continuum.pipeline.dbt passes it), else the build's start, so that a
   build is reproducible. Windows that have not fully elapsed by as_of stay out of denominators.
+  The environment variable is read only when executing (`execute`), never while parsing: a value that
+  changes on every run must not make dbt re-parse the project (a changed `--vars` re-parses it all).
 -#}
 {% macro as_of() -%}
     {%- set value = var('as_of', none) -%}
+    {%- if (value is none or value == '') and execute -%}
+        {%- set value = env_var('CONTINUUM_DBT_AS_OF', '') -%}
+    {%- endif -%}
     {%- if value is none or value == '' -%}
         {%- set value = run_started_at.strftime('%Y-%m-%dT%H:%M:%S.%f') ~ '+00:00' -%}
     {%- endif -%}

@@ -1,0 +1,263 @@
+"""The incremental warehouse gives exactly the published tables of a full rebuild on the same raw data and
+the same as_of: every table of marts, provider_views and operators, compared row for row with EXCEPT ALL
+both ways (so a duplicated or missing row fails as well as a changed one).
+
+The incremental side is built the way the pipeline builds it (continuum.pipeline.dbt): a first build on
+what landed until 10 days before the end, then a second load carrying the last 10 days (events that
+arrived days late among them), a status change to a referral requested months earlier and a consent
+revoked by a participant who was consenting; then a build with nothing new loaded and as_of moved 45 days
+forward (windows elapse, referrals become overdue and stalled). The full side is a fresh warehouse built
+once from all the same raw rows at each as_of.
+
+Runtime: five dbt builds of 2,000 simulated participants (~10-20 s each on 2 cores).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import orjson
+import pytest
+from test_warehouse import (
+    SIM_END,
+    SIM_PARTICIPANTS,
+    RawRows,
+    dbt_build,
+    revocation_row,
+    simulate,
+    simulate_raw,
+    split_raw,
+    write_raw,
+)
+
+from common.settings import Settings
+from continuum.pipeline import dbt as pipeline_dbt
+from streams.landing.files import batch_name
+
+PARTICIPANTS = SIM_PARTICIPANTS
+PUBLISHED_SCHEMAS = ("marts", "provider_views", "operators")
+LATER_AS_OF = SIM_END + timedelta(days=45)
+
+
+def published_tables(conn: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
+    return conn.execute(
+        "select table_schema, table_name from information_schema.tables "
+        f"where table_catalog = current_database() and table_schema in {PUBLISHED_SCHEMAS} order by 1, 2"
+    ).fetchall()
+
+
+def differences(incremental: Path, full: Path) -> dict[str, tuple[int, int]]:
+    """Per published table, (rows only in the incremental build, rows only in the full build), counted
+    with EXCEPT ALL; empty when the two warehouses publish exactly the same rows."""
+    found = {}
+    with duckdb.connect(str(incremental), read_only=True) as conn:
+        conn.execute(f"attach '{full}' as full_build (read_only)")
+        tables = published_tables(conn)
+        assert len(tables) >= 8, f"expected the published tables, found {tables}"
+        full_tables = conn.execute(
+            "select table_schema, table_name from information_schema.tables "
+            f"where table_catalog = 'full_build' and table_schema in {PUBLISHED_SCHEMAS} order by 1, 2"
+        ).fetchall()
+        assert tables == full_tables, "the two builds publish different tables"
+        for schema, table in tables:
+            mine, theirs = f"{schema}.{table}", f"full_build.{schema}.{table}"
+            only_mine, only_theirs = (
+                conn.execute(
+                    f"select count(*) from (select * from {a} except all select * from {b})"
+                ).fetchall()[0][0]
+                for a, b in ((mine, theirs), (theirs, mine))
+            )
+            if only_mine or only_theirs:
+                found[f"{schema}.{table}"] = (only_mine, only_theirs)
+    return found
+
+
+def status_change_row(referral: dict, status: str, time: datetime, offset: int) -> dict:
+    """A referral.status_changed from the referring provider of `referral` (a raw referral.requested
+    row), landed and loaded just after SIM_END like revocation_row."""
+    landed = SIM_END + timedelta(minutes=5)
+    provider = referral["source"].removeprefix("urn:continuum:provider:")
+    topic = f"providers.{provider}.events"
+    data = {
+        "referral_id": orjson.loads(referral["data"])["referral_id"],
+        "status": status,
+        "status_reason": None,
+    }
+    return {
+        "specversion": "1.0",
+        "id": str(uuid.uuid4()),
+        "source": referral["source"],
+        "type": "referral.status_changed",
+        "time": time,
+        "subject": referral["subject"],
+        "dataschema": "urn:continuum:schema:referral.status_changed:1",
+        "datacontenttype": None,
+        "data": orjson.dumps(data).decode(),
+        "kafka_topic": topic,
+        "kafka_partition": 0,
+        "kafka_offset": offset,
+        "kafka_timestamp": landed,
+        "landed_at": landed,
+        "batch_name": batch_name(topic, 0, offset, offset),
+        "loaded_at": SIM_END + timedelta(minutes=10),
+    }
+
+
+def ran(db_path: Path, kind: str, name_part: str = "") -> list[str]:
+    """The nodes of `kind` (model, test, unit_test, seed) with `name_part` in their name that the last
+    build of the warehouse at `db_path` ran (its run_results.json)."""
+    results = orjson.loads(
+        (pipeline_dbt.dbt_target_dir(Settings(home=db_path.parent)) / "run_results.json").read_bytes()
+    )
+    return [
+        r["unique_id"]
+        for r in results["results"]
+        if r["unique_id"].split(".")[0] == kind and name_part in r["unique_id"].split(".", 2)[2]
+    ]
+
+
+def consenting_participant(db_path: Path) -> str:
+    with duckdb.connect(str(db_path), read_only=True) as conn:
+        (key,) = conn.execute(
+            "select participant_key from intermediate.int_participants__spine where is_consenting "
+            "order by participant_key limit 1"
+        ).fetchall()[0]
+    return key
+
+
+@pytest.fixture(scope="module")
+def raw_loads() -> tuple[RawRows, RawRows]:
+    raw = simulate_raw(simulate(participants=PARTICIPANTS), loaded_at=SIM_END)
+    cutoff = SIM_END - timedelta(days=10)
+    before, after = split_raw(raw, cutoff, loaded_after=SIM_END)
+    assert any(e["time"] < cutoff - timedelta(days=2) for e in after.events), "no late events in the load"
+    return before, after
+
+
+def test_incremental_builds_publish_what_a_full_rebuild_does(
+    raw_loads: tuple[RawRows, RawRows], tmp_path: Path
+) -> None:
+    before, after = raw_loads
+    incremental = tmp_path / "incremental" / "warehouse.duckdb"
+    incremental.parent.mkdir()
+    write_raw(incremental, before)
+    dbt_build(incremental, SIM_END)
+
+    # The second load: the last 10 days, an old referral entered in error, and a revocation.
+    old_referral = min(
+        (
+            e
+            for e in before.events
+            if e["type"] == "referral.requested" and e["time"] < SIM_END - timedelta(days=120)
+        ),
+        key=lambda e: e["id"],
+    )
+    extras = RawRows(
+        events=[
+            status_change_row(old_referral, "entered-in-error", SIM_END - timedelta(hours=2), 10**9 + 1),
+            revocation_row(consenting_participant(incremental), SIM_END - timedelta(seconds=1)),
+        ]
+    )
+    write_raw(incremental, after)
+    write_raw(incremental, extras)
+    assert "new raw rows" in dbt_build(incremental, SIM_END)
+    assert not ran(incremental, "unit_test"), "unit tests ran again on an unchanged project"
+    assert ran(incremental, "model", "stg_events__referral_status_changed")
+
+    full = tmp_path / "full" / "warehouse.duckdb"
+    full.parent.mkdir()
+    for load in (before, after, extras):
+        write_raw(full, load)
+    dbt_build(full, SIM_END)
+    assert differences(incremental, full) == {}
+
+    # Nothing new, as_of 45 days later: the as_of-dependent flags and windows move on all the same.
+    assert "nothing new" in dbt_build(incremental, LATER_AS_OF)
+    assert not ran(incremental, "model", "stg_"), "nothing new was loaded, yet staging was built"
+    assert ran(incremental, "model", "referral_handoffs") and ran(incremental, "test", "referral_handoffs")
+    later = tmp_path / "later" / "warehouse.duckdb"
+    later.parent.mkdir()
+    for load in (before, after, extras):
+        write_raw(later, load)
+    dbt_build(later, LATER_AS_OF)
+    assert differences(incremental, later) == {}
+    with duckdb.connect(str(later), read_only=True) as conn:
+        (moved,) = conn.execute(
+            "select count(*) from marts.referral_handoffs where is_stalled "
+            "and requested_at > ?::timestamptz - interval 60 day",
+            [SIM_END],
+        ).fetchall()[0]
+    assert moved > 0, "the later as_of should make recent referrals stalled (the check would see nothing)"
+
+
+# --- the plan of a pipeline build (continuum.pipeline.dbt.plan_build), no dbt needed ---------------------
+
+RAW = {"events": "10 rows, hash 1", "staged landed rows": "10"}
+
+
+def test_a_first_build_or_a_changed_project_builds_everything() -> None:
+    now = pipeline_dbt.BuildState("project-a", RAW)
+    assert pipeline_dbt.plan_build(None, now).args == ()
+    assert pipeline_dbt.plan_build(pipeline_dbt.BuildState("project-b", RAW), now).args == ()
+    unreadable = pipeline_dbt.BuildState("project-a", None)
+    assert pipeline_dbt.plan_build(now, unreadable).args == ()
+
+
+def test_new_raw_rows_build_every_model_and_data_test_but_not_the_unit_tests() -> None:
+    last = pipeline_dbt.BuildState("project-a", RAW)
+    now = pipeline_dbt.BuildState("project-a", {**RAW, "events": "11 rows, hash 7"})
+    assert pipeline_dbt.plan_build(last, now).args == ("--exclude", "resource_type:unit_test")
+
+
+def test_nothing_new_selects_every_model_folder_but_staging(tmp_path: Path) -> None:
+    for folder in ("staging", "intermediate", "marts", "exports"):
+        (tmp_path / "models" / folder).mkdir(parents=True)
+    state = pipeline_dbt.BuildState("project-a", RAW)
+    plan = pipeline_dbt.plan_build(state, state, project_dir=tmp_path)
+    assert plan.args == (
+        "--select",
+        "path:models/exports",
+        "path:models/intermediate",
+        "path:models/marts",
+        "--exclude",
+        "resource_type:unit_test",
+    )
+
+
+def test_the_project_fingerprint_follows_every_project_file_but_dbts_own(tmp_path: Path) -> None:
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "a.sql").write_text("select 1")
+    first = pipeline_dbt.project_fingerprint(tmp_path)
+    (tmp_path / "target").mkdir()
+    (tmp_path / "target" / "manifest.json").write_text("{}")
+    assert pipeline_dbt.project_fingerprint(tmp_path) == first
+    (tmp_path / "models" / "a.sql").write_text("select 2")
+    assert pipeline_dbt.project_fingerprint(tmp_path) != first
+
+
+def test_the_raw_fingerprint_sees_a_new_row_and_a_changed_batch(tmp_path: Path) -> None:
+    db_path = tmp_path / "warehouse.duckdb"
+    assert pipeline_dbt.raw_fingerprint(db_path) is None
+    with duckdb.connect(str(db_path)) as conn:
+        conn.execute("create schema raw; create schema staging")
+        conn.execute("create table raw.events (id varchar, loaded_at timestamptz)")
+        conn.execute("create table raw.batches (batch_name varchar, status varchar)")
+        conn.execute(
+            "insert into raw.events values ('e1', '2026-11-01'); insert into raw.batches values ('b', 'held')"
+        )
+    assert pipeline_dbt.raw_fingerprint(db_path)["staged landed rows"] == "none"
+    with duckdb.connect(str(db_path)) as conn:
+        conn.execute("create table staging.stg_raw__landed_rows as select 1 as x")
+    first = pipeline_dbt.raw_fingerprint(db_path)
+    assert first is not None and first["staged landed rows"] == "1"
+    assert pipeline_dbt.raw_fingerprint(db_path) == first
+    with duckdb.connect(str(db_path)) as conn:
+        conn.execute("update raw.batches set status = 'loaded'")
+    second = pipeline_dbt.raw_fingerprint(db_path)
+    assert second["batches"] != first["batches"] and second["events"] == first["events"]
+    with duckdb.connect(str(db_path)) as conn:
+        conn.execute("insert into raw.events values ('e2', '2026-11-02')")
+    assert pipeline_dbt.raw_fingerprint(db_path)["events"] != second["events"]
