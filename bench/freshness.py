@@ -229,13 +229,14 @@ def start(name: str, args: list[str], env: dict[str, str], workdir: Path) -> sub
 
 
 def stop(process: subprocess.Popen, grace_s: float = 20) -> None:
+    """SIGTERM to the process group, then SIGKILL to whatever of it is left (the leader may exit first)."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGTERM)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(grace_s)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        time.sleep(2)
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
 
 
 def bench(args: argparse.Namespace, workdir: Path) -> dict:

@@ -146,13 +146,14 @@ def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
 
 
 def stop(process: subprocess.Popen) -> None:
+    """SIGTERM to the process group, then SIGKILL to whatever of it is left (the leader may exit first)."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGTERM)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        time.sleep(2)
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
 
 
 def wait_until(check, timeout_s: float, processes: dict[str, subprocess.Popen], logs: Path) -> float:

@@ -18,12 +18,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from continuum.pipeline import airflow_home as af
 
     af.set_up(settings)
-    env = {
-        **af.airflow_env(settings),
-        "AIRFLOW__API__PORT": str(args.port),
-        # Tasks reach the api-server's execution API here (Airflow's default assumes port 8080).
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{args.port}/execution/",
-    }
+    env = af.service_env(settings, args.port)
     home = af.airflow_home(settings)
     print(f"Airflow home {home}; UI at http://localhost:{args.port} (the login is printed below and kept in")
     print(f"{home}/simple_auth_manager_passwords.json.generated). Ctrl-C stops it.")

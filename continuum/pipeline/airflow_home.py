@@ -94,6 +94,36 @@ def set_up(settings: Settings) -> None:
     airflow_home(settings).mkdir(parents=True, exist_ok=True)
     run_airflow(settings, "db", "migrate")
     run_airflow(settings, "pools", "set", WAREHOUSE_POOL, "1", WAREHOUSE_POOL_DESCRIPTION)
+    use_write_ahead_log(airflow_home(settings) / "airflow.db")
+
+
+#: How long a process of `continuum airflow` waits for SQLite's write lock before it fails (pysqlite's
+#: default is 5 s). Four processes (api-server, scheduler, dag-processor, triggerer) and every task's
+#: calls share one SQLite file; under load a write waited longer than 5 s, a task's XCom push then failed
+#: with "database is locked" on the api-server and the run stalled (bench/freshness.py, 2 busy cores).
+SQLITE_BUSY_TIMEOUT_S = 60
+
+
+def use_write_ahead_log(database: Path) -> None:
+    """SQLite's WAL journal (kept in the file once set): readers no longer wait for a writer, nor it
+    for them, so the scheduler's and the api-server's reads stop holding up the other's writes."""
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(database, timeout=SQLITE_BUSY_TIMEOUT_S)) as db:
+        db.execute("PRAGMA journal_mode=WAL")
+
+
+def service_env(settings: Settings, port: int) -> dict[str, str]:
+    """The environment of `continuum airflow`'s processes: the api-server on `port`, tasks told to reach
+    its execution API there (Airflow's default assumes 8080), a patient SQLite."""
+    env = airflow_env(settings)
+    return {
+        **env,
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+        + f"?timeout={SQLITE_BUSY_TIMEOUT_S}",
+    }
 
 
 @dataclass(frozen=True)
