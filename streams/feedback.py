@@ -109,6 +109,37 @@ class FeedbackSender:
         future.add_errback(_log_failed_send, topic)
 
 
+def send_feedback(settings: Settings, feedback: list[Feedback], timeout_s: float = 30.0) -> int:
+    """Send `feedback` from a process that has no producer of its own (the pipeline's held-back records);
+    returns how many went to an existing feedback topic. Raises KafkaError if the broker cannot be
+    reached, so that the caller can try again later."""
+    from kafka import KafkaAdminClient
+
+    timeout_ms = int(settings.land_broker_timeout_seconds * 1000)
+    admin = KafkaAdminClient(
+        **client_config(
+            settings,
+            client_id="continuum-feedback-topics",
+            request_timeout_ms=timeout_ms,
+            bootstrap_timeout_ms=timeout_ms,
+        )
+    )
+    try:
+        existing = set(admin.list_topics())
+    finally:
+        admin.close()
+    sender = FeedbackSender()
+    sender.topics_are(existing)
+    producer = KafkaProducer(**client_config(settings, client_id="continuum-feedback", acks="all"))
+    try:
+        for item in feedback:
+            sender.send(producer, None, item)
+        producer.flush(timeout=timeout_s)
+    finally:
+        producer.close(timeout=timeout_s)
+    return sum(1 for item in feedback if item.provider_id and feedback_topic(item.provider_id) in existing)
+
+
 def _log_failed_send(error: BaseException, topic: str) -> None:
     log.warning("feedback to %s not delivered: %s (the dead letter is kept either way)", topic, error)
 

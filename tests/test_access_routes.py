@@ -37,6 +37,9 @@ EXPECTED: dict[tuple[str, str, str], tuple[int, ...]] = {
     ("GET", "/providers/{provider_id}/referrals.{fmt}", f"/providers/{A}/referrals.csv"): (
         401, 200, 403, 403, 403, 401, 401,
     ),
+    ("GET", "/providers/{provider_id}/not-accepted.{fmt}", f"/providers/{A}/not-accepted.csv"): (
+        401, 200, 403, 403, 403, 401, 401,
+    ),
     ("GET", "/ops", "/ops"): (401, 403, 403, 403, 200, 401, 401),
     ("GET", "/ops/data-docs/{path:path}", "/ops/data-docs/index.html"): (401, 403, 403, 403, 200, 401, 401),
     ("GET", "/ops/drilldown", f"/ops/drilldown?cell={CELL}"): (401, 403, 403, 403, 200, 401, 401),

@@ -112,3 +112,21 @@ def test_feedback_carries_the_dead_letter_headers_and_a_reader_stops_at_the_end(
     names = ["error.topic", "error.partition", "error.offset", "error.stage", "error.reason", "error.detail"]
     assert list(headers) == names
     assert headers["error.reason"] == b"not_json" and headers["error.offset"] == str(sent.offset).encode()
+
+
+def test_records_held_back_by_validation_reach_their_provider_once(settings: Settings):
+    from datetime import datetime
+
+    from tests.test_pipeline import run_once
+    from tests.test_pipeline_support import valid_events, write_batch
+
+    ensure_topics(settings)
+    events = valid_events(settings, OTHER, 30, seed=31)
+    events[5] = {**events[5], "time": datetime(1, 1, 1, tzinfo=events[5]["time"].tzinfo)}
+    batch = write_batch(settings, OTHER, 2, 5000, events)
+    run_once(settings)
+    run_once(settings)  # a second run tells nothing twice
+    ours = [f for f in read_feedback(settings, OTHER) if f.stage == "expectations" and f.topic == batch.topic]
+    ours = [f for f in ours if (f.partition, f.offset) == (2, 5005)]
+    assert len(ours) == 1
+    assert ours[0].reason == "held_back" and "time_year" in ours[0].detail

@@ -55,6 +55,15 @@ def scalar(settings: Settings, sql: str, *params) -> object:
         return con.execute(sql, list(params)).fetchall()[0][0]
 
 
+def held_records(settings: Settings) -> list[tuple[int, str, str, bool]]:
+    """raw.held_records as (offset, type, rules, released), by offset."""
+    with warehouse.connect(settings, read_only=True) as con:
+        return con.execute(
+            "SELECT kafka_offset, event_type, held_by, released_at IS NOT NULL "
+            "FROM raw.held_records ORDER BY 1"
+        ).fetchall()
+
+
 def test_rows_that_break_a_row_rule_are_held_and_the_rest_loads_then_released_once(
     settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -91,6 +100,10 @@ def test_rows_that_break_a_row_rule_are_held_and_the_rest_loads_then_released_on
     assert f"{107:>10}  batch: expect_column_values_to_be_between(time_year)" in shown
     assert reconciliation(settings)[PROVIDER].reconciles
     assert reconciliation(settings)[PROVIDER].quarantined == 3
+    # What the provider is told (its page, its feedback topic): where each held row was and why.
+    rule_of = {107: "batch: expect_column_values_to_be_between(time_year)"}
+    rule_of |= {100 + i: "referral: expect_column_values_to_be_in_set(to_provider_id)" for i in referrals}
+    assert held_records(settings) == [(o, events[o - 100]["type"], rule_of[o], False) for o in held_offsets]
 
     # Released as they are: they still fail and stay; nothing is loaded twice.
     assert quarantine_command.run(_args("release", batch.name), settings) == 1
@@ -109,6 +122,7 @@ def test_rows_that_break_a_row_rule_are_held_and_the_rest_loads_then_released_on
     assert scalar(settings, "SELECT events FROM raw.batches") == 60
     assert scalar(settings, "SELECT failed_expectations FROM raw.batches") is None
     assert quarantine_command.run(_args("release", batch.name), settings) == 1  # nothing left to release
+    assert [released for *_, released in held_records(settings)] == [True, True, True]
     assert run_once(settings) == []
     assert loaded_offsets(settings, batch.name) == list(range(100, 160))
     assert reconciliation(settings)[PROVIDER].reconciles
@@ -153,6 +167,9 @@ def test_a_batch_level_anomaly_holds_the_batch_and_its_dead_letters_still_load(s
     assert "max_time_value_share" in verdicts[bad.name]["failed"][0]
     assert loaded_offsets(settings, bad.name) == []
     assert scalar(settings, "SELECT count(*) FROM raw.dead_letters WHERE batch_name = ?", bad.name) == 4
+    held = held_records(settings)
+    assert [o for o, *_ in held] == list(range(40)) and not any(released for *_, released in held)
+    assert all("max_time_value_share" in rule for _, _, rule, _ in held)
     assert scalar(settings, "SELECT count(*) FROM raw.dead_letters") == 5
     counts = reconciliation(settings)[PROVIDER]
     assert (counts.landed, counts.loaded, counts.quarantined, counts.pending) == (70, 30, 40, 0)
@@ -168,6 +185,7 @@ def test_a_batch_level_anomaly_holds_the_batch_and_its_dead_letters_still_load(s
     assert quarantine_command.run(_args("release", bad.name), settings) == 0
     assert loaded_offsets(settings, bad.name) == list(range(40))
     assert scalar(settings, "SELECT count(*) FROM raw.dead_letters WHERE batch_name = ?", bad.name) == 4
+    assert all(released for *_, released in held_records(settings))
     assert reconciliation(settings)[PROVIDER].reconciles
 
 

@@ -166,7 +166,30 @@ def make_sample_warehouse(path: Path) -> None:
         "insert into operators.funder_outcome_members values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         MEMBERS + SUPPRESSED_MEMBERS,
     )
+    con.execute(NOT_ACCEPTED_DDL)
+    con.executemany(
+        "insert into provider_views.provider_not_accepted values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", NOT_ACCEPTED
+    )
     con.close()
+
+
+NOT_ACCEPTED_DDL = """
+create table provider_views.provider_not_accepted (
+    provider_id varchar, outcome varchar, stage varchar, reason varchar, detail varchar, event_type varchar,
+    kafka_topic varchar, kafka_partition integer, kafka_offset bigint, received_at timestamptz
+)
+"""
+#: Two refusals and a held-back record of A's, one refusal of B's (whose detail A must never see).
+NOT_ACCEPTED = [
+    (A, "refused", "validate", "data_invalid", "data must not contain {'first_name'} properties", None,
+     f"providers.{A}.events", 0, 17, T0),
+    (A, "refused", "validate", "bad_time", "time: must be an RFC 3339 time with an offset", None,
+     f"providers.{A}.events", 1, 4, T0 + timedelta(hours=1)),
+    (A, "held back", "expectations", "held_back", "held back by the network's validation: time before 2000",
+     "participant.enrolled", f"providers.{A}.events", 2, 230, T0 + timedelta(hours=2)),
+    (B, "refused", "validate", "not_json", "value: not UTF-8 JSON (B's own detail)", None,
+     f"providers.{B}.events", 0, 99, T0),
+]  # fmt: skip
 
 
 #: No api-server listens on port 9 (discard): /ops says the DAG runs are unavailable, at once.
@@ -212,6 +235,23 @@ def test_provider_page_shows_its_referrals_and_no_other(client, web_settings):
         assert download.status_code == 200
     csv = client.get(f"/providers/{A}/referrals.csv", headers=bearer(token)).text
     assert referral_ids(csv) == {REFERRALS[0][0], REFERRALS[1][0], PART2_WITHHELD}
+
+
+def test_what_we_could_not_accept_shows_a_provider_its_own_refusals_only(client, web_settings):
+    def section(provider_id: str) -> str:
+        page = client.get(f"/providers/{provider_id}", headers=bearer(issue(web_settings, provider_id)))
+        assert page.status_code == 200
+        return page.text.split("What we could not accept")[1]
+
+    mine = section(A)
+    assert "offset 17" in mine and "offset 4" in mine and "offset 230" in mine
+    assert "time before 2000" in mine and "held back" in mine
+    assert "B&#39;s own detail" not in mine and "offset 99" not in mine
+    assert "offset 99" in section(B) and "offset 17" not in section(B)
+    csv = client.get(f"/providers/{A}/not-accepted.csv", headers=bearer(issue(web_settings, A))).text
+    assert len(csv.strip().splitlines()) == 1 + 3 and "B's own detail" not in csv
+    other = client.get(f"/providers/{B}/not-accepted.csv", headers=bearer(issue(web_settings, A)))
+    assert other.status_code == 403
 
 
 def test_part2_answers_withheld_from_the_sender_are_shown_as_withheld(client, web_settings):

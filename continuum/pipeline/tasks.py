@@ -9,7 +9,7 @@ from typing import Any
 
 from common.settings import Settings
 from common.times import parse_as_of
-from continuum.pipeline import dbt, discover, land, publish, quarantine, validate, warehouse
+from continuum.pipeline import dbt, discover, feedback, land, publish, quarantine, validate, warehouse
 from continuum.pipeline.batches import BatchRef
 from continuum.pipeline.validate import BatchVerdict
 
@@ -79,6 +79,7 @@ def load_passed(settings: Settings, verdicts: Iterable[Any]) -> dict[str, int]:
             counts["events"] += outcome.events
             counts["dead_letters"] += outcome.dead_letters
             counts["rows_held"] += outcome.held_rows
+        feedback.tell_providers_of_held_records(con, settings)
     log.info("loaded %s", counts)
     return counts
 
@@ -91,6 +92,7 @@ def quarantine_failed(settings: Settings, verdicts: Iterable[Any]) -> list[str]:
     with warehouse.connect(settings) as con:
         for verdict in failed:
             quarantine.quarantine_batch(con, settings, verdict)
+        feedback.tell_providers_of_held_records(con, settings)
     return [v.ref.name for v in failed]
 
 

@@ -229,6 +229,12 @@ def _add_provider_routes(app: FastAPI, settings: Settings) -> None:
         context = pages.provider_context(settings, provider_id, filters)
         return HTMLResponse(render("provider.html", signed_in_as=caller.label, **context), headers=NO_STORE)
 
+    @app.get("/providers/{provider_id}/not-accepted.{fmt}")
+    def provider_not_accepted(provider_id: str, fmt: str, caller: ProviderDownload) -> Response:
+        return _download(
+            lambda: pages.not_accepted_export(settings, provider_id), fmt, f"not-accepted-{provider_id}"
+        )
+
     @app.get("/providers/{provider_id}/referrals.{fmt}")
     def provider_download(provider_id: str, fmt: str, caller: ProviderDownload) -> Response:
         return _download(

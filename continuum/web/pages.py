@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from common.directory import load_directory
 from common.settings import PROJECT_ROOT, Settings
-from continuum.web import drilldown, funders, measure_docs, ops, providers
+from continuum.web import drilldown, funders, measure_docs, not_accepted, ops, providers
 from continuum.web.airflow_api import AirflowApi
 from continuum.web.warehouse import arrow, published, require_published, require_table, version
 
@@ -70,6 +70,8 @@ def provider_context(settings: Settings, provider_id: str, filters: providers.Fi
             "total": total,
             "monthly": providers.monthly(con, provider_id),
             "service_types": providers.service_types(con, provider_id),
+            "not_accepted_by_reason": not_accepted.by_reason(con, provider_id),
+            "not_accepted": not_accepted.latest(con, provider_id),
         }
     names = provider_names(settings)
     return {
@@ -82,6 +84,12 @@ def provider_context(settings: Settings, provider_id: str, filters: providers.Fi
         "statuses": providers.STATUSES,
         "flags": providers.FLAGS,
     }
+
+
+def not_accepted_export(settings: Settings, provider_id: str) -> pa.Table:
+    with published(settings.published_warehouse_path) as con:
+        require_table(con, "provider_views", "provider_not_accepted")
+        return not_accepted.export(con, provider_id)
 
 
 def provider_export(settings: Settings, provider_id: str) -> pa.Table:

@@ -54,5 +54,18 @@ create table if not exists raw.batches (
     validated_at timestamptz not null,
     loaded_at timestamptz,
     validation_result_path varchar not null
+);
+create table if not exists raw.held_records (
+    provider_id varchar,
+    kafka_topic varchar not null,
+    kafka_partition integer not null,
+    kafka_offset bigint not null,
+    event_type varchar,
+    landed_at timestamptz not null,
+    held_by varchar not null,
+    batch_name varchar not null,
+    held_at timestamptz not null,
+    released_at timestamptz,
+    feedback_sent_at timestamptz
 )
 {% endmacro %}
