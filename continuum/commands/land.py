@@ -89,14 +89,13 @@ def landing_progress(settings: Settings) -> Iterator[None]:
     """A running count of the messages this run lands (on a terminal; log lines otherwise).
 
     The workers are other processes, so the count comes from the committed batches' names: their offset
-    ranges, never the files' contents, so that watching costs no more than listing the landing zone."""
+    ranges, never the files' contents. The landing zone's index (kept in memory here, not written at
+    every tick) re-lists only the partition directories that changed since the last tick."""
     from continuum.progress import LOG_EVERY_SECONDS, Progress
-    from streams.landing.files import committed_batches
+    from streams.landing.zone import LandingZone
 
     every_s = 1.0 if sys.stderr.isatty() else LOG_EVERY_SECONDS
-
-    def landed() -> int:
-        return sum(b.last_offset - b.first_offset + 1 for b in committed_batches(settings.landing_dir))
+    landed = LandingZone.for_settings(settings, persist_index=False).landed_messages
 
     before, stop = landed(), threading.Event()
     with Progress("land", unit="messages") as progress:

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 
 from common.settings import Settings
 from continuum.pipeline.batches import BatchRef
-from streams.landing.files import committed_batches
+from streams.landing.zone import LandingZone
 
 
 def seen_batch_names(con: duckdb.DuckDBPyConnection) -> set[str]:
@@ -24,7 +24,8 @@ def new_batches(con: duckdb.DuckDBPyConnection, settings: Settings) -> list[Batc
     goes back through validation only by `continuum quarantine release`. (If the lander lands the
     offsets of a quarantined batch again under the same name, that copy is skipped here too.)"""
     seen = seen_batch_names(con)
-    return [BatchRef.of(b) for b in committed_batches(settings.landing_dir) if b.name not in seen]
+    # From the zone's index (no walk of the tree); only the new batches are built.
+    return [BatchRef.of(b) for b in LandingZone.for_settings(settings).committed_batches(skip=seen)]
 
 
 #: A validation group holds batches up to about this many events: one GX run per suite over all of

@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from common.files import write_atomically
 from common.settings import Settings
 from continuum.pipeline.batches import BatchRef
 from continuum.pipeline.load import (
@@ -46,13 +45,13 @@ from continuum.pipeline.load import (
 )
 from continuum.pipeline.validate import BatchVerdict, run_name, validate_batch
 from streams.landing.files import QUARANTINED_DEAD_LETTERS, QUARANTINED_EVENTS
+from streams.landing.zone import HELD_ROWS_FILE, ORIGIN_FILE, RESULT_FILE, LandingZone
 
 log = logging.getLogger(__name__)
 
+#: The files of `quarantine/<batch name>/`: the landing zone's layout (streams/landing/zone.py).
 EVENTS_FILE = QUARANTINED_EVENTS
 DEAD_LETTERS_FILE = QUARANTINED_DEAD_LETTERS
-RESULT_FILE = "validation.json"
-HELD_ROWS_FILE = "held_rows.parquet"
 
 
 class QuarantineError(LookupError):
@@ -83,27 +82,18 @@ class RowsReleased:
     still_held: dict[int, list[str]]
 
 
-def _move(source: str | None, target: Path) -> Path | None:
-    """Move a file if it is still at `source`; a retry finds it moved already and does nothing."""
-    if source is None:
-        return None
-    if Path(source).exists():
-        os.replace(source, target)  # same filesystem (both under CONTINUUM_HOME): atomic
-    return target if target.exists() else None
-
-
 def quarantine_batch(con: duckdb.DuckDBPyConnection, settings: Settings, verdict: BatchVerdict) -> Path:
     """Move a failing batch's files beside its validation result and record it in the ledger."""
     ref = verdict.ref
     if ledger_status(con, ref.name) == "loaded":
         log.warning("batch %s failed validation but is loaded already: left as it is", ref.name)
         return Path(ref.events_path)
-    directory = settings.quarantine_dir / ref.name
+    zone = LandingZone.for_settings(settings)
+    directory = zone.quarantine_path(ref.name)
     directory.mkdir(parents=True, exist_ok=True)
     _write_origin(directory, ref)
-    events = _move(ref.events_path, directory / EVENTS_FILE)
-    dead_letters = _move(ref.dead_letters_path, directory / DEAD_LETTERS_FILE)
-    result = _move(verdict.result_path, directory / RESULT_FILE) or directory / RESULT_FILE
+    events, dead_letters = zone.quarantine(ref.name, ref.events_path, ref.dead_letters_path)
+    result = zone.move(verdict.result_path, directory / RESULT_FILE) or directory / RESULT_FILE
     verdict.result_path = str(result)
     verdict.batch = ref.with_paths(events or directory / EVENTS_FILE, dead_letters).to_xcom()
     record_quarantined(con, verdict)
@@ -115,27 +105,27 @@ def quarantine_batch(con: duckdb.DuckDBPyConnection, settings: Settings, verdict
 
 def _write_origin(directory: Path, ref: BatchRef) -> None:
     # Where the files came from, so that release can put them back; written once, before they move.
-    origin = directory / "origin.json"
+    origin = directory / ORIGIN_FILE
     if not origin.exists():
-        origin.write_text(json.dumps(ref.to_xcom(), indent=1))
+        LandingZone.write_json(origin, ref.to_xcom())
 
 
 def quarantined(settings: Settings) -> list[QuarantinedBatch]:
     """Every quarantined batch, by name."""
-    root = settings.quarantine_dir
-    return [_read(d) for d in sorted(root.iterdir()) if (d / "origin.json").exists()] if root.exists() else []
+    zone = LandingZone.for_settings(settings)
+    return [_read(zone.quarantine_path(name)) for name in zone.quarantined_names()]
 
 
 def find(settings: Settings, name: str) -> QuarantinedBatch:
     directory = settings.quarantine_dir / name
-    if not (directory / "origin.json").exists():
+    if not (directory / ORIGIN_FILE).exists():
         known = ", ".join(b.name for b in quarantined(settings)) or "none"
         raise QuarantineError(f"no quarantined batch named {name!r} (quarantined: {known})")
     return _read(directory)
 
 
 def _read(directory: Path) -> QuarantinedBatch:
-    origin = BatchRef.from_xcom(json.loads((directory / "origin.json").read_text()))
+    origin = BatchRef.from_xcom(json.loads((directory / ORIGIN_FILE).read_text()))
     result = directory / RESULT_FILE
     document: dict[str, Any] = json.loads(result.read_text()) if result.exists() else {}
     verdict = BatchVerdict(
@@ -172,8 +162,8 @@ def hold_rows(settings: Settings, verdict: BatchVerdict) -> set[int]:
     _write_origin(directory, ref)
     events = pq.read_table(ref.events_path)
     rows = events.filter(pc.is_in(events["kafka_offset"], pa.array(sorted(held), pa.int64())))
-    _write_table_atomically(rows, directory / HELD_ROWS_FILE)
-    shutil.copyfile(verdict.result_path, directory / RESULT_FILE)
+    LandingZone.write_table(rows, directory / HELD_ROWS_FILE)
+    _copy_result(verdict.result_path, directory)
     log.warning(
         "batch %s: %d rows held in %s:%s",
         ref.name,
@@ -191,10 +181,9 @@ def load_validated(con: duckdb.DuckDBPyConnection, settings: Settings, verdict: 
     return load_batch(con, verdict, hold_rows(settings, verdict))
 
 
-def _write_table_atomically(table: pa.Table, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
+def _copy_result(result_path: str, directory: Path) -> None:
+    """The validation result beside what it judged (a crash leaves the old copy or the new one)."""
+    write_atomically(directory / RESULT_FILE, Path(result_path).read_bytes())
 
 
 def release(
@@ -221,11 +210,9 @@ def release(
     # Load first, then move back: a crash in between leaves the ledger saying 'loaded', and a second
     # release finds it loaded, only moves the files and cleans up.
     outcome = load_validated(con, settings, verdict)
-    _move(str(directory / EVENTS_FILE), _prepared(batch.landing_events_path))
-    if batch.landing_dead_letters_path:
-        _move(str(dead_letters), _prepared(batch.landing_dead_letters_path))
-    if not (directory / HELD_ROWS_FILE).exists():
-        shutil.rmtree(directory)
+    LandingZone.for_settings(settings).release(
+        name, batch.landing_events_path, batch.landing_dead_letters_path
+    )
     return outcome
 
 
@@ -243,10 +230,10 @@ def _release_rows(
     failing = pc.is_in(rows["kafka_offset"], pa.array(sorted(still_held), pa.int64()))
     loaded = load_released_rows(con, batch.name, rows.filter(pc.invert(failing)), held_summary(still_held))
     if still_held:
-        _write_table_atomically(rows.filter(failing), held_file)
-        shutil.copyfile(verdict.result_path, batch.directory / RESULT_FILE)
+        LandingZone.write_table(rows.filter(failing), held_file)
+        _copy_result(verdict.result_path, batch.directory)
     else:
-        shutil.rmtree(batch.directory)
+        LandingZone.for_settings(settings).forget_quarantined(batch.name)
     log.info("batch %s: %d held rows loaded, %d still held", batch.name, loaded, len(still_held))
     return RowsReleased(batch.name, loaded, still_held)
 
@@ -255,8 +242,3 @@ def _render_docs(settings: Settings, name: str) -> None:
     from expectations.runner import ValidationProject
 
     ValidationProject.for_settings(settings).build_data_docs([run_name(name)])
-
-
-def _prepared(path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path

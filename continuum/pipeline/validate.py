@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -16,6 +15,7 @@ from typing import Any
 import duckdb
 import pyarrow.parquet as pq
 
+from common.files import write_atomically
 from common.settings import Settings
 from continuum.pipeline.batches import BatchRef
 from expectations.families import LandedFile
@@ -199,7 +199,5 @@ def _write(
 
 
 def write_json_atomically(path: Path, document: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(document, indent=1, default=str))
-    os.replace(tmp, path)
+    """Through common/files.py (fsynced, renamed): a crash leaves the old result or the new one."""
+    write_atomically(path, json.dumps(document, indent=1, default=str))

@@ -1,5 +1,6 @@
-"""The landing zone's layout, Parquet schemas and commit protocol. Everything that reads or writes
-landed files goes through here.
+"""The landing zone's layout, Parquet schemas and commit protocol, as functions of a directory. Readers
+use them through `zone.LandingZone`, which adds an index so that a listing does not walk the whole tree;
+the lander commits with them directly.
 
 A *batch* is a run of offsets `first..last` of one topic partition. Every offset of the run is in
 exactly one of the batch's two files, both named `<topic>+<partition>+<first>+<last>.parquet`
@@ -35,9 +36,12 @@ from typing import NamedTuple
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from common.files import commit as atomic_commit
+from common.files import temporary_path, write_atomically
+
 EVENTS = "events"
 DEAD_LETTERS = "dead_letters"
-TMP_SUFFIX = ".tmp"
+TMP_SUFFIX = ".tmp"  # the temporary name of common/files.py, which the commits below go through
 
 #: A batch that fails validation is moved by the pipeline to `quarantine/<batch name>/`, as these files.
 QUARANTINED_EVENTS = "events.parquet"
@@ -156,9 +160,10 @@ _NO_STATISTICS = frozenset({"id", "subject", "data", "key", "value", "headers", 
 
 
 def write_table_durably(table: pa.Table, final_path: Path) -> Path:
-    """Write `table` to `<final_path>.tmp` and fsync it; returns the temporary path (not yet committed)."""
+    """Write `table` to `<final_path>.tmp` and fsync it; returns the temporary path (not yet committed:
+    the batch's commit renames its files in a set order, see the module's docstring)."""
     final_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp_path = final_path.with_name(final_path.name + TMP_SUFFIX)
+    tmp_path = temporary_path(final_path)
     statistics = [name for name in table.schema.names if name not in _NO_STATISTICS]
     with open(tmp_path, "wb") as f:
         pq.write_table(table, f, compression="zstd", write_statistics=statistics)
@@ -169,14 +174,7 @@ def write_table_durably(table: pa.Table, final_path: Path) -> Path:
 
 def commit(tmp_path: Path) -> Path:
     """Rename a fsynced temporary file to its final name and fsync the directory: the commit."""
-    final_path = tmp_path.with_name(tmp_path.name.removesuffix(TMP_SUFFIX))
-    os.replace(tmp_path, final_path)
-    dir_fd = os.open(final_path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-    return final_path
+    return atomic_commit(tmp_path, tmp_path.with_name(tmp_path.name.removesuffix(TMP_SUFFIX)))
 
 
 def hold_path(landing_dir: Path, topic: str, partition: int) -> Path:
@@ -190,13 +188,7 @@ def hold_paths(landing_dir: Path) -> list[Path]:
 def write_bytes_durably(data: bytes, final_path: Path) -> Path:
     """Write `data` under a temporary name, fsync, rename and fsync the directory: the file is either
     the old one or the new one after a crash, never half of one."""
-    final_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp_path = final_path.with_name(final_path.name + TMP_SUFFIX)
-    with open(tmp_path, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    return commit(tmp_path)
+    return write_atomically(final_path, data)
 
 
 def append_line_durably(line: str, path: Path) -> None:

@@ -8,13 +8,14 @@ recreated is recognised even when its new life already has more messages than th
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow.parquet as pq
 from kafka import TopicPartition
 
-from streams.landing.files import committed_batches, quarantined_batches
+from streams.landing.files import LandedBatch, committed_batches, quarantined_batches
 
 #: Key of the events files' Parquet metadata that holds the topic id the batch was read from.
 TOPIC_ID_KEY = b"continuum.kafka_topic_id"
@@ -28,8 +29,14 @@ class ResumePoint:
 
 
 def resume_points(landing_dir: Path, quarantine_dir: Path) -> dict[TopicPartition, ResumePoint]:
-    """For each partition with committed batches: the epoch, the next offset to land, and its topic id."""
-    batches = committed_batches(landing_dir) + quarantined_batches(quarantine_dir)
+    """For each partition with committed batches: the epoch, the next offset to land, and its topic id.
+    Walks the tree (never the landing zone's index): the lander resumes from what is on disk."""
+    return resume_points_of(committed_batches(landing_dir) + quarantined_batches(quarantine_dir))
+
+
+def resume_points_of(batches: Iterable[LandedBatch]) -> dict[TopicPartition, ResumePoint]:
+    """The resume points of a listing of committed and quarantined batches (`LandingZone` gives one
+    from its index, for `continuum status`)."""
     last = {}
     for batch in sorted(batches, key=lambda b: (b.epoch, b.last_offset)):  # the last one wins
         last[TopicPartition(batch.topic, batch.partition)] = batch

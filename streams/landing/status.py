@@ -5,19 +5,17 @@ reason (counted from the dead-letter files, the durable record)."""
 from __future__ import annotations
 
 import time
-from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import pyarrow.parquet as pq
 from kafka import TopicPartition
 from kafka.errors import KafkaError
 
 from common.settings import Settings
-from streams.landing.files import committed_batches, quarantined_batches
 from streams.landing.holds import PartitionHold, load_holds
-from streams.landing.offsets import resume_points
+from streams.landing.offsets import resume_points_of
 from streams.landing.source import ProviderTopics, make_consumer
+from streams.landing.zone import LandingZone
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +52,10 @@ class LandingStatus:
 
 
 def landing_status(settings: Settings, timeout_s: float = 10.0) -> LandingStatus:
-    points = resume_points(settings.landing_dir, settings.quarantine_dir)
+    # From the landing zone's index: a status call stats the partition directories, not every file.
+    zone = LandingZone.for_settings(settings)
+    batches = [*zone.committed_batches(), *zone.quarantined_batches()]
+    points = resume_points_of(batches)
     holds = load_holds(settings.landing_dir)
     broker_error = None
     try:
@@ -78,7 +79,7 @@ def landing_status(settings: Settings, timeout_s: float = 10.0) -> LandingStatus
                 holds.get(tp),
             )
         )
-    dead_letters = dead_letter_counts(settings.landing_dir, settings.quarantine_dir)
+    dead_letters = zone.dead_letter_counts(batches)
     return LandingStatus(partitions, dead_letters, broker_error)
 
 
@@ -121,11 +122,6 @@ def dead_letter_counts(
 ) -> dict[tuple[str | None, str], int]:
     """Dead letters by (provider_id, reason), over every committed batch, quarantined ones included (a
     quarantined batch's dead letters were landed, and are loaded, all the same)."""
-    counts: Counter = Counter()
-    quarantined = quarantined_batches(quarantine_dir) if quarantine_dir else []
-    for batch in [*committed_batches(landing_dir), *quarantined]:
-        if batch.dead_letters_path is None:
-            continue
-        table = pq.read_table(batch.dead_letters_path, columns=["provider_id", "error_reason"])
-        counts.update(zip(table["provider_id"].to_pylist(), table["error_reason"].to_pylist(), strict=True))
-    return dict(counts)
+    zone = LandingZone(landing_dir, quarantine_dir or landing_dir.parent / "quarantine")
+    quarantined = zone.quarantined_batches() if quarantine_dir else []
+    return zone.dead_letter_counts([*zone.committed_batches(), *quarantined])
