@@ -106,6 +106,22 @@ class Sent:
     headers: Headers | None = None
 
 
+def provider_producer(settings: Settings, client_id: str, **overrides: Any) -> KafkaProducer:
+    """A producer as a provider's should be: every send acknowledged by all in-sync replicas, idempotent,
+    retried until delivered (ProviderClient's, and the adapters' that wrap it to learn what was acked)."""
+    return KafkaProducer(
+        **client_config(
+            settings,
+            client_id=client_id,
+            acks="all",
+            enable_idempotence=True,
+            retries=2**31 - 1,
+            linger_ms=5,
+            **overrides,
+        )
+    )
+
+
 class ProviderClient:
     """One provider's producer. Not thread-safe to share across providers: make one per provider."""
 
@@ -124,16 +140,8 @@ class ProviderClient:
         self.provider_id = provider_id
         self.topic = provider_topic(provider_id)
         self.contract = Contract(load_directory(self.settings.provider_directory))
-        self._producer = producer or KafkaProducer(
-            **client_config(
-                self.settings,
-                client_id=f"continuum-provider-{provider_id}",
-                acks="all",
-                enable_idempotence=True,
-                retries=2**31 - 1,
-                linger_ms=5,
-                **producer_config,
-            )
+        self._producer = producer or provider_producer(
+            self.settings, f"continuum-provider-{provider_id}", **producer_config
         )
 
     def send(

@@ -27,11 +27,42 @@ from typing import Any
 
 import orjson
 
+from common.files import write_atomically
+
 _NAMESPACE_LABEL = b"continuum-adapter-record-ids-v1"
 
 
 class AdapterError(Exception):
     """A problem that stops an import before anything is sent (message says what to do)."""
+
+
+def read_state(path: Path, provider_id: str, state_format: str) -> dict[str, Any]:
+    """An importer's state file (what the provider's side remembers between imports), or {} if there is
+    none yet. AdapterError if it cannot be read, is of another format, or belongs to another provider."""
+    if not path.exists():
+        return {}
+    try:
+        raw = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise AdapterError(
+            f"cannot read the import state {path}: {exc}; move it aside to start afresh"
+        ) from exc
+    if not isinstance(raw, dict) or raw.get("format") != state_format:
+        raise AdapterError(
+            f"{path} is not an import state of format {state_format}; give another --state file"
+        )
+    if raw.get("provider_id") != provider_id:
+        raise AdapterError(
+            f"{path} belongs to provider {raw.get('provider_id')!r}, not {provider_id!r}: "
+            "each provider keeps its own state file"
+        )
+    return raw
+
+
+def write_state(path: Path, provider_id: str, state_format: str, content: dict[str, Any]) -> None:
+    """Replace the state file atomically, readable by its owner only."""
+    document = {"format": state_format, "provider_id": provider_id, **content}
+    write_atomically(path, orjson.dumps(document, option=orjson.OPT_INDENT_2), mode=0o600)
 
 
 def read_linkage_secret(path: Path) -> bytes:

@@ -25,8 +25,7 @@ from streams.adapters.fhir.referrals import map_task
 from streams.adapters.fhir.state import fingerprint
 from streams.adapters.fhir.vocabulary import Vocabulary
 from streams.contract import Contract, Refusal
-from streams.kafka import client_config
-from streams.producer import ContractViolation, ProviderClient, build_envelope
+from streams.producer import ContractViolation, ProviderClient, build_envelope, provider_producer
 
 #: Read to resolve references and compute keys; never an event of their own.
 SUPPORTING_TYPES = frozenset({"Patient", "Organization", "PractitionerRole", "Practitioner", "Provenance"})
@@ -153,18 +152,9 @@ def send_plan(
 
 
 def _kafka_producer(settings: Settings, provider_id: str) -> KafkaProducer:
-    # ProviderClient's own producer settings (acks=all, idempotent), built here so that the adapter can
-    # wrap it and learn which sends the broker acknowledged before it remembers them as sent.
-    return KafkaProducer(
-        **client_config(
-            settings,
-            client_id=f"continuum-provider-{provider_id}-fhir",
-            acks="all",
-            enable_idempotence=True,
-            retries=2**31 - 1,
-            linger_ms=5,
-        )
-    )
+    # ProviderClient's producer, built here so that the adapter can wrap it and learn which sends the
+    # broker acknowledged before it remembers them as sent.
+    return provider_producer(settings, f"continuum-provider-{provider_id}-fhir")
 
 
 def dry_run_plan(plan: Plan, provider_id: str, contract: Contract, write: Callable[[str], Any]) -> int:

@@ -11,13 +11,11 @@ The file holds event ids and hashes only: no name, birth date, FHIR id, and neve
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 
 import orjson
 
-from streams.adapters.common import AdapterError
+from streams.adapters.common import read_state, write_state
 from streams.adapters.fhir.context import Outgoing
 
 FORMAT = "continuum-fhir-state/1"
@@ -40,36 +38,9 @@ def fingerprint(event: Outgoing) -> str:
 
 def load_sent(path: Path, provider_id: str) -> dict[str, str]:
     """Event id -> fingerprint of everything sent before (empty when there is no state yet)."""
-    if not path.exists():
-        return {}
-    try:
-        raw = orjson.loads(path.read_bytes())
-    except (OSError, orjson.JSONDecodeError) as exc:
-        raise AdapterError(
-            f"cannot read the import state {path}: {exc}; move it aside to start afresh"
-        ) from exc
-    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
-        raise AdapterError(f"{path} is not a FHIR import state ({FORMAT}); give another --state file")
-    if raw.get("provider_id") != provider_id:
-        raise AdapterError(
-            f"{path} belongs to provider {raw.get('provider_id')!r}, not {provider_id!r}: "
-            "each provider keeps its own state file"
-        )
-    return dict(raw.get("sent", {}))
+    return dict(read_state(path, provider_id, FORMAT).get("sent", {}))
 
 
 def save_sent(path: Path, provider_id: str, sent: dict[str, str]) -> None:
-    """Write the state atomically (temporary file, fsync, rename), readable by its owner only."""
-    content = {"format": FORMAT, "provider_id": provider_id, "sent": dict(sorted(sent.items()))}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(orjson.dumps(content, option=orjson.OPT_INDENT_2))
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write the state atomically, readable by its owner only."""
+    write_state(path, provider_id, FORMAT, {"sent": dict(sorted(sent.items()))})

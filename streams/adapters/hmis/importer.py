@@ -28,8 +28,7 @@ from streams.adapters.hmis.mapping import Mapping
 from streams.adapters.hmis.plan import Plan, Planner
 from streams.adapters.hmis.state import SentEvent, State, load_state, save_state
 from streams.contract import Contract
-from streams.kafka import client_config
-from streams.producer import ProviderClient
+from streams.producer import ProviderClient, provider_producer
 
 
 @dataclass(frozen=True)
@@ -122,18 +121,9 @@ def _send(
 
 
 def _kafka_producer(settings: Settings, provider_id: str) -> KafkaProducer:
-    # The same producer settings as ProviderClient's own (acks=all, idempotent), built here so that the
-    # adapter can wrap it and learn which sends the broker acknowledged.
-    return KafkaProducer(
-        **client_config(
-            settings,
-            client_id=f"continuum-provider-{provider_id}-hmis",
-            acks="all",
-            enable_idempotence=True,
-            retries=2**31 - 1,
-            linger_ms=5,
-        )
-    )
+    # ProviderClient's producer, built here so that the adapter can wrap it and learn which sends the
+    # broker acknowledged before it remembers them as sent.
+    return provider_producer(settings, f"continuum-provider-{provider_id}-hmis")
 
 
 def _remember(state: State, plan: Plan, sent: list[Planned]) -> None:

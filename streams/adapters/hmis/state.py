@@ -13,14 +13,10 @@ written atomically (temporary file, fsync, rename) and only after the broker ack
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import orjson
-
-from streams.adapters.common import AdapterError
+from streams.adapters.common import read_state, write_state
 
 FORMAT = "continuum-hmis-state/1"
 
@@ -45,21 +41,7 @@ def default_state_path(state_dir: Path, provider_id: str) -> Path:
 
 def load_state(path: Path, provider_id: str) -> State:
     """The state at `path`, or an empty one if there is none yet. Raises AdapterError if it is not ours."""
-    if not path.exists():
-        return State(provider_id)
-    try:
-        raw = orjson.loads(path.read_bytes())
-    except (OSError, orjson.JSONDecodeError) as exc:
-        raise AdapterError(
-            f"cannot read the import state {path}: {exc}; move it aside to start afresh"
-        ) from exc
-    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
-        raise AdapterError(f"{path} is not an HMIS import state ({FORMAT}); give another --state file")
-    if raw.get("provider_id") != provider_id:
-        raise AdapterError(
-            f"{path} belongs to provider {raw.get('provider_id')!r}, not {provider_id!r}: "
-            "each provider keeps its own state file"
-        )
+    raw = read_state(path, provider_id, FORMAT)
     events = {event_id: SentEvent(*pair) for event_id, pair in raw.get("events", {}).items()}
     return State(provider_id, dict(raw.get("participants", {})), events)
 
@@ -67,20 +49,7 @@ def load_state(path: Path, provider_id: str) -> State:
 def save_state(path: Path, state: State) -> None:
     """Write `state` to `path` atomically (readable by its owner only)."""
     content = {
-        "format": FORMAT,
-        "provider_id": state.provider_id,
         "participants": dict(sorted(state.participants.items())),
         "events": {k: [v.fingerprint, v.updated] for k, v in sorted(state.events.items())},
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(orjson.dumps(content, option=orjson.OPT_INDENT_2))
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_state(path, state.provider_id, FORMAT, content)
