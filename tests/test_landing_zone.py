@@ -172,6 +172,7 @@ def test_recover_removes_crash_leftovers_and_the_index(home: Path) -> None:
     land(landing, 0, 2)
     zone = zone_at(home)
     zone.committed_batches()
+    assert zone.recover() == [] and (landing / INDEX_FILE).exists()  # no crash: the index stays
     leftover = files.write_table_durably(
         _events(TOPIC, 0, 3, 4), files.batch_path(landing, files.EVENTS, TOPIC, 0, 3, 4)
     )

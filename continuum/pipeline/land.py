@@ -22,9 +22,9 @@ import time
 from dataclasses import dataclass
 
 from common.settings import Settings
-from streams.landing.files import committed_batches
 from streams.landing.lander import EXIT_OK, EXIT_RESET_HELD
 from streams.landing.workers import LOCK_NAME, run_landers
+from streams.landing.zone import LandingZone
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +142,7 @@ def service_is_landing(settings: Settings) -> bool:
 def land_until_caught_up(settings: Settings, lock_wait_s: float = 30.0) -> str:
     """Land up to the end offsets seen at start, in this process (workers forked as `continuum land`
     does: they die with it). Returns what was landed; raises LandingHeld or LandingFailed."""
-    before = len(committed_batches(settings.landing_dir))
+    before = len(LandingZone.for_settings(settings).committed_batches())
     kafka_log = logging.getLogger("kafka")
     level = kafka_log.level
     # kafka-python logs every failed request; the lander says itself what it cannot get past.
@@ -162,6 +162,6 @@ def land_until_caught_up(settings: Settings, lock_wait_s: float = 30.0) -> str:
         raise LandingFailed(
             f"the bounded lander exited with {code} (its log lines above say why; nothing committed is lost)"
         )
-    landed = len(committed_batches(settings.landing_dir)) - before
+    landed = len(LandingZone.for_settings(settings).committed_batches()) - before
     log.info("landed %d new batches", landed)
     return f"landed {landed} new batches"

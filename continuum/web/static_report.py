@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from common.files import write_atomically
 from common.settings import Settings
 from continuum.progress import Progress
 from continuum.web import downloads, pages
@@ -31,6 +32,4 @@ def write_funder_report(settings: Settings, out_dir: Path) -> Path:
 
 def _write(path: Path, content: bytes) -> None:
     """Write under a temporary name and rename, so a half-written report never replaces a whole one."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(content)
-    tmp.replace(path)
+    write_atomically(path, content)

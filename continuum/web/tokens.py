@@ -5,9 +5,10 @@ there is nothing to guess from a dictionary."""
 from __future__ import annotations
 
 import hashlib
-import os
 import secrets
 from pathlib import Path
+
+from common.files import write_atomically
 
 TOKEN_BYTES = 32
 
@@ -22,11 +23,4 @@ def token_hash(token: str) -> str:
 
 def write_private(path: Path, text: str) -> None:
     """Write readable by the owner only, and atomically (a reader never sees half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    write_atomically(path, text, mode=0o600)

@@ -40,11 +40,11 @@ from kafka import TopicPartition
 from kafka.errors import KafkaError
 
 from common.settings import Settings
-from streams.landing import files
 from streams.landing.dead_letters import DeadLettersNotDelivered
 from streams.landing.holds import apply_operator_requests
 from streams.landing.lander import EXIT_FAILED, EXIT_HELD, EXIT_OK, Lander
 from streams.landing.shards import Shard, plan_shards
+from streams.landing.zone import LandingZone
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +149,7 @@ def _run_workers(
 ) -> int:
     # Crash leftovers are removed here, once, before any worker writes: a worker's clean-up must never
     # meet another worker's temporary file.
-    removed = files.recover(settings.landing_dir)
+    removed = LandingZone.for_settings(settings).recover()  # and the readers' index: rebuilt from the tree
     if removed:
         log.warning(
             "removed %d uncommitted files left by a crash: %s", len(removed), _relative(removed, settings)

@@ -16,8 +16,8 @@ The index is a cache of the tree, never trusted over it:
   (git's "racy index" rule): a file system stamps mtimes at a clock tick, so a second rename in the
   same tick as the listed one would leave the mtime unchanged.
 - A dead-letter file's counts are kept with its size and mtime and read again when either differs.
-- A missing, unreadable or other-version index is rebuilt from the tree; `recover()` (run by the lander
-  before it reads offsets) removes crash leftovers and the index with them. The lander's resume points
+- A missing, unreadable or other-version index is rebuilt from the tree; `recover()` (run by `continuum
+  land` before its workers start) removes crash leftovers, and the index with them if there were any. The lander's resume points
   walk the tree (`files.committed_batches`), not the index.
 
 Writing the index is best effort (several processes may read the zone at once; the last writer wins and
@@ -248,12 +248,14 @@ class LandingZone:
         return dict(counts)
 
     def recover(self) -> list[Path]:
-        """Remove what a crash left uncommitted (`files.recover`) and the index: the next listing
-        rebuilds it from the tree."""
+        """Remove what a crash left uncommitted (`files.recover`). If there was any, the index goes
+        too and the next listing rebuilds it from the tree: after a crash nothing of it is trusted
+        (the mtimes would catch the change anyway; this is the belt to their braces)."""
         removed = files.recover(self.landing_dir)
-        self.index_path.unlink(missing_ok=True)
-        self._index = None
-        self._parsed.clear()
+        if removed:
+            self.index_path.unlink(missing_ok=True)
+            self._index = None
+            self._parsed.clear()
         return removed
 
     # -- the index -------------------------------------------------------------------------------------
