@@ -128,13 +128,13 @@ class Planned:
 
 
 def fingerprint(planned: Planned) -> str:
-    """A short hash of what the event says (type, subject, time, data), not of its id."""
-    content = {
-        "type": planned.type,
-        "subject": planned.subject,
-        "time": planned.time.isoformat(),
-        "data": planned.data,
-    }
+    return content_fingerprint(planned.type, planned.subject, planned.time, planned.data)
+
+
+def content_fingerprint(event_type: str, subject: str, time: datetime, data: dict[str, Any]) -> str:
+    """A short hash of what an event says (type, subject, time, data), not of its id: an import state
+    keeps it to see whether a record sent before changed since."""
+    content = {"type": event_type, "subject": subject, "time": time.isoformat(), "data": data}
     return hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
 
 

@@ -10,12 +10,9 @@ The file holds event ids and hashes only: no name, birth date, FHIR id, and neve
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
-import orjson
-
-from streams.adapters.common import read_state, write_state
+from streams.adapters.common import content_fingerprint, read_state, write_state
 from streams.adapters.fhir.context import Outgoing
 
 FORMAT = "continuum-fhir-state/1"
@@ -26,14 +23,7 @@ def default_state_path(state_dir: Path, provider_id: str) -> Path:
 
 
 def fingerprint(event: Outgoing) -> str:
-    """A short hash of what the event says (type, subject, time, data), not of its id."""
-    content = {
-        "type": event.event_type,
-        "subject": event.subject,
-        "time": event.time.isoformat(),
-        "data": event.data,
-    }
-    return hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
+    return content_fingerprint(event.event_type, event.subject, event.time, event.data)
 
 
 def load_sent(path: Path, provider_id: str) -> dict[str, str]:
