@@ -38,9 +38,12 @@ def main() -> int:
         f"""
 == Done. What to open next
 - The funder report (no server needed): {report_dir / "index.html"}
-- The web app:      .venv/bin/continuum serve   then http://{settings.web_host}:{settings.web_port}/funders
-                    (operators: /ops; a provider's page needs its token:
-                     .venv/bin/continuum providers token okc-reentry   then /providers/okc-reentry)
+- The web app:      .venv/bin/continuum serve   then http://{settings.web_host}:{settings.web_port}/
+                    every page asks for a credential of its role (docs/access.md), e.g.
+                    .venv/bin/continuum access grant --role funder --name "demo funder"
+                    .venv/bin/continuum access grant --role operator --name "demo operator"   (/ops)
+                    .venv/bin/continuum access grant --role provider --provider okc-reentry --name "demo"
+- What a provider was refused: .venv/bin/continuum feedback --provider okc-reentry
 - Airflow's UI:     .venv/bin/continuum airflow
 - The broker keeps running; stop it with .venv/bin/continuum broker stop"""
     )
