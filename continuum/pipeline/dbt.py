@@ -41,8 +41,8 @@ def dbt_target_dir(settings: Settings) -> Path:
 
 
 #: The build's as_of for the `as_of()` macro (dbt_project/macros/as_of.sql). An environment variable read
-#: only at execution, never while parsing: a `--vars` change makes dbt re-parse the whole project (about
-#: 6 s of CPU), and the as_of changes on every run.
+#: only at execution, never while parsing: a `--vars` change makes dbt re-parse the whole project (5.5 s
+#: more CPU than a partial parse), and the as_of changes on every run.
 AS_OF_ENV = "CONTINUUM_DBT_AS_OF"
 
 
@@ -228,20 +228,18 @@ def project_fingerprint(project_dir: Path = DBT_PROJECT_DIR) -> str:
 def raw_fingerprint(warehouse_path: Path) -> dict[str, str] | None:
     """Row count and a hash of every row of every table in the raw schema (the loader's), and the row
     count of staging.stg_raw__landed_rows ("none" before the first build); None when the warehouse or its
-    raw tables are missing or the file cannot be read (then the build is a full one)."""
+    raw tables are missing or the file cannot be read (then the build is a full one). A table with the
+    landed-row lineage (topic, partition, offset, loaded_at) is hashed on those columns: its rows are only
+    ever appended, and hashing whole rows of raw.events (their JSON data) took 4 s at 2.6 M rows."""
     if not warehouse_path.exists():
         return None
     try:
         with duckdb.connect(str(warehouse_path), read_only=True) as conn:
+            conn.execute("set enable_progress_bar = false")
             tables = [t for (t,) in conn.execute(TABLES_OF_SCHEMA, ["raw"]).fetchall()]
             if not tables:
                 return None
-            found = {
-                table: "{} rows, hash {}".format(
-                    *conn.execute(f'select count(*), bit_xor(hash(t)) from raw."{table}" as t').fetchone()
-                )
-                for table in tables
-            }
+            found = {table: table_fingerprint(conn, table) for table in tables}
             staged = "none"
             if ("stg_raw__landed_rows",) in conn.execute(TABLES_OF_SCHEMA, ["staging"]).fetchall():
                 staged = str(conn.execute("select count(*) from staging.stg_raw__landed_rows").fetchone()[0])
@@ -249,6 +247,19 @@ def raw_fingerprint(warehouse_path: Path) -> dict[str, str] | None:
         log.info("no raw fingerprint (a full build follows): %s", error)
         return None
     return {**found, STAGED: staged}
+
+
+LINEAGE = ("kafka_topic", "kafka_partition", "kafka_offset", "loaded_at")
+
+
+def table_fingerprint(conn: duckdb.DuckDBPyConnection, table: str) -> str:
+    query = "select column_name from information_schema.columns where table_schema = 'raw' and table_name = ?"
+    columns = {c for (c,) in conn.execute(query, [table]).fetchall()}
+    hashed = ", ".join(f"t.{c}" for c in LINEAGE) if set(LINEAGE) <= columns else "t"
+    rows, digest = conn.execute(
+        f'select count(*), bit_xor(hash({hashed})) from raw."{table}" as t'
+    ).fetchone()
+    return f"{rows} rows, hash {digest}"
 
 
 STAGED = "staged landed rows"
