@@ -15,10 +15,10 @@ from typing import Any
 import duckdb
 import pyarrow.parquet as pq
 
-from common.files import write_atomically
 from common.settings import Settings
 from continuum.pipeline.batches import BatchRef
 from expectations.families import LandedFile
+from streams.landing.zone import LandingZone
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ def group_run_name(refs: Sequence[BatchRef]) -> str:
 
 
 def validations_dir(settings: Settings) -> Path:
-    return settings.state_dir / "validations"
+    return LandingZone.for_settings(settings).validations_dir
 
 
 def count_rows(path: str | None) -> int:
@@ -180,7 +180,8 @@ def _write(
     failed: list[str],
     file: Any = None,
 ) -> BatchVerdict:
-    path = validations_dir(settings) / f"{ref.name}.json"
+    zone = LandingZone.for_settings(settings)
+    path = zone.validation_path(ref.name)
     held = file.held if file is not None else {}
     verdict = BatchVerdict(
         batch=ref.to_xcom(),
@@ -194,10 +195,7 @@ def _write(
         held_rows=len(held),
         gx_run=gx_run,
     )
-    write_json_atomically(path, {**verdict.to_xcom(), "held": {str(k): v for k, v in sorted(held.items())}})
+    zone.write_validation_result(
+        ref.name, {**verdict.to_xcom(), "held": {str(k): v for k, v in sorted(held.items())}}
+    )
     return verdict
-
-
-def write_json_atomically(path: Path, document: dict[str, Any]) -> None:
-    """Through common/files.py (fsynced, renamed): a crash leaves the old result or the new one."""
-    write_atomically(path, json.dumps(document, indent=1, default=str))
