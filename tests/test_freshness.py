@@ -132,9 +132,10 @@ def test_an_unreachable_api_server_never_slows_committing(tmp_path: Path) -> Non
 
 # -- end to end ---------------------------------------------------------------------------------------
 
-#: Measured: 75-150 s from send to the published row with one referral on a 2-core machine that other
-#: work shares (first a clock run at start-up, then the asset-triggered run; dbt's full build dominates).
-FRESH_WITHIN_S = 420
+#: Measured: 52 s and 92 s from send to the published row, one referral, on 2 cores other work shares
+#: (load average about 7): the lander's batch (5 s), the debounce, then one asset-triggered run, most of
+#: it dbt's full build. Runs of 150 s were seen at load 10: the bound leaves room for one such run.
+FRESH_WITHIN_S = 240
 
 
 def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
