@@ -17,8 +17,8 @@ The index is a cache of the tree, never trusted over it:
   same tick as the listed one would leave the mtime unchanged.
 - A dead-letter file's counts are kept with its size and mtime and read again when either differs.
 - A missing, unreadable or other-version index is rebuilt from the tree; `recover()` (run by `continuum
-  land` before its workers start) removes crash leftovers, and the index with them if there were any. The lander's resume points
-  walk the tree (`files.committed_batches`), not the index.
+  land` before its workers start) removes crash leftovers, and the index with them if there were any.
+  The lander's resume points walk the tree (`files.committed_batches`), never the index.
 
 Writing the index is best effort (several processes may read the zone at once; the last writer wins and
 a loser's cache is merely older): a failure costs the next reader a re-listing, never a wrong answer.
