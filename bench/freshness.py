@@ -161,7 +161,33 @@ def dag_runs(airflow_db: Path) -> dict:
             "from task_instance where dag_id = 'continuum_pipeline' and end_date is not null "
             "group by task_id order by min(start_date)"
         ).fetchall()
-    durations = [r[2] for r in runs if r[2] is not None]
+    return runs_summary(runs, tasks)
+
+
+def dag_runs_from(url: str) -> dict:
+    import sqlalchemy
+
+    with sqlalchemy.create_engine(url).connect() as db:
+        runs = db.execute(
+            sqlalchemy.text(
+                "select run_type, state, extract(epoch from end_date - start_date), "
+                "extract(epoch from start_date - queued_at) "
+                "from dag_run where dag_id = 'continuum_pipeline' order by start_date"
+            )
+        ).fetchall()
+        tasks = db.execute(
+            sqlalchemy.text(
+                "select task_id, count(*), avg(extract(epoch from end_date - start_date)), "
+                "avg(extract(epoch from start_date - queued_dttm)) "
+                "from task_instance where dag_id = 'continuum_pipeline' and end_date is not null "
+                "group by task_id order by min(start_date)"
+            )
+        ).fetchall()
+    return runs_summary(runs, tasks)
+
+
+def runs_summary(runs: list, tasks: list) -> dict:
+    durations = [float(r[2]) for r in runs if r[2] is not None]
     return {
         "runs": len(runs),
         "by_type": {t: sum(1 for r in runs if r[0] == t) for t in {r[0] for r in runs}},
@@ -169,7 +195,7 @@ def dag_runs(airflow_db: Path) -> dict:
         "run_seconds": summary(durations[1:]) if len(durations) > 1 else summary(durations),
         "first_run_seconds": round(durations[0], 1) if durations else None,
         "tasks": {
-            t: {"instances": n, "mean_s": round(d or 0, 1), "mean_wait_s": round(w or 0, 1)}
+            t: {"instances": n, "mean_s": round(float(d or 0), 1), "mean_wait_s": round(float(w or 0), 1)}
             for t, n, d, w in tasks
         },
     }
@@ -221,6 +247,36 @@ def task_phases(logs: Path, skip_first_run: bool = True) -> dict:
     }
 
 
+@contextlib.contextmanager
+def postgres_cluster(workdir: Path):
+    """A throwaway PostgreSQL (Debian's, as tests/test_deploy_airflow.py starts it) for Airflow's metadata
+    database; yields its SQLAlchemy URL. As root the server runs as the `postgres` account."""
+    import glob
+    import shutil
+
+    bin_dir = Path(sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))[-1]).parent
+    root = Path(tempfile.mkdtemp(prefix="continuum-freshness-pg-"))
+    data, run, port = root / "data", root / "run", free_port()
+    (root / "pw").write_text("bench\n")
+    run.mkdir()
+    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    if os.geteuid() == 0:
+        for path in (root, root / "pw", run):
+            shutil.chown(path, "postgres")
+    initdb = [str(bin_dir / "initdb"), "-D", str(data), "-U", "airflow", f"--pwfile={root / 'pw'}"]
+    subprocess.run([*as_postgres, *initdb, "--auth=scram-sha-256"], check=True, capture_output=True)
+    options = f"-p {port} -k {run} -c listen_addresses=127.0.0.1 -c fsync=off"
+    pg_ctl = [*as_postgres, str(bin_dir / "pg_ctl"), "-D", str(data)]
+    subprocess.run([*pg_ctl, "-o", options, "-w", "-l", str(root / "log"), "start"], check=True)
+    try:
+        createdb = [str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "airflow", "airflow"]
+        subprocess.run(createdb, check=True, env={**os.environ, "PGPASSWORD": "bench"})
+        yield f"postgresql+psycopg2://airflow:bench@127.0.0.1:{port}/airflow"
+    finally:
+        subprocess.run([*pg_ctl, "-m", "fast", "stop"], capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def start(name: str, args: list[str], env: dict[str, str], workdir: Path) -> subprocess.Popen:
     log = open(workdir / f"{name}.log", "w")  # noqa: SIM115 (kept open for the process's life)
     return subprocess.Popen(
@@ -253,6 +309,8 @@ def bench(args: argparse.Namespace, workdir: Path) -> dict:
         "CONTINUUM_LAND_BATCH_SECONDS": str(args.batch_seconds),
     }
     env.pop("CONTINUUM_KAFKA_BOOTSTRAP", None)
+    if args.database_url:
+        env["CONTINUUM_AIRFLOW_DATABASE_URL"] = args.database_url
     settings = Settings(
         home=home, broker_port=int(env["CONTINUUM_BROKER_PORT"]), land_notify_airflow_url=None
     )
@@ -307,7 +365,10 @@ def bench(args: argparse.Namespace, workdir: Path) -> dict:
         "never_published": len(sender.sent.keys() - seen.keys()),
         "freshness": summary(warm),
         "warmup": {"seconds": args.warmup, **summary(cold)},
-        "dag": dag_runs(home / "airflow" / "airflow.db"),
+        "metadata_database": "postgresql" if args.database_url else "sqlite",
+        "dag": dag_runs_from(args.database_url)
+        if args.database_url
+        else dag_runs(home / "airflow" / "airflow.db"),
         "task_phases": task_phases(home / "airflow" / "logs"),
         "load_average_at_end": os.getloadavg(),
         "workdir": str(workdir),
@@ -324,11 +385,19 @@ def main() -> None:
     parser.add_argument("--drain-seconds", type=float, default=300, help="wait after the last send")
     parser.add_argument("--notify-seconds", type=float, default=5.0, help="CONTINUUM_LAND_NOTIFY_MIN_SECONDS")
     parser.add_argument("--batch-seconds", type=float, default=5.0, help="CONTINUUM_LAND_BATCH_SECONDS")
+    parser.add_argument(
+        "--postgres", action="store_true", help="Airflow's metadata DB in a throwaway PostgreSQL, not SQLite"
+    )
     parser.add_argument("--out", type=Path, help="also write the results as JSON here")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="continuum-freshness-"))
-    result = bench(args, workdir)
+    args.database_url = None
+    if args.postgres:
+        with postgres_cluster(workdir) as args.database_url:
+            result = bench(args, workdir)
+    else:
+        result = bench(args, workdir)
     print(json.dumps(result, indent=2), flush=True)
     if args.out:
         args.out.write_text(json.dumps(result, indent=2))

@@ -77,6 +77,11 @@ class Settings(BaseSettings):
         description="file with that user's password, plain or SimpleAuthManager's JSON "
         "(default: the embedded set-up's generated passwords file)",
     )
+    airflow_database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the metadata database of `continuum airflow` and `continuum run` "
+        "(e.g. postgresql+psycopg2://…); unset: a SQLite file in CONTINUUM_HOME/airflow",
+    )
     land_notify_min_seconds: float = Field(
         default=5.0, ge=0, description="the lander posts at most one asset event per T seconds"
     )

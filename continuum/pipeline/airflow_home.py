@@ -68,7 +68,8 @@ def airflow_env(settings: Settings) -> dict[str, str]:
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": settings.airflow_database_url
+        or f"sqlite:///{home / 'airflow.db'}",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
         "PYTHONPATH": str(PROJECT_ROOT),
@@ -94,7 +95,8 @@ def set_up(settings: Settings) -> None:
     airflow_home(settings).mkdir(parents=True, exist_ok=True)
     run_airflow(settings, "db", "migrate")
     run_airflow(settings, "pools", "set", WAREHOUSE_POOL, "1", WAREHOUSE_POOL_DESCRIPTION)
-    use_write_ahead_log(airflow_home(settings) / "airflow.db")
+    if not settings.airflow_database_url:
+        use_write_ahead_log(airflow_home(settings) / "airflow.db")
 
 
 #: How long a process of `continuum airflow` waits for SQLite's write lock before it fails (pysqlite's
@@ -116,14 +118,14 @@ def use_write_ahead_log(database: Path) -> None:
 def service_env(settings: Settings, port: int) -> dict[str, str]:
     """The environment of `continuum airflow`'s processes: the api-server on `port`, tasks told to reach
     its execution API there (Airflow's default assumes 8080), a patient SQLite."""
-    env = airflow_env(settings)
-    return {
-        **env,
+    env = {
+        **airflow_env(settings),
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
-        + f"?timeout={SQLITE_BUSY_TIMEOUT_S}",
     }
+    if not settings.airflow_database_url:
+        env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] += f"?timeout={SQLITE_BUSY_TIMEOUT_S}"
+    return env
 
 
 @dataclass(frozen=True)
