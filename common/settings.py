@@ -183,11 +183,6 @@ class Settings(BaseSettings):
         return self.state_dir / "data_docs"
 
     @property
-    def provider_tokens_path(self) -> Path:
-        """SHA-256 hashes of the providers' access tokens (never the tokens)."""
-        return self.state_dir / "provider_tokens.json"
-
-    @property
     def web_credentials_path(self) -> Path:
         """Named credentials of the web app: SHA-256 hashes only (docs/access.md)."""
         return self.state_dir / "web_credentials.json"
@@ -202,10 +197,6 @@ class Settings(BaseSettings):
         """Who opened which page or file: append-only, hash-chained JSON lines."""
         return self.state_dir / "audit" / "access.jsonl"
 
-    @property
-    def web_secret_path(self) -> Path:
-        """The key that signs the web app's session cookies, made on first use."""
-        return self.state_dir / "web_session.key"
 
 
 @lru_cache(maxsize=1)
