@@ -198,7 +198,6 @@ class Settings(BaseSettings):
         return self.state_dir / "audit" / "access.jsonl"
 
 
-
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The process's settings. Tests that change the environment call `get_settings.cache_clear()`."""

@@ -17,7 +17,8 @@ def build_warehouse(path: Path, rows: int = 1000) -> None:
         for schema in ("raw", "staging", "intermediate", "marts", "provider_views", "reference"):
             con.execute(f"CREATE SCHEMA {schema}")
         con.execute(
-            f"CREATE TABLE raw.events AS SELECT i AS id, md5(i::varchar) || md5((i * 7)::varchar) AS data FROM range({rows}) t(i)"
+            "CREATE TABLE raw.events AS SELECT i AS id, md5(i::varchar) || md5((i * 7)::varchar) AS data "
+            f"FROM range({rows}) t(i)"
         )
         con.execute("CREATE TABLE raw.batches AS SELECT 'b1' AS batch_name, 'loaded' AS status")
         con.execute("CREATE TABLE raw.dead_letters AS SELECT 'p1' AS provider_id, 'not_json' AS error_reason")
