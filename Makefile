@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv system-packages demo test lint imports format bench constraints clean
+.PHONY: venv system-packages demo test test-all lint imports format bench constraints clean
 
 venv: $(STAMP)
 
@@ -21,7 +21,12 @@ $(STAMP): pyproject.toml constraints.txt
 demo: venv
 	$(BIN)/python -m continuum.demo
 
+# CI's path: everything but the longest end-to-end tests (marked `slowest`), under 15 minutes on 2 cores.
 test: venv system-packages
+	$(BIN)/python -m pytest -m "not slowest"
+
+# Everything: the browser, Airflow-on-PostgreSQL, freshness and the adapters' end-to-end tests too.
+test-all: venv system-packages
 	$(BIN)/python -m pytest
 
 lint: venv

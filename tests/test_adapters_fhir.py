@@ -379,6 +379,7 @@ def test_the_command_explains_itself(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.slowest  # make test-all
 def test_imported_referrals_reach_referral_handoffs(own_broker: Settings, secret_file: Path) -> None:
     run_continuum(own_broker, "topics")
     for provider in (HVIP, REENTRY, HOUSING):

@@ -463,6 +463,7 @@ def warehouse_texts(path: Path) -> list[bytes]:
 
 
 @pytest.mark.slow
+@pytest.mark.slowest  # make test-all
 def test_an_import_lands_and_reaches_the_marts_without_any_identifier(own_broker: Settings, tmp_path: Path):
     settings = own_broker.model_copy(update={"topic_partitions": 1})
     ensure_topics(settings)

@@ -32,7 +32,7 @@ from continuum.web.static_report import write_funder_report
 from infra import embedded_broker
 from tests.conftest import EXTERNAL_BOOTSTRAP, free_port, make_settings
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.slowest]  # make test-all
 
 CHROMIUM = Path("/usr/bin/chromium")
 #: The flags this machine needs (see the machine notes): no sandbox as root, and no background

@@ -33,7 +33,7 @@ from common.settings import PROJECT_ROOT, Settings
 from continuum.deploy import compose
 from tests.conftest import free_port
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.slowest]  # make test-all
 
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 

@@ -195,6 +195,7 @@ def idle_after_a_run(settings: Settings) -> bool:
 
 
 @pytest.mark.slow
+@pytest.mark.slowest  # make test-all
 def test_a_referral_reaches_the_published_provider_view_without_continuum_run(
     settings: Settings, env: dict[str, str], tmp_path: Path
 ) -> None:

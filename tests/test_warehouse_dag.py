@@ -30,6 +30,7 @@ PARTICIPANTS = 1500
 
 
 @pytest.mark.slow
+@pytest.mark.slowest  # make test-all
 def test_a_simulated_network_through_the_dag(own_broker: Settings) -> None:
     sim = simulate(participants=PARTICIPANTS, end=SIM_END)
     produce(sim.messages(), own_broker)
