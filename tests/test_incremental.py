@@ -137,6 +137,8 @@ def raw_loads() -> tuple[RawRows, RawRows]:
     return before, after
 
 
+@pytest.mark.slow
+@pytest.mark.slowest  # make test-all (110 s: five dbt builds)
 def test_incremental_builds_publish_what_a_full_rebuild_does(
     raw_loads: tuple[RawRows, RawRows], tmp_path: Path
 ) -> None:
