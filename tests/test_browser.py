@@ -7,7 +7,6 @@ audit trail holds exactly what was opened. Screenshots of every page go to artif
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -122,12 +121,7 @@ def airflow_api(built: Settings) -> Iterator[str]:
             time.sleep(1)
         yield url
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+        af.stop_process_group(server, grace_s=20)
         log.close()
 
 

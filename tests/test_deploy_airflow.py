@@ -18,7 +18,6 @@ import glob
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -334,13 +333,9 @@ def wait_until(condition, processes: dict[str, subprocess.Popen], root: Path, ti
 
 def stop_group(process: subprocess.Popen) -> None:
     """SIGTERM the service's own process group (it started its workers there), then SIGKILL."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+    from continuum.pipeline.airflow_home import stop_process_group
+
+    stop_process_group(process, grace_s=20)
 
 
 def logs(root: Path) -> str:
