@@ -139,6 +139,15 @@ class Settings(BaseSettings):
     topic_replication: int = Field(
         default=1, ge=1, description="replication factor of the topics a deployment creates (3 on 3 brokers)"
     )
+    duckdb_memory_limit: str = Field(
+        default="2GB",
+        description="memory limit of every DuckDB the pipeline opens (dbt's, the loader's, validation's, "
+        "publishing's): beyond it DuckDB spills to CONTINUUM_HOME/state/duckdb-spill, so a back-load of "
+        "years of events runs in bounded memory (DuckDB's own default is 80 % of the machine)",
+    )
+    duckdb_threads: int | None = Field(
+        default=None, ge=1, description="threads of every DuckDB the pipeline opens (default: one per core)"
+    )
 
     @model_validator(mode="after")
     def _read_password_file(self) -> Settings:
@@ -177,6 +186,11 @@ class Settings(BaseSettings):
     @property
     def published_warehouse_path(self) -> Path:
         return self.state_dir / "published" / "warehouse.duckdb"
+
+    @property
+    def duckdb_spill_dir(self) -> Path:
+        """Where DuckDB writes what does not fit in `duckdb_memory_limit` (emptied by DuckDB itself)."""
+        return self.state_dir / "duckdb-spill"
 
     @property
     def data_docs_dir(self) -> Path:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import duckdb
 import pyarrow as pa
 
+from common.duckdb_limits import bound
 from common.settings import Settings
 from continuum.pipeline.dbt import DBT_PROJECT_DIR
 
@@ -61,7 +62,7 @@ def connect(settings: Settings, read_only: bool = False) -> duckdb.DuckDBPyConne
     settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     if read_only and not settings.warehouse_path.exists():
         read_only = False  # nothing to read yet: create it, so readers always find the schema
-    con = duckdb.connect(str(settings.warehouse_path), read_only=read_only)
+    con = bound(duckdb.connect(str(settings.warehouse_path), read_only=read_only), settings)
     con.execute("SET TimeZone = 'UTC'")
     if not read_only:
         for statement in raw_ddl():
