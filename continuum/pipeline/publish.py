@@ -8,6 +8,7 @@ from pathlib import Path
 
 import duckdb
 
+from common.duckdb_limits import bound
 from common.files import atomic_path
 from common.settings import Settings
 
@@ -42,7 +43,7 @@ def publish_warehouse(settings: Settings) -> Path:
     Copying tables, not the file: the warehouse keeps raw events and every staging and intermediate model,
     most of its size, which no reader opens (docs/pipeline.md)."""
     target = settings.published_warehouse_path
-    with atomic_path(target) as tmp, duckdb.connect(str(tmp)) as con:
+    with atomic_path(target) as tmp, bound(duckdb.connect(str(tmp)), settings) as con:
         con.execute(f"ATTACH '{settings.warehouse_path}' AS source (READ_ONLY)")
         tables = published_tables(con, "source")
         for schema in sorted({schema for schema, _ in tables}):
