@@ -11,6 +11,11 @@ warehouse and the published warehouse, in bytes.
 
 The "1 %" run adds a second, smaller simulated network (participants N/100, another seed) to the same
 topics: new people's events, as a day of a real network adds.
+
+Simulating 10 M events into the broker takes longer than the runs themselves; `--broker HOST:PORT` uses a
+broker that already holds `continuum simulate --participants N --seed S` (same N and seed) and skips that step
+(the 1 % network is still sent by the bench). Peak RSS is per command: each runs under a small wrapper that
+reports the largest `ru_maxrss` among the processes it waited for (dbt, the lander workers, Airflow's).
 """
 
 from __future__ import annotations
@@ -18,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import socket
 import subprocess
 import sys
@@ -36,28 +40,59 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def children_peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+#: Runs a command and prints, last, the largest ru_maxrss (KiB) of the processes it waited for: the peak
+#: of one command's process tree, not of the whole bench (RUSAGE_CHILDREN of the bench only grows).
+PEAK_RSS_WRAPPER = (
+    "import resource, subprocess, sys; code = subprocess.run(sys.argv[1:]).returncode; "
+    "print('peak-rss-kib', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, flush=True); "
+    "sys.exit(code)"
+)
 
 
 def timed(env: dict[str, str], *args: str, log: Path) -> dict:
-    """Run one `continuum` command; its output goes to `log` (and its tail to the result)."""
+    """Run one `continuum` command; its output goes to `log`; its wall time, peak RSS and (for `run`) the
+    seconds of each task as `continuum run` printed them."""
     started = time.monotonic()
+    start_of_output = log.stat().st_size if log.exists() else 0
     with open(log, "a") as out:
         out.write(f"\n$ continuum {' '.join(args)}\n")
         out.flush()
-        done = subprocess.run([*CONTINUUM, *args], env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+        done = subprocess.run(
+            [sys.executable, "-c", PEAK_RSS_WRAPPER, *CONTINUUM, *args],
+            env=env,
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     seconds = time.monotonic() - started
-    tail = log.read_text().splitlines()[-40:]
+    with open(log) as f:
+        f.seek(start_of_output)
+        output = f.read().splitlines()
     if done.returncode != 0:
         raise SystemExit(
-            f"`continuum {' '.join(args)}` exited {done.returncode}; see {log}:\n" + "\n".join(tail)
+            f"`continuum {' '.join(args)}` exited {done.returncode}; see {log}:\n" + "\n".join(output[-40:])
         )
-    return {
-        "command": " ".join(args),
-        "seconds": round(seconds, 1),
-        "peak_rss_mb": round(children_peak_rss_mb()),
-    }
+    peak_kib = max((int(line.split()[1]) for line in output if line.startswith("peak-rss-kib ")), default=0)
+    result = {"command": " ".join(args), "seconds": round(seconds, 1), "peak_rss_mb": round(peak_kib / 1024)}
+    if args[0] == "run":
+        result["tasks"] = task_seconds(output)
+    return result
+
+
+def task_seconds(output: list[str]) -> dict[str, float]:
+    """Wall seconds per task from `continuum run`'s table ("task  instances  wall s  busy s  state")."""
+    seconds, in_table = {}, False
+    for line in output:
+        if line.startswith("task ") and "wall s" in line:
+            in_table = True
+        elif in_table and line.strip():
+            fields = line.split()
+            if len(fields) < 5 or not fields[1].isdigit():
+                break
+            seconds[fields[0]] = float(fields[2])
+        elif in_table:
+            break
+    return seconds
 
 
 def tree_bytes(path: Path, suffix: str = "") -> int:
@@ -76,21 +111,22 @@ def landed_events(home: Path) -> int:
     )
 
 
-def bench(participants: int, seed: int, workdir: Path) -> dict:
+def bench(participants: int, seed: int, workdir: Path, broker: str | None = None) -> dict:
     home = workdir / "home"
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "CONTINUUM_HOME": str(home),
-        "CONTINUUM_BROKER_PORT": str(free_port()),
-    }
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "CONTINUUM_HOME": str(home)}
     env.pop("CONTINUUM_KAFKA_BOOTSTRAP", None)
     log = workdir / "pipeline.log"
-    steps = {"broker": timed(env, "broker", "start", log=log)}
+    steps = {}
+    if broker:  # holds the simulated network already (see the module's docstring)
+        env["CONTINUUM_KAFKA_BOOTSTRAP"] = broker
+    else:
+        env["CONTINUUM_BROKER_PORT"] = str(free_port())
+        steps["broker"] = timed(env, "broker", "start", log=log)
     try:
-        steps["simulate"] = timed(
-            env, "simulate", "--participants", str(participants), "--seed", str(seed), log=log
-        )
+        if not broker:
+            steps["simulate"] = timed(
+                env, "simulate", "--participants", str(participants), "--seed", str(seed), log=log
+            )
         steps["run_full"] = timed(env, "run", log=log)
         steps["run_full"]["events"] = landed_events(home)
         extra = max(1, participants // 100)
@@ -101,13 +137,17 @@ def bench(participants: int, seed: int, workdir: Path) -> dict:
         steps["run_1pct"]["events"] = landed_events(home) - steps["run_full"]["events"]
         steps["run_nothing_new"] = timed(env, "run", log=log)
     finally:
-        subprocess.run([*CONTINUUM, "broker", "stop"], env=env, cwd=ROOT, capture_output=True)
+        if not broker:
+            subprocess.run([*CONTINUUM, "broker", "stop"], env=env, cwd=ROOT, capture_output=True)
     full = steps["run_full"]
     return {
         "participants": participants,
         "steps": steps,
         "events_per_second_full_run": round(full["events"] / full["seconds"]),
         "incremental_share_of_full": round(steps["run_1pct"]["seconds"] / full["seconds"], 3),
+        "peak_rss_mb_of_runs": max(
+            steps[k]["peak_rss_mb"] for k in ("run_full", "run_1pct", "run_nothing_new")
+        ),
         "landing_parquet_bytes": tree_bytes(home / "landing", ".parquet"),
         "warehouse_bytes": file_bytes(home / "warehouse.duckdb"),
         "published_bytes": file_bytes(home / "published" / "warehouse.duckdb"),
@@ -121,11 +161,18 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", type=Path, help="also write the results as JSON here")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (its path is printed)")
+    parser.add_argument(
+        "--broker",
+        metavar="HOST:PORT",
+        help="a broker that holds `simulate --participants N --seed S` already (one N only): skip simulating",
+    )
     args = parser.parse_args()
+    if args.broker and len(args.participants) != 1:
+        parser.error("--broker holds one simulated network: give one --participants")
     results = []
     for n in args.participants:
         workdir = Path(tempfile.mkdtemp(prefix=f"continuum-bench-{n}-"))
-        result = bench(n, args.seed, workdir)
+        result = bench(n, args.seed, workdir, args.broker)
         results.append(result)
         print(json.dumps(result, indent=2), flush=True)
         if not args.keep:
