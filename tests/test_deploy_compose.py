@@ -219,6 +219,26 @@ def test_the_web_app_is_reached_through_a_tls_proxy_and_reads_airflow_as_a_viewe
     assert any(str(v).endswith(f":{mount}:ro") for v in SERVICES["web"]["volumes"]), "read-only auth volume"
 
 
+def test_the_lander_tells_airflow_of_new_batches_as_an_op():
+    """Issue 13's freshness: the DAG runs on the lander's asset events, not only on its 15-minute clock."""
+    lander_env = compose.environment(SERVICES["lander"])
+    api = compose.command(SERVICES["airflow-apiserver"])
+    assert (
+        lander_env["CONTINUUM_LAND_NOTIFY_AIRFLOW_URL"]
+        == f"http://airflow-apiserver:{api[api.index('--port') + 1]}"
+    )
+    airflow_env = compose.environment(SERVICES["airflow-apiserver"])
+    users = airflow_env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"].split(",")
+    # Posting an asset event needs the op role in Airflow's SimpleAuthManager (viewer may only read).
+    assert f"{lander_env['CONTINUUM_LAND_NOTIFY_USERNAME']}:op" in users
+    passwords = airflow_env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"]
+    assert lander_env["CONTINUUM_LAND_NOTIFY_PASSWORD_FILE"] == passwords
+    mount = Path(passwords).parent
+    assert any(str(v).endswith(f":{mount}:ro") for v in SERVICES["lander"]["volumes"]), (
+        "read-only auth volume"
+    )
+
+
 def test_kafka_listeners_match_the_clients():
     props = kafka_properties()
     listeners = dict(item.split("://") for item in props["listeners"].split(","))
