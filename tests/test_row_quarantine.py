@@ -247,3 +247,47 @@ def test_one_group_run_records_each_file_and_row(settings: Settings) -> None:
     assert [v.held_rows for v in verdicts] == [0, 1]
     assert verdicts[1].held_offsets() == {5: ["batch: expect_column_values_to_be_between(time_year)"]}
     assert [v.events for v in verdicts] == [30, 30]
+
+
+def test_batches_load_many_per_transaction_and_a_failed_chunk_leaves_nothing_of_itself(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two transactions of two batches (60 events each); the second chunk's second file vanishes between
+    # validation and load: the first chunk stays loaded, nothing of the second is in, and the retry
+    # loads the second chunk once, its held rows left out and recorded once.
+    batches = []
+    for partition in range(4):
+        events = valid_events(settings, PROVIDER, 30, seed=60 + partition)
+        if partition == 2:
+            referrals = [i for i, e in enumerate(events) if e["type"] == "referral.requested"][:2]
+            for i in referrals:
+                events[i] = _with_data(events[i], to_provider_id="nowhere-provider")
+        batches.append(write_batch(settings, PROVIDER, partition, 0, events, dead_letters=partition))
+    held = sorted(referrals)
+    from continuum.pipeline import load, tasks
+
+    monkeypatch.setattr(load, "LOAD_CHUNK_EVENTS", 60)
+    groups = [tasks.validate_group(settings, g) for g in tasks.discover_groups(settings)]
+    moved = batches[3].events_path.with_suffix(".away")
+    batches[3].events_path.rename(moved)
+    with pytest.raises(Exception, match="No files found|IO Error"):
+        tasks.load_passed(settings, groups)
+    assert scalar(settings, "SELECT count(*) FROM raw.events") == 60
+    assert scalar(settings, "SELECT count(*) FROM raw.batches") == 2
+    assert scalar(settings, "SELECT count(*) FROM raw.dead_letters") == 0 + 1
+    assert held_records(settings) == []
+
+    moved.rename(batches[3].events_path)
+    counts = tasks.load_passed(settings, groups)
+    assert (counts["batches"], counts["already_loaded"], counts["rows_held"]) == (2, 2, 2)
+    assert tasks.load_passed(settings, groups)["already_loaded"] == 4  # a retry of the whole load task
+    for partition, batch in enumerate(batches):
+        expected = [o for o in range(30) if partition != 2 or o not in held]
+        assert loaded_offsets(settings, batch.name) == expected
+        assert scalar(settings, "SELECT events FROM raw.batches WHERE batch_name = ?", batch.name) == len(
+            expected
+        )
+        dead = scalar(settings, "SELECT count(*) FROM raw.dead_letters WHERE batch_name = ?", batch.name)
+        assert dead == partition
+    assert [o for o, *_ in held_records(settings)] == held
+    assert reconciliation(settings)[PROVIDER].reconciles

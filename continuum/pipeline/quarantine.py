@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,7 @@ from continuum.pipeline.load import (
     LoadOutcome,
     held_summary,
     ledger_status,
-    load_batch,
+    load_batches,
     load_released_rows,
     record_quarantined,
 )
@@ -176,9 +177,28 @@ def hold_rows(settings: Settings, verdict: BatchVerdict) -> set[int]:
 
 def load_validated(con: duckdb.DuckDBPyConnection, settings: Settings, verdict: BatchVerdict) -> LoadOutcome:
     """Load a passing batch, holding back the rows that broke a ROW rule."""
-    if ledger_status(con, verdict.ref.name) == "loaded":
-        return load_batch(con, verdict)  # finds it in the ledger: nothing to do, nothing to hold
-    return load_batch(con, verdict, hold_rows(settings, verdict))
+    return load_all_validated(con, settings, [verdict])[0]
+
+
+def load_all_validated(
+    con: duckdb.DuckDBPyConnection, settings: Settings, verdicts: Sequence[BatchVerdict]
+) -> list[LoadOutcome]:
+    """Load passing batches, many per transaction (`load.load_batches`), holding back the rows that
+    broke a ROW rule: their copies are written to quarantine first (a batch in the ledger already is
+    left alone: nothing to do, nothing to hold)."""
+    loaded = {
+        name
+        for (name,) in con.execute(
+            "SELECT batch_name FROM raw.batches WHERE status = 'loaded' AND batch_name IN (SELECT unnest(?))",
+            [[v.ref.name for v in verdicts if v.held_rows]],
+        ).fetchall()
+    }
+    held = {}
+    for verdict in verdicts:
+        if verdict.held_rows and verdict.ref.name not in loaded:
+            rules = verdict.held_offsets()
+            held[verdict.ref.name] = {offset: rules[offset] for offset in hold_rows(settings, verdict)}
+    return load_batches(con, verdicts, held)
 
 
 def _copy_result(result_path: str, directory: Path) -> None:

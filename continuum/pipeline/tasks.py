@@ -73,8 +73,7 @@ def load_passed(settings: Settings, verdicts: Iterable[Any]) -> dict[str, int]:
     if not passed:
         return counts
     with warehouse.connect(settings) as con:
-        for verdict in passed:
-            outcome = quarantine.load_validated(con, settings, verdict)
+        for outcome in quarantine.load_all_validated(con, settings, passed):
             counts["batches" if outcome.loaded else "already_loaded"] += 1
             counts["events"] += outcome.events
             counts["dead_letters"] += outcome.dead_letters
