@@ -40,6 +40,14 @@ EXIT_HELD = 3
 EXIT_RESET_HELD = EXIT_HELD  # the name of when only resets were held
 
 _POLL_MS = 200
+#: Bounded mode (`--until-caught-up`, the DAG's land step): how long the broker may hold a fetch that has
+#: no records yet, and how long one poll waits. A fetch answers at once when it has records; it waits only
+#: for partitions that have none, and in bounded mode such a partition is one whose end this fetch is
+#: about to tell (its high watermark), after which it is paused. Kafka's default wait (500 ms) and the
+#: service's poll (200 ms) made a run with nothing new spend a second or more learning that every
+#: partition was at its end; with these it takes one round trip (docs/landing.md).
+_BOUNDED_FETCH_WAIT_MS = 10
+_BOUNDED_POLL_MS = 20
 
 
 @dataclass(slots=True)
@@ -113,7 +121,11 @@ class Lander:
         self.failed = {tp: h for tp, h in load_holds(self.landing_dir).items() if self.shard.owns(tp)}
         for hold in self.failed.values():
             log.error("%s", hold.describe())
-        self._consumer = make_consumer(self.settings)
+        self._consumer = (
+            make_consumer(self.settings, fetch_max_wait_ms=_BOUNDED_FETCH_WAIT_MS)
+            if self.until_caught_up
+            else make_consumer(self.settings)
+        )
         # The service tells Airflow of committed batches (notify.py); a bounded lander is the DAG's own.
         worker = f"lander-{self.shard.index}"
         notifier = None if self.until_caught_up else BatchNotifier.from_settings(self.settings, worker)
@@ -316,12 +328,13 @@ class Lander:
     # -- fetching -------------------------------------------------------------------------------------
 
     def _poll(self) -> None:
+        poll_ms = _BOUNDED_POLL_MS if self.until_caught_up else _POLL_MS
         if not self.states:
-            time.sleep(_POLL_MS / 1000)
+            time.sleep(poll_ms / 1000)
             return
         self._writer.raise_if_failed()
         try:
-            fetched = self._consumer.poll(timeout_ms=_POLL_MS)
+            fetched = self._consumer.poll(timeout_ms=poll_ms)
         except CorruptRecordError as exc:
             # unreadable.py reads what kafka-python cannot decode; what still fails a fetch (a batch
             # shorter than its own header says) is dead-lettered by offset.
