@@ -1,27 +1,49 @@
 {#-
-  The two halves every `stg_events__<type>` model shares, so that its own file holds only what is
-  particular to the type (the fields of its `data`).
+  The halves every `stg_events__<type>` model shares, so that its own file holds only what is
+  particular to the type (the fields of its `data`). docs/pipeline.md, "Staging at scale", says why
+  each is written the way it is, with the measurements.
 
-  stg_events_source(type): the landed rows of one event type. On an incremental run only the batches
-  loaded since the model's high-water mark (max loaded_at already staged; `>=` so that a batch loaded
-  at the same instant as the last one is not missed: the anti-join below makes the overlap harmless).
-  Keyed on loaded_at, never on the event's time: an event that arrives days late is in a new batch and
-  is staged like any other.
+  stg_events_source(type, fields): the landed rows of one event type, with `data` parsed ONCE into a
+  struct `fields` (json_transform with the type's keys; `->>` per field parsed the document once per
+  field). `fields` maps each key of `data` to its json_transform type ('VARCHAR', or ['VARCHAR'] for a
+  list of strings): 'VARCHAR' gives exactly what `data ->> key` gave (the string, or a number's or boolean's text; NULL when missing or JSON null), so
+  a model casts it as before. On an incremental run only the batches loaded since the model's
+  high-water mark (stg_events_loaded_since). Keyed on loaded_at, never on the event's time: an event
+  that arrives days late is in a new batch and is staged like any other.
 
-  stg_events_envelope(): the renamed envelope and lineage columns.
+  stg_events_envelope(), stg_events_lineage(): the renamed envelope and lineage columns.
 
   stg_events_one_row_per_event(): one row per source + id. The first landed copy is kept (by landed_at,
   then topic, partition, offset); later copies, in this run or in an earlier one, are dropped here and
   counted as duplicates in provider_data_quality.
 -#}
-{% macro stg_events_source(event_type) %}
-    select *
+{% macro stg_events_source(event_type, fields) %}
+    select *, json_transform(data, '{{ tojson(fields) }}') as fields
     from {{ source('raw', 'events') }}
     where type = '{{ event_type }}'
     {% if is_incremental() %}
-      and loaded_at >= (select coalesce(max(loaded_at), '-infinity'::timestamptz) from {{ this }})
+      and loaded_at >= {{ stg_events_loaded_since() }}
     {% endif %}
 {% endmacro %}
+
+{#-
+  The model's high-water mark (max loaded_at already staged; `>=` so that a batch loaded at the same
+  instant as the last one is not missed: the anti-join makes the overlap harmless), read when the model
+  runs and written into its SQL as a constant. A constant, unlike a subquery, lets DuckDB skip the row
+  groups of raw.events loaded before it by their min/max (raw.events is appended in load order), so an
+  incremental run reads the new batches, not all of history. Microseconds survive the text round trip
+  (the profile's TimeZone is UTC).
+-#}
+{% macro stg_events_loaded_since() -%}
+    {%- if execute -%}
+        {%- set found = run_query(
+            "select coalesce(max(loaded_at), '-infinity'::timestamptz)::varchar from " ~ this
+        ).columns[0].values()[0] -%}
+        '{{ found }}'::timestamptz
+    {%- else -%}
+        '-infinity'::timestamptz
+    {%- endif -%}
+{%- endmacro %}
 
 {% macro stg_events_envelope() %}
         id as event_id,
@@ -39,6 +61,11 @@
         kafka_offset
 {%- endmacro %}
 
+{#-
+  Incremental: the new rows' (source, id) that are staged already are dropped. The new batch is small
+  and history large: the staged keys are read only for the new batch's ids (a semi-join whose build
+  side is the new batch), never a hash table of all staged keys.
+-#}
 {% macro stg_events_one_row_per_event() %}
     {% if is_incremental() %}
     where not exists (

@@ -1,13 +1,17 @@
 with source as (
-    {{ stg_events_source('consent.revoked') }}
+    {{ stg_events_source('consent.revoked', {
+        'consent_id': 'VARCHAR',
+        'scope': 'VARCHAR',
+        'part2': 'VARCHAR'
+    }) }}
 ),
 
 renamed as (
     select
         {{ stg_events_envelope() }}
-        data ->> 'consent_id' as consent_id,
-        data ->> 'scope' as consent_scope,
-        cast(data ->> 'part2' as boolean) as is_part2,
+        fields.consent_id as consent_id,
+        fields.scope as consent_scope,
+        cast(fields.part2 as boolean) as is_part2,
         {{ stg_events_lineage() }}
     from source
     {{ stg_events_one_row_per_event() }}

@@ -1,10 +1,11 @@
 -- One row per landed row, duplicates included (lineage only, no data): what provider_data_quality
--- counts as landed. Incremental on the loader's loaded_at like the event models.
+-- counts as landed. Incremental on the loader's loaded_at like the event models
+-- (macros/staging_events.sql).
 with source as (
     select *
     from {{ source('raw', 'events') }}
     {% if is_incremental() %}
-    where loaded_at >= (select coalesce(max(loaded_at), '-infinity'::timestamptz) from {{ this }})
+    where loaded_at >= {{ stg_events_loaded_since() }}
     {% endif %}
 ),
 
