@@ -241,8 +241,9 @@ def test_the_project_fingerprint_follows_every_project_file_but_dbts_own(tmp_pat
 
 
 def test_the_raw_fingerprint_sees_a_new_row_and_a_changed_batch(tmp_path: Path) -> None:
-    db_path = tmp_path / "warehouse.duckdb"
-    assert pipeline_dbt.raw_fingerprint(db_path) is None
+    settings = Settings(home=tmp_path)
+    db_path = settings.warehouse_path
+    assert pipeline_dbt.raw_fingerprint(settings) is None
     with duckdb.connect(str(db_path)) as conn:
         conn.execute("create schema raw; create schema staging")
         conn.execute("create table raw.events (id varchar, loaded_at timestamptz)")
@@ -250,16 +251,16 @@ def test_the_raw_fingerprint_sees_a_new_row_and_a_changed_batch(tmp_path: Path) 
         conn.execute(
             "insert into raw.events values ('e1', '2026-11-01'); insert into raw.batches values ('b', 'held')"
         )
-    assert pipeline_dbt.raw_fingerprint(db_path)["staged landed rows"] == "none"
+    assert pipeline_dbt.raw_fingerprint(settings)["staged landed rows"] == "none"
     with duckdb.connect(str(db_path)) as conn:
         conn.execute("create table staging.stg_raw__landed_rows as select 1 as x")
-    first = pipeline_dbt.raw_fingerprint(db_path)
+    first = pipeline_dbt.raw_fingerprint(settings)
     assert first is not None and first["staged landed rows"] == "1"
-    assert pipeline_dbt.raw_fingerprint(db_path) == first
+    assert pipeline_dbt.raw_fingerprint(settings) == first
     with duckdb.connect(str(db_path)) as conn:
         conn.execute("update raw.batches set status = 'loaded'")
-    second = pipeline_dbt.raw_fingerprint(db_path)
+    second = pipeline_dbt.raw_fingerprint(settings)
     assert second["batches"] != first["batches"] and second["events"] == first["events"]
     with duckdb.connect(str(db_path)) as conn:
         conn.execute("insert into raw.events values ('e2', '2026-11-02')")
-    assert pipeline_dbt.raw_fingerprint(db_path)["events"] != second["events"]
+    assert pipeline_dbt.raw_fingerprint(settings)["events"] != second["events"]

@@ -76,3 +76,60 @@ def test_a_failed_publish_leaves_the_last_published_file_whole(settings: Setting
         publish_warehouse(settings)
     assert published.read_bytes() == before
     assert "marts.referral_handoffs" in tables(published)
+
+
+# --- a skipped build leaves the published files as they are --------------------------------------------
+
+
+def recorded_build(settings: Settings, built_at: str) -> None:
+    """What a planned build records (continuum.pipeline.dbt.record_build), by hand."""
+    from datetime import datetime
+
+    from continuum.pipeline import dbt
+
+    times = [
+        datetime.fromisoformat(t) for t in ("2026-11-12T05:00+00:00", "2026-11-12T06:00+00:00", built_at)
+    ]
+    dbt.write_build_state(settings, dbt.BuildState("project", {"events": "1 rows"}, *times))
+
+
+def files(settings: Settings) -> dict[str, int]:
+    exports = sorted((settings.published_warehouse_path.parent / "exports").glob("*.parquet"))
+    return {p.name: p.stat().st_mtime_ns for p in [settings.published_warehouse_path, *exports]}
+
+
+def test_publishing_the_same_build_again_copies_nothing_and_renders_no_data_docs(settings: Settings):
+    from continuum.pipeline.tasks import publish_all
+
+    build_warehouse(settings.warehouse_path)
+    recorded_build(settings, "2026-11-12T05:10+00:00")
+    first = publish_all(settings)
+    published = files(settings)
+    assert set(published) == {"warehouse.duckdb", "referral_handoffs.parquet"}
+    assert first["published"].startswith("published copy built as of 2026-11-12T05:00:00+00:00")
+    again = publish_all(settings)
+    assert files(settings) == published, "the same build was published twice"
+    assert again["exports"] == first["exports"]
+    assert not settings.data_docs_dir.exists(), "Data Docs rendered for a run that validated nothing"
+
+    # A new build (another built_at) is published; so is any build when an export went missing.
+    recorded_build(settings, "2026-11-12T07:10+00:00")
+    publish_all(settings)
+    newer = files(settings)
+    assert all(newer[name] != published[name] for name in published)
+    (settings.published_warehouse_path.parent / "exports" / "referral_handoffs.parquet").unlink()
+    publish_all(settings)
+    assert (
+        set(files(settings)) == set(newer)
+        and files(settings)["warehouse.duckdb"] != newer["warehouse.duckdb"]
+    )
+
+
+def test_a_build_that_was_not_recorded_is_always_published(settings: Settings):
+    from continuum.pipeline.tasks import publish_all
+
+    build_warehouse(settings.warehouse_path)
+    publish_all(settings)
+    published = files(settings)
+    publish_all(settings)
+    assert files(settings)["warehouse.duckdb"] != published["warehouse.duckdb"]

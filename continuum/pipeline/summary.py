@@ -36,6 +36,11 @@ def print_summary(settings: Settings) -> None:
     print()
     for name, value in summary(settings).items():
         print(f"{name.replace('_', ' '):<24} {value:>10,}")
+    from continuum.pipeline import dbt, publish  # what readers have, and as of when (a build may be skipped)
+
+    published = publish.describe_published(settings, dbt.read_build_state(settings))
+    if published:
+        print(published)
 
 
 @dataclass

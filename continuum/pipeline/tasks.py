@@ -102,11 +102,34 @@ def build_warehouse(settings: Settings, as_of: str | None) -> str:
 
 
 def publish_all(settings: Settings, verdicts: Iterable[Any] = ()) -> dict[str, Any]:
-    """Publish the warehouse and exports, and render the Data Docs pages of this run's validations."""
-    from expectations.runner import ValidationProject
+    """Publish the warehouse and exports when the build made something readers do not have yet, and render
+    the Data Docs pages of this run's validations.
 
-    published = publish.publish_warehouse(settings)
-    exports = publish.export_marts(settings)
+    A skipped build (nothing new, docs/pipeline.md "Incrementality") left the warehouse as it was
+    published: the copy and exports stay as they are, not copied again. A run that validated nothing
+    renders no Data Docs (GX takes about 10 s to start)."""
+    build = dbt.read_build_state(settings)
+    if publish.is_published(settings, build):
+        published = settings.published_warehouse_path
+        exports = publish.published_exports(settings)
+        log.info(
+            "the published copy and exports are those of this build: %s",
+            publish.describe_published(settings, build),
+        )
+    else:
+        publish.forget_published(settings)
+        published = publish.publish_warehouse(settings)
+        exports = publish.export_marts(settings)
+        publish.record_published(settings, build, exports)
     names = sorted({v.gx_run or validate.run_name(v.ref.name) for v in _verdicts(verdicts)})
-    docs = ValidationProject.for_settings(settings).build_data_docs(names)
-    return {"warehouse": str(published), "exports": [str(p) for p in exports], "data_docs": str(docs)}
+    docs = settings.data_docs_dir / "index.html"
+    if names:
+        from expectations.runner import ValidationProject
+
+        docs = ValidationProject.for_settings(settings).build_data_docs(names)
+    return {
+        "warehouse": str(published),
+        "exports": [str(p) for p in exports],
+        "data_docs": str(docs),
+        "published": publish.describe_published(settings, build),
+    }
