@@ -96,7 +96,8 @@ def continuum_pipeline() -> None:
             # Asked here first, so that a skip (a lander service lands) imports no more than land.py.
             if land_errors.service_is_landing(get_settings()):
                 raise AirflowSkipException("a lander service is landing for this CONTINUUM_HOME")
-            landed = tasks.land_new_events(get_settings())
+            # land.py alone: the rest of the pipeline (GX, DuckDB, dbt) is imported by the tasks using it.
+            landed = land_errors.land_until_caught_up(get_settings())
         except (land_errors.LandingHeld, land_errors.LandingBlocked) as exc:
             raise AirflowFailException(str(exc)) from exc  # an operator decides: retrying cannot help
         if landed is None:

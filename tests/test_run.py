@@ -120,6 +120,78 @@ def test_as_of_has_one_parser_and_it_says_what_was_wrong() -> None:
         parse_as_of("yesterday")
 
 
+# --- the runner's set-up ------------------------------------------------------------------------------
+
+RUNNER_SET_UP = """
+import json, sys
+from pathlib import Path
+import airflow.settings
+import httpx
+from airflow.sdk.execution_time.supervisor import in_process_api_server
+from continuum.pipeline import airflow_run
+
+home = Path(sys.argv[1])
+seen = {"fresh": airflow_run.database_is_current()}
+airflow_run.set_up_database()
+seen["after set-up"] = airflow_run.database_is_current()
+(home / "airflow.db").unlink()  # a replaced database: its revision is not the stamp's any more
+airflow.settings.engine.dispose()  # as a new runner would: no connection to the unlinked file
+seen["database replaced"] = airflow_run.database_is_current()
+airflow_run.set_up_database()
+seen["set up again"] = airflow_run.database_is_current()
+
+def answers():
+    api = in_process_api_server()
+    client = httpx.Client(transport=api.transport, base_url="http://in-process.invalid./")
+    ti = "00000000-0000-0000-0000-000000000001"
+    version = {"airflow-api-version": "2026-06-30"}
+    asked = [
+        client.get("health"),
+        client.get(f"task-instances/{ti}/previous-successful-dagrun"),
+        client.get("variables/missing"),
+        client.get("variables/missing", headers=version),
+    ]
+    return [[r.status_code, r.json()] for r in asked]
+
+seen["served"] = airflow_run.serve_only_the_task_sdk_version()
+seen["answers"] = answers()
+print(json.dumps(seen))
+"""
+
+
+def test_the_runner_migrates_only_a_database_it_did_not_migrate_and_serves_one_api_version(
+    home_settings: Settings,
+) -> None:
+    """The runner skips `airflow db migrate` only when its stamp names this Airflow and the database's own
+    revision, and the in-process Execution API it trims to the task SDK's version answers requests (the
+    end-to-end runs below go through it for every task)."""
+    from continuum.pipeline.airflow_home import airflow_env, airflow_home
+
+    home = airflow_home(home_settings)
+    home.mkdir(parents=True)
+    done = subprocess.run(
+        [sys.executable, "-c", RUNNER_SET_UP, str(home)],
+        env=airflow_env(home_settings),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = orjson.loads(done.stdout.strip().splitlines()[-1])
+    assert {k: seen[k] for k in ("fresh", "after set-up", "database replaced", "set up again")} == {
+        "fresh": False,
+        "after set-up": True,
+        "database replaced": False,
+        "set up again": True,
+    }
+    assert seen["served"] is True  # False: Airflow's versions changed, and every run pays for all of them
+    health, previous, missing, missing_versioned = seen["answers"]
+    assert health == [200, {"status": "healthy"}]
+    assert previous[0] == 200 and set(previous[1]) >= {"start_date", "end_date"}
+    assert missing[0] == 404 and "Variable with key 'missing' not found" in str(missing[1])
+    assert missing_versioned == missing
+
+
 # --- the landing lock ----------------------------------------------------------------------------------
 
 

@@ -15,15 +15,22 @@ What it reports goes to file descriptor N as JSON lines (Airflow's own logging g
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import logging
 import os
 import sys
+import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import IO, Any
 
 from airflow.listeners import hookimpl
 
 from continuum.pipeline.airflow_home import DAG_ID, WAREHOUSE_POOL, WAREHOUSE_POOL_DESCRIPTION
+
+log = logging.getLogger(__name__)
 
 
 class Reporter:
@@ -78,13 +85,68 @@ def _first_line(error: object) -> str | None:
     return text.splitlines()[0] if text else type(error).__name__
 
 
+#: In AIRFLOW_HOME: the Airflow version that last migrated the metadata database, and the revision it left.
+MIGRATED_STAMP = "continuum-db-migrated.json"
+
+
 def set_up_database() -> None:
-    """Create or migrate the metadata database, and the warehouse pool (both idempotent)."""
+    """Create or migrate the metadata database unless this Airflow already did (database_is_current), and
+    the warehouse pool (idempotent)."""
     from airflow.models.pool import Pool
     from airflow.utils import db
 
-    db.upgradedb()  # what `airflow db migrate` does: creates a new database, migrates an older one
+    if not database_is_current():
+        db.upgradedb()  # what `airflow db migrate` does: creates a new database, migrates an older one
+        record_migration()
     Pool.create_or_update_pool(WAREHOUSE_POOL, 1, WAREHOUSE_POOL_DESCRIPTION, include_deferred=False)
+
+
+def database_is_current() -> bool:
+    """Whether this Airflow version migrated the database last and its revision is still the one it left.
+
+    `db.upgradedb()` on a database that is already current still loads every migration script and
+    checks the tables: 1 to 3 s of each `continuum run` here. A stamp in AIRFLOW_HOME says which Airflow
+    migrated it to which revision; the revision is read back from the database itself (one query), so a
+    new or replaced database, or another Airflow version, is migrated as before."""
+    stamp = _read_stamp()
+    if stamp is None:
+        return False
+    from airflow import __version__
+
+    return stamp.get("airflow") == __version__ and stamp.get("revision") == _database_revision()
+
+
+def record_migration() -> None:
+    from airflow import __version__
+
+    stamp = {"airflow": __version__, "revision": _database_revision()}
+    _stamp_path().write_text(json.dumps(stamp) + "\n")
+
+
+def _stamp_path() -> Path:
+    from airflow.configuration import AIRFLOW_HOME
+
+    return Path(AIRFLOW_HOME) / MIGRATED_STAMP
+
+
+def _read_stamp() -> dict[str, Any] | None:
+    try:
+        stamp = json.loads(_stamp_path().read_text())
+    except (OSError, ValueError):
+        return None
+    return stamp if isinstance(stamp, dict) else None
+
+
+def _database_revision() -> str | None:
+    from airflow.utils.session import create_session
+    from sqlalchemy import text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        with create_session() as session:
+            return session.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except SQLAlchemyError:  # no such table: a database never migrated
+        return None
 
 
 def fail_dead_runs() -> list[str]:
@@ -152,6 +214,50 @@ def run_outcome(run_id: str) -> dict[str, Any]:
         }
 
 
+def serve_only_the_task_sdk_version() -> bool:
+    """Make the in-process Execution API (what dag.test's tasks talk to) route only the API version the
+    task SDK speaks. Returns False, changing nothing, unless that version is the newest one Airflow has
+    and Airflow's head version changes nothing, so that its routes are exactly the head routes.
+
+    Why: on its first request the Execution API (a Cadwyn app) builds the routes and schemas of every API
+    version it has ever had (nine in Airflow 3.3) so that old task SDKs can talk to it. In a process that
+    only ever runs this Airflow's own task SDK in-process, that is never used, and it cost 4 to 12 s of
+    every `continuum run`, inside the first task (land): about half of a run with nothing new."""
+    from airflow.api_fastapi.execution_api.app import CadwynWithOpenAPICustomization
+    from airflow.api_fastapi.execution_api.versions import bundle
+    from airflow.sdk.api.datamodels._generated import API_VERSION
+    from cadwyn.route_generation import _DELETED_ROUTE_TAG
+    from fastapi.routing import APIRoute
+
+    newest = bundle.versions[0].value if bundle.versions else None
+    if str(newest) != API_VERSION or bundle.head_version.changes:
+        log.info("the Execution API serves every version (task SDK %s, newest %s)", API_VERSION, newest)
+        return False
+
+    def initialize(app) -> None:
+        head = app._latest_version_router
+        router = type(head)(dependency_overrides_provider=app._dependency_overrides_provider)
+        # Routes kept only for older versions are not part of the newest one (Cadwyn drops them too).
+        router.routes = [
+            route
+            for route in head.routes
+            if not (isinstance(route, APIRoute) and _DELETED_ROUTE_TAG in route.tags)
+        ]
+        app._add_versioned_routers(router, version=API_VERSION)
+        app._cadwyn_initialized = True
+
+    CadwynWithOpenAPICustomization._cadwyn_initialize = initialize
+    return True
+
+
+@contextlib.contextmanager
+def phase(name: str) -> Iterator[None]:
+    """Say in Airflow's log of the run how long a phase of the runner took (docs/benchmarks.md)."""
+    started = time.monotonic()
+    yield
+    log.info("continuum run: %s took %.2f s", name, time.monotonic() - started)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m continuum.pipeline.airflow_run")
     parser.add_argument("--conf", default="{}", help='the run\'s conf (JSON), e.g. {"as_of": "..."}')
@@ -159,13 +265,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     reporter = Reporter(os.fdopen(args.report_fd, "w", buffering=1))
 
-    set_up_database()
-    reporter.send("marked_failed", runs=fail_dead_runs())
-    dag = load_dag()
+    with phase("setting up the database"):
+        set_up_database()
+    with phase("marking dead runs failed"):
+        reporter.send("marked_failed", runs=fail_dead_runs())
+    with phase("loading the DAG"):
+        dag = load_dag()
     from airflow.sdk.listener import get_listener_manager
 
     get_listener_manager().add_listener(TaskListener(reporter))
-    dag_run = dag.test(run_conf=json.loads(args.conf))
+    serve_only_the_task_sdk_version()
+    with phase("dag.test"):
+        dag_run = dag.test(run_conf=json.loads(args.conf))
     reporter.send("result", **run_outcome(dag_run.run_id))
     return 0
 
