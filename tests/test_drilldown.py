@@ -12,6 +12,10 @@ By gender: male 11 of 11, not_recorded (no enrollment) 0 of 2: not_recorded is a
 suppressed, and male with it (the only other row of the group: complementary suppression). So no member
 row for any gender cell of that measure.
 participants_served, Q1 2026, `all`: the 11 enrolled (no denominator), each through its enrollment event.
+On 15 April (Q2) the same 11 also enroll in a workforce programme (no reentry window has it: day 73):
+participants_served, Q2, shows each of them with both enrollments in `all` and in its gender and race
+groups, but in the program_type group `reentry` only the reentry enrollment and in `workforce` only the
+workforce one (the drill-down stores one event list per member and scope, issue 13).
 Rearrest, reincarceration and employment windows (365 and 180 days) have not elapsed: no rows.
 """
 
@@ -21,7 +25,7 @@ import hashlib
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -32,6 +36,7 @@ from test_warehouse import RawRows, assign_batches, dbt_build, event_row, write_
 from common.directory import load_directory
 from common.settings import Settings
 from continuum.pipeline import dbt as pipeline_dbt
+from continuum.web.drilldown import CELL_MEMBERS
 from streams.contract import Contract, Event
 from streams.producer import build_envelope
 
@@ -41,6 +46,8 @@ AS_OF = datetime(2026, 7, 1, tzinfo=UTC)
 CONSENTED = datetime(2026, 1, 2, 9, 0, tzinfo=UTC)
 RELEASED = datetime(2026, 2, 1, 9, 0, tzinfo=UTC)
 ENROLLED = datetime(2026, 2, 10, 9, 0, tzinfo=UTC)
+WORKFORCE_ENROLLED = datetime(2026, 4, 15, 9, 0, tzinfo=UTC)
+Q1, Q2 = date(2026, 1, 1), date(2026, 4, 1)
 PARTICIPANTS = 13
 LINKED = range(11)  # participants 0-10 enroll within 30 days of release
 
@@ -55,6 +62,7 @@ def uuid_for(kind: int, i: int) -> str:
 
 RELEASE_IDS = {i: uuid_for(1, i) for i in range(PARTICIPANTS)}
 ENROLLMENT_EVENT_IDS = {i: uuid_for(2, i) for i in LINKED}
+WORKFORCE_EVENT_IDS = {i: uuid_for(6, i) for i in LINKED}
 
 
 def linkage(i: int) -> list[str]:
@@ -84,6 +92,17 @@ def hand_made_events() -> list[dict]:
         events.append(
             build_envelope(
                 PROVIDER, "participant.enrolled", key(i), enrolled, ENROLLED, ENROLLMENT_EVENT_IDS[i]
+            )
+        )
+        workforce = {**enrolled, "enrollment_id": uuid_for(7, i), "program_type": "workforce"}
+        events.append(
+            build_envelope(
+                PROVIDER,
+                "participant.enrolled",
+                key(i),
+                workforce,
+                WORKFORCE_ENROLLED,
+                WORKFORCE_EVENT_IDS[i],
             )
         )
     return events
@@ -132,15 +151,17 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
     conn.close()
 
 
-def members(conn: duckdb.DuckDBPyConnection, measure: str, grain: str, dimension: str, value: str) -> set:
-    rows = conn.execute(
-        "select member_id, participant_key, in_numerator, in_denominator, event_ids "
-        "from operators.funder_outcome_members "
-        "where measure_id = ? and period_grain = ? and period_start = date '2026-01-01' "
+def members(
+    conn: duckdb.DuckDBPyConnection, measure: str, grain: str, dimension: str, value: str, period: date = Q1
+) -> set:
+    """A cell's members as the web drill-down reads them (funder_outcome_members joined to
+    funder_outcome_member_events), without the providers."""
+    rows = conn.execute(  # the web's query: member_id, participant_key, in_numerator, in_denominator, ...
+        f"{CELL_MEMBERS} where measure_id = ? and period_grain = ? and period_start = ? "
         "and dimension = ? and dimension_value = ?",
-        [measure, grain, dimension, value],
+        [measure, grain, period, dimension, value],
     ).fetchall()
-    return {(*row[:4], tuple(row[4])) for row in rows}
+    return {(*row[:4], tuple(row[4])) for row in rows}  # without provider_ids (row[5])
 
 
 def cell(conn: duckdb.DuckDBPyConnection, measure: str, dimension: str, value: str) -> tuple:
@@ -181,6 +202,40 @@ def test_participants_served_lists_each_participant_with_its_enrollment(built: B
     assert members(conn, "participants_served", "quarter", "all", "all") == expected
 
 
+def test_each_program_type_group_shows_only_that_programs_events(built: Built) -> None:
+    conn = built.conn
+
+    def served(events: dict[int, list[str]]) -> set:
+        return {(key(i), key(i), True, False, tuple(sorted(events[i]))) for i in LINKED}
+
+    both = {i: [ENROLLMENT_EVENT_IDS[i], WORKFORCE_EVENT_IDS[i]] for i in LINKED}
+    for grain, period in (("quarter", Q2), ("year", Q1)):
+        assert members(conn, "participants_served", grain, "all", "all", period) == served(both)
+        assert members(conn, "participants_served", grain, "gender", "male", period) == served(both)
+    reentry = {i: [ENROLLMENT_EVENT_IDS[i]] for i in LINKED}
+    workforce = {i: [WORKFORCE_EVENT_IDS[i]] for i in LINKED}
+    assert members(conn, "participants_served", "quarter", "program_type", "reentry", Q2) == served(reentry)
+    assert members(conn, "participants_served", "quarter", "program_type", "workforce", Q2) == served(
+        workforce
+    )
+    assert members(conn, "participants_served", "quarter", "program_type", "reentry", Q1) == served(reentry)
+
+
+def test_each_member_and_event_list_is_stored_once(built: Built) -> None:
+    """The lean layout (issue 13): a member's ids and events are one row of funder_outcome_member_events,
+    however many groups and grains list it; the cells name it by member_ref."""
+    conn = built.conn
+    stored = conn.execute(
+        "select count(*), count(distinct (member_id, participant_key, event_ids)) "
+        "from operators.funder_outcome_member_events"
+    ).fetchone()
+    # 13 releases, plus for the 11 enrolled: reentry only (Q1), workforce only and both (Q2, the year)
+    assert stored == (13 + 3 * 11, 13 + 3 * 11)
+    cells = conn.execute("select count(*), count(distinct member_ref) from operators.funder_outcome_members")
+    rows, refs = cells.fetchone()
+    assert refs == stored[0] and rows > 2 * refs
+
+
 def test_no_member_row_for_a_window_that_has_not_elapsed(built: Built) -> None:
     conn = built.conn
     measures = conn.execute(
@@ -194,15 +249,27 @@ def test_the_dbt_data_test_ran_and_passed(built: Built) -> None:
     statuses = {r["unique_id"]: r["status"] for r in built.artefact("run_results.json")["results"]}
     assert statuses["test.continuum.funder_outcome_members_add_up"] == "pass"
     assert statuses["model.continuum.funder_outcome_members"] == "success"
+    assert statuses["model.continuum.funder_outcome_member_events"] == "success"
+    assert statuses["test.continuum.funder_outcome_member_rows_differ_by_program_type"] == "pass"
 
 
 def test_the_members_are_sensitive_and_for_operators_only(built: Built) -> None:
     """Schema operators (published for the web app, never exported with the marts), marked sensitive."""
-    tables = "select table_schema from information_schema.tables where table_name = 'funder_outcome_members'"
-    assert built.conn.execute(tables).fetchall() == [("operators",)]
-    node = built.artefact("manifest.json")["nodes"]["model.continuum.funder_outcome_members"]
-    assert node["config"]["meta"]["sensitive"] is True
-    assert node["columns"]["participant_key"]["meta"]["sensitive"] is True
+    tables = built.conn.execute(
+        "select table_schema, table_name from information_schema.tables "
+        "where table_name like '%funder_outcome_member%' or table_name = 'int_outcomes__member_scopes' "
+        "order by 2"
+    ).fetchall()
+    assert tables == [
+        ("operators", "funder_outcome_member_events"),
+        ("operators", "funder_outcome_members"),
+        ("intermediate", "int_outcomes__member_scopes"),  # a build step, not published
+    ]
+    nodes = built.artefact("manifest.json")["nodes"]
+    for model in ("funder_outcome_members", "funder_outcome_member_events"):
+        assert nodes[f"model.continuum.{model}"]["config"]["meta"]["sensitive"] is True
+    columns = nodes["model.continuum.funder_outcome_member_events"]["columns"]
+    assert columns["participant_key"]["meta"]["sensitive"] is True
 
 
 def test_the_dbt_data_test_fails_when_a_member_is_missing(built: Built, tmp_path: Path) -> None:
@@ -212,7 +279,8 @@ def test_the_dbt_data_test_fails_when_a_member_is_missing(built: Built, tmp_path
     with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as conn:
         conn.execute(
             "delete from operators.funder_outcome_members "
-            "where measure_id = 'reentry_linkage_30d' and dimension = 'all' and member_id = ?",
+            "where measure_id = 'reentry_linkage_30d' and dimension = 'all' and member_ref = "
+            "(select member_ref from operators.funder_outcome_member_events where member_id = ?)",
             [RELEASE_IDS[12]],
         )
     with pytest.raises(pipeline_dbt.DbtBuildFailed, match="funder_outcome_members_add_up"):
@@ -222,6 +290,6 @@ def test_the_dbt_data_test_fails_when_a_member_is_missing(built: Built, tmp_path
 def test_each_member_names_the_providers_of_its_events(built: Built) -> None:
     """For the audit trail: whose rows an operator opens (here every event is okc-reentry's)."""
     providers = built.conn.execute(
-        "select distinct provider_ids from operators.funder_outcome_members"
+        "select distinct provider_ids from operators.funder_outcome_member_events"
     ).fetchall()
     assert providers == [([PROVIDER],)]

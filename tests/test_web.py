@@ -59,8 +59,9 @@ create table raw.dead_letters (provider_id varchar, error_reason varchar, error_
 create schema operators;
 create table operators.funder_outcome_members (
     measure_id varchar, period_grain varchar, period_start date, dimension varchar, dimension_value varchar,
-    member_id varchar, participant_key varchar, in_numerator boolean, in_denominator boolean,
-    event_ids varchar[], provider_ids varchar[]);
+    member_ref integer, in_numerator boolean, in_denominator boolean);
+create table operators.funder_outcome_member_events (
+    member_ref integer, member_id varchar, participant_key varchar, event_ids varchar[], provider_ids varchar[]);
 """
 
 #: (referral_id, from, to, contact_prohibited, overdue, stalled, final_status)
@@ -162,9 +163,15 @@ def make_sample_warehouse(path: Path) -> None:
         [batch, A, '["expect_column_values_to_not_be_null"]'],
     )
     con.executemany("insert into raw.dead_letters values (?, 'data_invalid', ?)", [[A, "x"], [A, "y"]])
+    # as the dbt models store them: each member once, named by member_ref in its cell's rows
+    members = list(enumerate(MEMBERS + SUPPRESSED_MEMBERS))
     con.executemany(
-        "insert into operators.funder_outcome_members values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        MEMBERS + SUPPRESSED_MEMBERS,
+        "insert into operators.funder_outcome_members values (?, ?, ?, ?, ?, ?, ?, ?)",
+        [(*m[:5], ref, m[7], m[8]) for ref, m in members],
+    )
+    con.executemany(
+        "insert into operators.funder_outcome_member_events values (?, ?, ?, ?, ?)",
+        [(ref, m[5], m[6], m[9], m[10]) for ref, m in members],
     )
     con.execute(NOT_ACCEPTED_DDL)
     con.executemany(

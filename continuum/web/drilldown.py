@@ -1,8 +1,10 @@
 """Drill-down for operators: the members behind one unsuppressed cell of `marts.funder_outcomes`, from
 `operators.funder_outcome_members` (one row per measure, period, group and member, the unit the measure
-counts: a participant, a referral, an exit, ...; with its pseudonymous participant key, whether it is in
-the numerator and the denominator, the events that put it there and the providers that sent them; built
-from the same rows as the measure, dbt_project/models/operators/).
+counts: a participant, a referral, an exit, ...; whether it is in the numerator and the denominator)
+joined on member_ref to `operators.funder_outcome_member_events` (who the member is: its member_id and
+pseudonymous participant key, the events that put it there and the providers that sent them, stored once
+per member instead of once per group, issue 13); built from the same rows as the measure,
+dbt_project/models/operators/.
 
 A cell is named by the key the funder page already gives it: `measure|grain|period|dimension|value`.
 A suppressed or unknown cell has no drill-down (404), whatever the members table holds."""
@@ -16,7 +18,18 @@ import duckdb
 
 from continuum.web.warehouse import dict_rows, require_table
 
-MEMBERS_SCHEMA, MEMBERS_TABLE = "operators", "funder_outcome_members"
+MEMBERS_SCHEMA, MEMBERS_TABLE, EVENTS_TABLE = (
+    "operators",
+    "funder_outcome_members",
+    "funder_outcome_member_events",
+)
+#: A cell's members as the drill-down shows them: one row per member, with who it is and its events.
+CELL_MEMBERS = (
+    "select events.member_id, events.participant_key, members.in_numerator, members.in_denominator, "
+    "events.event_ids, events.provider_ids "
+    f"from {MEMBERS_SCHEMA}.{MEMBERS_TABLE} as members "
+    f"inner join {MEMBERS_SCHEMA}.{EVENTS_TABLE} as events on events.member_ref = members.member_ref"
+)
 KEY_COLUMNS = ("measure_id", "period_grain", "period_start", "dimension", "dimension_value")
 MEMBER_LIMIT = 5000
 
@@ -84,18 +97,16 @@ def members(con: duckdb.DuckDBPyConnection, cell: Cell) -> tuple[dict, list[dict
     members in each, and the distinct participants (one may be several members, e.g. several referrals)."""
     row = outcome(con, cell)
     require_table(con, MEMBERS_SCHEMA, MEMBERS_TABLE)
-    table = f"{MEMBERS_SCHEMA}.{MEMBERS_TABLE}"
+    require_table(con, MEMBERS_SCHEMA, EVENTS_TABLE)
+    cell_members = f"{CELL_MEMBERS} where {WHERE_CELL}"
     rows = dict_rows(
-        con,
-        f"select * exclude ({', '.join(KEY_COLUMNS)}) from {table} where {WHERE_CELL} "
-        f"order by in_numerator desc, member_id limit {MEMBER_LIMIT}",
-        cell.params,
+        con, f"{cell_members} order by in_numerator desc, member_id limit {MEMBER_LIMIT}", cell.params
     )
     counts = dict_rows(
         con,
         "select count(*) as members, count(*) filter (in_numerator) as in_numerator, "
         "count(*) filter (in_denominator) as in_denominator, count(distinct participant_key) as participants "
-        f"from {table} where {WHERE_CELL}",
+        f"from ({cell_members})",
         cell.params,
     )[0]
     return row, rows, counts
