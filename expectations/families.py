@@ -28,6 +28,8 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from common.duckdb_limits import bound
+from common.settings import Settings
 from streams.contract import enum_values
 
 #: Family name -> the event types it covers, in the order of the event contract.
@@ -123,21 +125,54 @@ NULL_SHARES = {
 }
 
 
+def known_ids_query(sources: Sequence[str]) -> str:
+    """DISTINCT (type, known_id): the ids of the referred types (an enrolment's `enrollment_id`, a
+    request's `referral_id`) in the union of `sources`, each a query with columns `type` and `data`."""
+    referred = sorted({(ref_type, field) for _, _, _, field, ref_type in REFERENCES})
+    cases = " ".join(f"WHEN type = '{t}' THEN data->>'{f}'" for t, f in referred)
+    types = ", ".join(f"'{t}'" for t in sorted({t for t, _ in referred}))
+    union = " UNION ALL ".join(f"({source})" for source in sources)
+    return f"SELECT DISTINCT type, CASE {cases} END AS known_id FROM ({union}) WHERE type IN ({types})"
+
+
+def write_known_ids(
+    con: duckdb.DuckDBPyConnection, events_paths: Sequence[str], warehouse_events: str | None, target: Path
+) -> Path:
+    """Write the ids a run knows (its new events files' and, `warehouse_events` a table such as
+    `raw.events`, those loaded before) to `target` (Parquet, written aside then renamed): computed once
+    per run, read by each validation group instead of every other group's files and the warehouse."""
+    sources = ["SELECT type, data FROM read_parquet($paths)"] if events_paths else []
+    if warehouse_events:
+        sources.append(f"SELECT type, data FROM {warehouse_events}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    query = known_ids_query(sources) if sources else "SELECT NULL::VARCHAR AS type, NULL::VARCHAR AS known_id"
+    params = {"paths": list(events_paths)} if events_paths else {}
+    con.execute(f"COPY ({query}) TO '{partial}' (FORMAT parquet)", params)
+    partial.replace(target)
+    return target
+
+
 class GroupFrames:
     """A group of landed files in DuckDB, and the frames the suites run on.
 
     `history_db` is the warehouse (read only) for the provider's history and the ids loaded earlier;
-    `neighbour_paths` are the other events files of the same run, whose ids count as known too (a status
-    change and its referral come from two providers and may land in two groups)."""
+    `known_ids_path` is the run's known ids (`write_known_ids`: every new file's and the warehouse's,
+    computed once per run by discover), since a status change and its referral come from two
+    providers and may land in two groups. Without it, ids are known from this group's files and the
+    warehouse. `settings` bound DuckDB's memory (common/duckdb_limits.py)."""
 
     def __init__(
         self,
         files: Sequence[LandedFile],
         history_db: Path | None = None,
-        neighbour_paths: Sequence[str] = (),
+        known_ids_path: str | None = None,
+        settings: Settings | None = None,
     ) -> None:
         self.files = list(files)
         self.con = duckdb.connect()
+        if settings is not None:
+            bound(self.con, settings)
         self.con.execute("SET TimeZone = 'UTC'")
         self.con.register("files_df", pd.DataFrame([asdict(f) for f in self.files], columns=_FILE_COLUMNS))
         self.con.execute("CREATE TEMP TABLE files AS SELECT * FROM files_df")
@@ -145,10 +180,7 @@ class GroupFrames:
         self._read_events()
         self.has_history = history_db is not None and history_db.exists() and self._attach(history_db)
         self._history()
-        try:
-            self._known_ids(list(neighbour_paths))
-        except duckdb.Error:  # a neighbour file that cannot be read is its own group's problem
-            self._known_ids([])
+        self._known_ids(known_ids_path)
 
     def _attach(self, history_db: Path) -> bool:
         """The warehouse, read only; False when a writer holds it (another process loading, or this
@@ -219,85 +251,88 @@ class GroupFrames:
             """
         )
 
-    def _known_ids(self, neighbour_paths: list[str]) -> None:
+    def _known_ids(self, known_ids_path: str | None) -> None:
         """Ids of enrollments and referrals known to this run: in its files or loaded before."""
-        referred = sorted({(ref_type, field) for _, _, _, field, ref_type in REFERENCES})
         sources = ["SELECT type, data FROM landed"]
-        if neighbour_paths:
-            sources.append("SELECT type, data FROM read_parquet($neighbours)")
+        if known_ids_path and Path(known_ids_path).exists():
+            self.con.execute(
+                f"CREATE TEMP TABLE known_ids AS {known_ids_query(sources)} "
+                "UNION SELECT type, known_id FROM read_parquet($path)",
+                {"path": known_ids_path},
+            )
+            return
+        if known_ids_path:
+            log.warning("known ids %s missing: ids known from this group and the warehouse", known_ids_path)
         if self.has_history:
             sources.append("SELECT type, data FROM wh.raw.events")
-        union = " UNION ALL ".join(sources)
-        types = [t for t, _ in referred]
-        params = {"types": types}
-        if neighbour_paths:
-            params["neighbours"] = neighbour_paths
-        cases = " ".join(f"WHEN type = '{t}' THEN data->>'{f}'" for t, f in referred)
-        self.con.execute(
-            f"""
-            CREATE OR REPLACE TEMP TABLE known_ids AS
-            SELECT DISTINCT type, CASE {cases} END AS known_id
-            FROM ({union}) WHERE type IN (SELECT unnest($types))
-            """,
-            params,
-        )
+        self.con.execute(f"CREATE TEMP TABLE known_ids AS {known_ids_query(sources)}")
 
     def batch_frame(self) -> pd.DataFrame:
-        """Every row with the row-level columns, and each file's figures on its first row only."""
+        """Every row with the row-level columns, and each file's figures on its first row only. Only the
+        columns the suites read: where a row came from is in `locations()` (strings per row in pandas
+        cost most of a frame's memory)."""
+        # Aggregates per file and per (source, id) joined back to the rows, not windows over every row:
+        # a third of the CPU on a group of 500,000 events, the same figures (docs/pipeline.md).
         return (
             self.con.execute(
                 f"""
             WITH rows AS (
                 SELECT row_id, batch_name, provider_id, kafka_offset, first_offset, last_offset,
                        named_topic, named_partition, kafka_topic, kafka_partition, kafka_timestamp,
-                       type, id, source, time, landed_at,
-                       hash(type, time, subject, data) AS content,
-                       year(time) AS time_year,
-                       epoch(time) - epoch(landed_at) AS seconds_ahead_of_landing,
-                       landed_at > time + INTERVAL {LATE_DAYS} DAY AS is_late
+                       source, id, time, landed_at, hash(type, time, subject, data) AS content
                 FROM landed
             ),
-            counted AS (
-                SELECT *,
-                       min(content) OVER (PARTITION BY source, id)
-                           <> max(content) OVER (PARTITION BY source, id) AS has_conflicting_copy,
-                       row_number() OVER (PARTITION BY batch_name, source, id, content
-                           ORDER BY kafka_offset) > 1 AS is_resent_copy,
-                       row_number() OVER (PARTITION BY batch_name, kafka_offset ORDER BY row_id) > 1
-                           AS is_repeated_offset,
-                       count(*) OVER (PARTITION BY batch_name, time) AS same_time_rows,
-                       row_number() OVER (PARTITION BY batch_name ORDER BY kafka_offset, row_id) = 1
-                           AS is_first_row
-                FROM rows
+            conflicting AS (
+                SELECT source, id, true AS has_conflicting_copy
+                FROM rows GROUP BY source, id HAVING min(content) <> max(content)
+            ),
+            copies AS (  -- re-sent copies of a file: its rows beyond one per (source, id, content)
+                SELECT batch_name, count(*) AS distinct_copies
+                FROM (SELECT DISTINCT batch_name, source, id, content FROM rows) GROUP BY batch_name
+            ),
+            times AS (
+                SELECT batch_name, max(rows_at_time) AS same_time_rows
+                FROM (SELECT batch_name, time, count(*) AS rows_at_time FROM rows GROUP BY batch_name, time)
+                GROUP BY batch_name
             ),
             per_file AS (
-                SELECT batch_name,
+                SELECT batch_name, any_value(provider_id) AS provider_id,
+                       min({{'offset': kafka_offset, 'row': row_id}}).row AS first_row_id,
                        count(*) AS batch_rows,
                        count(*) - (max(last_offset) - max(first_offset) + 1) AS rows_beyond_offset_span,
                        count(*) FILTER (WHERE kafka_offset NOT BETWEEN first_offset AND last_offset)
                            AS offsets_outside_name,
-                       count(*) FILTER (WHERE is_repeated_offset) AS repeated_offsets,
+                       count(*) - count(DISTINCT kafka_offset) AS repeated_offsets,
                        count(*) FILTER (
                            WHERE kafka_topic <> named_topic OR kafka_partition <> named_partition
                        ) AS rows_of_another_partition,
-                       avg(is_resent_copy::INT) AS resent_share,
-                       avg((seconds_ahead_of_landing > 0)::INT) AS ahead_share,
-                       max(same_time_rows) / count(*) AS max_time_value_share,
-                       avg(is_late::INT) AS late_share,
+                       avg((epoch(time) - epoch(landed_at) > 0)::INT) AS ahead_share,
+                       avg((landed_at > time + INTERVAL {LATE_DAYS} DAY)::INT) AS late_share,
                        count(*) FILTER (WHERE kafka_timestamp IS NULL) AS missing_kafka_timestamps
-                FROM counted GROUP BY batch_name
+                FROM rows GROUP BY batch_name
+            ),
+            figures AS (
+                SELECT per_file.*,
+                       (batch_rows - copies.distinct_copies) / batch_rows AS resent_share,
+                       times.same_time_rows / batch_rows AS max_time_value_share,
+                       CASE WHEN batch_rows >= {MIN_ROWS_FOR_SHARES}
+                           THEN per_file.late_share - history.late_share END AS late_share_above_history,
+                       CASE WHEN history.batches >= {MIN_HISTORY_BATCHES}
+                           THEN batch_rows / history.max_events END AS volume_to_history_max
+                FROM per_file
+                JOIN copies USING (batch_name)
+                JOIN times USING (batch_name)
+                LEFT JOIN history ON history.provider_id = per_file.provider_id
             )
-            SELECT counted.row_id, counted.batch_name, counted.provider_id, counted.kafka_offset,
-                   counted.type, counted.time_year, counted.has_conflicting_copy,
-                   {", ".join(f"CASE WHEN is_first_row THEN per_file.{c} END AS {c}" for c in _PER_FILE)},
-                   CASE WHEN is_first_row AND batch_rows >= {MIN_ROWS_FOR_SHARES}
-                       THEN per_file.late_share - history.late_share END AS late_share_above_history,
-                   CASE WHEN is_first_row AND history.batches >= {MIN_HISTORY_BATCHES}
-                       THEN batch_rows / history.max_events END AS volume_to_history_max
-            FROM counted
-            JOIN per_file USING (batch_name)
-            LEFT JOIN history ON history.provider_id = counted.provider_id
-            ORDER BY counted.row_id
+            SELECT rows.row_id, year(rows.time) AS time_year,
+                   coalesce(c.has_conflicting_copy, false) AS has_conflicting_copy,
+                   {", ".join(f"figures.{c}" for c in _PER_FILE)},
+                   figures.late_share_above_history, figures.volume_to_history_max
+            FROM rows
+            LEFT JOIN conflicting AS c
+                ON c.source IS NOT DISTINCT FROM rows.source AND c.id IS NOT DISTINCT FROM rows.id
+            LEFT JOIN figures ON figures.first_row_id = rows.row_id
+            ORDER BY rows.row_id
             """
             )
             .df()
@@ -349,7 +384,7 @@ class GroupFrames:
                     SELECT row_id, batch_name, provider_id, kafka_offset, type, {selected}
                     FROM landed WHERE type IN (SELECT unnest($types))
                 )
-                SELECT row_id, batch_name, provider_id, kafka_offset, type
+                SELECT row_id, provider_id
                        {"".join(f", {f}" for f in ROW_FIELDS.get(family, ()))}
                        {"".join(f", {c}" for c in per_file)}
                 FROM flagged ORDER BY row_id

@@ -98,15 +98,16 @@ class ValidationProject:
         self,
         files: Sequence[LandedFile],
         run_name: str,
-        neighbour_paths: Sequence[str] = (),
+        known_ids_path: str | None = None,
     ) -> dict[str, FileVerdict]:
         """One GX run per suite over every row of `files`; a verdict per file (by batch name).
 
-        The provider's history and the ids loaded before come from the warehouse, read only."""
+        The provider's history (and, without the run's `known_ids_path`, the ids loaded before) come
+        from the warehouse, read only."""
         verdicts = {f.batch_name: FileVerdict() for f in files}
         if not files:
             return verdicts
-        frames = GroupFrames(files, self.settings.warehouse_path, neighbour_paths)
+        frames = GroupFrames(files, self.settings.warehouse_path, known_ids_path, self.settings)
         try:
             locations = frames.locations()
             for name, rows in locations.groupby("batch_name").size().items():

@@ -229,9 +229,39 @@ def test_new_batches_are_validated_in_a_few_groups(settings: Settings) -> None:
     ]
     groups = discover.in_groups(refs, group_events=100)
     assert [len(g.batches) for g in groups] == [3, 3, 1]  # 30 + 30 + 30 fit in 100; a 4th would not
-    assert groups[2].neighbour_paths == [r.events_path for r in refs[:6]]
+    size = pq.ParquetFile(refs[0].events_path).metadata.row_group(0).total_byte_size
+    by_bytes = discover.in_groups(refs, group_bytes=2 * size + size // 2)
+    assert [len(g.batches) for g in by_bytes] == [2, 2, 2, 1]  # two fit in 2.5 files' bytes
     assert [len(g.batches) for g in discover.in_groups(refs)] == [7]  # the default holds them all
     assert discover.in_groups([]) == []
+
+
+def test_ids_of_other_groups_count_as_known_once_written_by_discover(settings: Settings) -> None:
+    # A status change validated in one group, its referral landed in a batch of another group: known
+    # through the run's known-ids file, so no "unknown referral" warning; without it, the warning.
+    events = valid_events(settings, PROVIDER, 40, seed=70)
+    requests = [e for e in events if e["type"] == "referral.requested"]
+    statuses = [e for e in events if e["type"] == "referral.status_changed"]
+    changes = [
+        _with_data(e, referral_id=orjson.loads(request["data"])["referral_id"])
+        for e, request in zip(statuses, requests, strict=False)
+    ]
+    assert changes and len(requests) >= len(changes)
+    first = write_batch(settings, PROVIDER, 0, 0, requests)
+    second = write_batch(settings, PROVIDER, 1, 0, changes)
+    with warehouse.connect(settings) as con:
+        groups = discover.plan_groups(con, settings, [BatchRef.of(first), BatchRef.of(second)])
+    assert len(groups) == 1 and groups[0].known_ids_path
+    from continuum.pipeline.validate import validate_batches
+
+    def unknown(known_ids_path):
+        [verdict] = validate_batches(settings, [BatchRef.of(second)], known_ids_path)
+        return [w for w in verdict.warnings if "changes_of_unknown_referrals" in w]
+
+    assert unknown(groups[0].known_ids_path) == []
+    assert unknown(None) == [
+        f"referral: expect_column_values_to_be_between(changes_of_unknown_referrals): observed {len(changes)}"
+    ]
 
 
 def test_one_group_run_records_each_file_and_row(settings: Settings) -> None:

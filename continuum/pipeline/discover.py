@@ -1,7 +1,9 @@
-"""Which landed batches the pipeline has not seen yet."""
+"""Which landed batches the pipeline has not seen yet, and the groups they are validated in."""
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,7 +12,10 @@ import pyarrow.parquet as pq
 
 from common.settings import Settings
 from continuum.pipeline.batches import BatchRef
+from expectations.families import write_known_ids
 from streams.landing.zone import LandingZone
+
+log = logging.getLogger(__name__)
 
 
 def seen_batch_names(con: duckdb.DuckDBPyConnection) -> set[str]:
@@ -28,50 +33,79 @@ def new_batches(con: duckdb.DuckDBPyConnection, settings: Settings) -> list[Batc
     return [BatchRef.of(b) for b in LandingZone.for_settings(settings).committed_batches(skip=seen)]
 
 
-#: A validation group holds batches up to about this many events: one GX run per suite over all of
-#: them. Bigger groups cost fewer runs (each has a fixed cost of about a second) but more memory
-#: (about 1 KB per event in pandas); a few groups also let a real executor validate in parallel.
-GROUP_EVENTS = 500_000
+#: A validation group holds batches up to about this many events and this many bytes of them
+#: (uncompressed, from the Parquet footers): one GX run per suite over all of them. Bigger groups cost
+#: fewer runs (each task pays GX's import and context, about 4 s of CPU) but more memory: DuckDB's copy
+#: of the rows (bounded by `Settings.duckdb_memory_limit`, it spills beyond) and the pandas frames GX
+#: checks (the batch frame's few numeric columns, about 150 bytes an event). At 1,000,000 events a group
+#: peaked at about 2 GB (docs/benchmarks.md, Validate and load), half the issue's 4 GB per process; the
+#: byte bound keeps a provider with large `data` documents from filling a group of that many rows.
+GROUP_EVENTS = 1_000_000
+GROUP_BYTES = 400_000_000
 
 
 @dataclass(frozen=True)
 class Group:
-    """Batches validated together, and the events files of the run's other groups (their ids count as
-    known references: a status change and its referral come from two providers)."""
+    """Batches validated together, and the file of ids this run knows (`known_ids_path`: every new
+    file's and the warehouse's, written once by discover; a status change and its referral come from
+    two providers and may be validated in two groups)."""
 
     batches: list[BatchRef]
-    neighbour_paths: list[str]
+    known_ids_path: str | None = None
 
     def to_xcom(self) -> dict[str, Any]:
-        return {"batches": [b.to_xcom() for b in self.batches], "neighbour_paths": self.neighbour_paths}
+        return {"batches": [b.to_xcom() for b in self.batches], "known_ids_path": self.known_ids_path}
 
     @classmethod
     def from_xcom(cls, value: dict[str, Any]) -> Group:
-        return cls([BatchRef.from_xcom(b) for b in value["batches"]], list(value["neighbour_paths"]))
+        return cls([BatchRef.from_xcom(b) for b in value["batches"]], value.get("known_ids_path"))
 
 
-def _events_in(ref: BatchRef) -> int:
+def _size_of(ref: BatchRef) -> tuple[int, int]:
+    """(events, uncompressed bytes) of a batch's events file, from its footer."""
     try:
-        return pq.ParquetFile(ref.events_path).metadata.num_rows
+        metadata = pq.ParquetFile(ref.events_path).metadata
     except (OSError, ValueError):
-        return 0  # unreadable: validation says so, with the error
+        return 0, 0  # unreadable: validation says so, with the error
+    groups = range(metadata.num_row_groups)
+    return metadata.num_rows, sum(metadata.row_group(i).total_byte_size for i in groups)
 
 
-def in_groups(batches: list[BatchRef], group_events: int = GROUP_EVENTS) -> list[Group]:
-    """Batches in groups of about `group_events` events, a provider's batches together where they fit
-    (the order of `batches`, by topic and partition, keeps them so)."""
+def in_groups(
+    batches: list[BatchRef], group_events: int = GROUP_EVENTS, group_bytes: int = GROUP_BYTES
+) -> list[Group]:
+    """Batches in groups of at most about `group_events` events and `group_bytes` bytes (a batch
+    larger than either is a group of its own), a provider's batches together where they fit (the
+    order of `batches`, by topic and partition, keeps them so)."""
     packed: list[list[BatchRef]] = [[]]
-    size = 0
+    events = size = 0
     for ref in batches:
-        events = _events_in(ref)
-        if packed[-1] and size + events > group_events:
+        rows, nbytes = _size_of(ref)
+        if packed[-1] and (events + rows > group_events or size + nbytes > group_bytes):
             packed.append([])
-            size = 0
+            events = size = 0
         packed[-1].append(ref)
-        size += events
-    packed = [group for group in packed if group]
-    paths = [[r.events_path for r in group] for group in packed]
-    return [
-        Group(group, [p for j, other in enumerate(paths) if j != i for p in other])
-        for i, group in enumerate(packed)
-    ]
+        events += rows
+        size += nbytes
+    return [Group(group) for group in packed if group]
+
+
+def plan_groups(con: duckdb.DuckDBPyConnection, settings: Settings, batches: list[BatchRef]) -> list[Group]:
+    """The run's groups, with the ids it knows written once to `validations/known-ids/` (the files of
+    earlier runs are removed: max_active_runs=1, so no other run's tasks read them)."""
+    groups = in_groups(batches)
+    if not groups:
+        return []
+    directory = LandingZone.for_settings(settings).validations_dir / "known-ids"
+    key = hashlib.sha256("\n".join(b.name for b in batches).encode()).hexdigest()[:16]
+    target = directory / f"{key}.parquet"
+    for old in directory.glob("*.parquet") if directory.exists() else ():
+        if old != target:
+            old.unlink(missing_ok=True)
+    paths = [b.events_path for b in batches]
+    try:
+        write_known_ids(con, paths, "raw.events", target)
+    except duckdb.Error as exc:  # an unreadable file is its own group's problem (quarantined there)
+        log.warning("new files not all readable for known ids (%s): the warehouse's ids only", exc)
+        write_known_ids(con, [], "raw.events", target)
+    return [Group(group.batches, str(target)) for group in groups]

@@ -15,9 +15,14 @@ from continuum.pipeline.validate import BatchVerdict
 
 log = logging.getLogger(__name__)
 
-#: At most this many batches per run: Airflow maps at most 1024 task instances per task, and a long
-#: backlog is better worked off over several runs than held in one.
-MAX_BATCHES_PER_RUN = 500
+#: At most this many batches per run. Batches are validated in groups (`discover.in_groups`: a mapped
+#: task per group of about 1 M events, so a run maps a handful of tasks whatever its number of batches)
+#: and loaded many per transaction, so the bound is not Airflow's 1024 mapped instances any more. A
+#: back-load of 10 M events lands in about 1,100 batches; 10,000 is nine times that, and keeps the
+#: discover task's XCom (every batch's name and paths, about 400 bytes each) near 4 MB in Airflow's
+#: metadata DB. A backlog beyond it (days of a lander service's 5-second batches while Airflow was
+#: down) is worked off over several runs, oldest first.
+MAX_BATCHES_PER_RUN = 10_000
 
 
 def land_new_events(settings: Settings) -> str | None:
@@ -38,16 +43,22 @@ def discover_batches(settings: Settings, limit: int = MAX_BATCHES_PER_RUN) -> li
 
 
 def discover_groups(settings: Settings, limit: int = MAX_BATCHES_PER_RUN) -> list[dict[str, Any]]:
-    """The new batches in a few groups, each validated by one GX run per suite (`validate_group`)."""
-    batches = [BatchRef.from_xcom(b) for b in discover_batches(settings, limit)]
-    groups = discover.in_groups(batches)
-    log.info("%d batches in %d validation groups", len(batches), len(groups))
+    """The new batches in a few groups, each validated by one GX run per suite (`validate_group`), and
+    the ids the run knows, written once for all groups (`discover.plan_groups`)."""
+    with warehouse.connect(settings) as con:
+        batches = discover.new_batches(con, settings)
+        if len(batches) > limit:
+            log.info(
+                "%d new batches: taking the first %d, the rest wait for the next run", len(batches), limit
+            )
+        groups = discover.plan_groups(con, settings, batches[:limit])
+    log.info("%d batches in %d validation groups", min(len(batches), limit), len(groups))
     return [group.to_xcom() for group in groups]
 
 
 def validate_group(settings: Settings, group: dict[str, Any]) -> list[dict[str, Any]]:
     found = discover.Group.from_xcom(group)
-    verdicts = validate.validate_batches(settings, found.batches, found.neighbour_paths)
+    verdicts = validate.validate_batches(settings, found.batches, found.known_ids_path)
     return [v.to_xcom() for v in verdicts]
 
 
