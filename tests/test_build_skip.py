@@ -47,11 +47,13 @@ EVENT_TIME_COLUMNS = re.compile(
 )
 #: Functions whose value is one of their arguments: a greatest() of event times is an event time.
 ONE_OF_ITS_ARGUMENTS = {"greatest", "least", "coalesce"}
-#: The incremental models' bookkeeping (macros/incremental_as_of.sql): which keys a build recomputes and
-#: the as_of it saw, kept in intermediate.incremental_state__*, never published. Those models publish
-#: what a full build does at the same as_of (tests/test_incremental.py), so these uses add no instant at
-#: which a published answer changes; a skipped build leaves their state as the last build wrote it.
-BOOKKEEPING_MACROS = {"between_the_two_as_of", "save_incremental_state", "changed_since_last_build"}
+#: The incremental models' bookkeeping (macros/incremental_as_of.sql): which keys a build recomputes (a
+#: macro comparing as_of with the last build's, `last_as_of()`) and the as_of it saw, kept in
+#: intermediate.incremental_state__*, never published. Those models publish what a full build does at
+#: the same as_of (tests/test_incremental.py), so these uses add no instant at which a published answer
+#: changes; a skipped build leaves their state as the last build wrote it, what the next build compares.
+BOOKKEEPING_MACROS = {"save_incremental_state"}
+LAST_BUILDS_AS_OF = re.compile(r"\blast_as_of\s*\(")
 
 USE = re.compile(r"\bas_of(_date)?\s*\(")
 CALL = re.compile(r"\{\{-?\s*as_of(_date)?\s*\(\s*\)\s*-?\}\}")
@@ -85,7 +87,8 @@ def exempt_spans(sql: str) -> list[tuple[int, int]]:
     """The bodies of the bookkeeping macros, and the definitions of as_of() and as_of_date() themselves."""
     spans = []
     for found in re.finditer(r"\{%-?\s*macro\s+(\w+)\s*\(.*?\{%-?\s*endmacro\s*-?%\}", sql, flags=re.S):
-        if found.group(1) in BOOKKEEPING_MACROS:
+        body = found.group(0)[found.group(0).index("%}") :]
+        if found.group(1) in BOOKKEEPING_MACROS or LAST_BUILDS_AS_OF.search(body):
             spans.append(found.span())
     for found in re.finditer(r"\{%-?\s*macro\s+as_of(_date)?\s*\(", sql):
         spans.append(found.span())
