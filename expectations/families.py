@@ -341,53 +341,73 @@ class GroupFrames:
 
     def family_frame(self, family: str) -> pd.DataFrame:
         """The rows of `family` with the `data` fields its ROW rules need and, on each file's first row
-        of the family, its counts of unknown references and reused record ids and its null shares."""
-        fields = ", ".join(f"data->>'{f}' AS \"{f}\"" for f in ROW_FIELDS.get(family, ()))
-        flags = [
+        of the family, its counts of unknown references and reused record ids and, on its first row of
+        the type, its null shares. Per-file figures are aggregates joined back, as in `batch_frame`."""
+        fields = [f"data->>'{f}' AS \"{f}\"" for f in ROW_FIELDS.get(family, ())]
+        references = [
             f"CASE WHEN type = '{referring}' AND data->>'{field}' IS NOT NULL THEN "
             f"(data->>'{field}') NOT IN (SELECT known_id FROM known_ids WHERE type = '{referred}') "
             f"END AS {column}"
             for fam, column, referring, field, referred in REFERENCES
             if fam == family
         ]
-        flags += [
-            f"CASE WHEN type = '{t}' THEN min(id) OVER (PARTITION BY type, data->>'{f}') "
-            f"<> max(id) OVER (PARTITION BY type, data->>'{f}') END AS {f}s_reused"
-            for fam, t, f in OWN_IDS
-            if fam == family
+        own_ids = [(t, f) for fam, t, f in OWN_IDS if fam == family]
+        # A record id claimed by two events: (type, id field value) groups whose event ids differ.
+        reused = [
+            f"(SELECT data->>'{f}' AS own_id, min(id) <> max(id) AS {f}s_reused FROM family_rows "
+            f"WHERE type = '{t}' GROUP BY own_id) AS reused_{f}"
+            for t, f in own_ids
         ]
-        flag_names = [flag.rsplit(" AS ", 1)[1] for flag in flags]
-        per_file = [
-            f"CASE WHEN is_first_row THEN count(*) FILTER (WHERE {name}) OVER (PARTITION BY batch_name) END "
-            f"AS {name}"
-            for name in flag_names
-        ]
-        if family in NULL_SHARES:
-            event_type, columns = NULL_SHARES[family]
-            first_of_type = (
-                f"type = '{event_type}' AND row_number() OVER (PARTITION BY batch_name, type "
-                f"ORDER BY kafka_offset, row_id) = 1 AND count(*) OVER (PARTITION BY batch_name, type) "
-                f">= {MIN_ROWS_FOR_SHARES}"
-            )
-            flags += [f"data->>'{c}' IS NULL AS {c}_is_null" for c in columns]
-            per_file += [
-                f"CASE WHEN {first_of_type} THEN avg({c}_is_null::INT) OVER "
-                f"(PARTITION BY batch_name, type) END AS {c}_null_share"
-                for c in columns
+        reused_joins = "".join(
+            f" LEFT JOIN {table} ON family_rows.type = '{t}' "
+            f"AND reused_{f}.own_id IS NOT DISTINCT FROM family_rows.data->>'{f}'"
+            for table, (t, f) in zip(reused, own_ids, strict=True)
+        )
+        flags = [r.rsplit(" AS ", 1)[1] for r in references] + [f"{f}s_reused" for _, f in own_ids]
+        event_type, null_columns = NULL_SHARES.get(family, ("", ()))
+        selected = ", ".join(
+            [
+                "row_id, batch_name, provider_id, kafka_offset, type",
+                *fields,
+                *references,
+                *(f"reused_{f}.{f}s_reused" for _, f in own_ids),
+                *(f"data->>'{c}' IS NULL AS {c}_is_null" for c in null_columns),
             ]
-        first_row = "row_number() OVER (PARTITION BY batch_name ORDER BY kafka_offset, row_id) = 1"
-        selected = ", ".join(c for c in (fields, *flags, f"{first_row} AS is_first_row") if c)
+        )
+        per_file = "".join(f", count(*) FILTER (WHERE {flag}) AS {flag}" for flag in flags)
+        null_shares = "".join(f", avg({c}_is_null::INT) AS {c}_null_share" for c in null_columns)
+        first = "min({'offset': kafka_offset, 'row': row_id}).row"
+        outputs = "".join(
+            [
+                *(f", flagged.{f}" for f in ROW_FIELDS.get(family, ())),
+                *(f", CASE WHEN flagged.row_id = f.first_row_id THEN f.{c} END AS {c}" for c in flags),
+                *(
+                    f", CASE WHEN flagged.row_id = t.first_row_id AND t.type_rows >= {MIN_ROWS_FOR_SHARES} "
+                    f"THEN t.{c}_null_share END AS {c}_null_share"
+                    for c in null_columns
+                ),
+            ]
+        )
         return (
             self.con.execute(
                 f"""
-                WITH flagged AS (
-                    SELECT row_id, batch_name, provider_id, kafka_offset, type, {selected}
+                WITH family_rows AS (
+                    SELECT row_id, batch_name, provider_id, kafka_offset, type, id, data
                     FROM landed WHERE type IN (SELECT unnest($types))
+                ),
+                flagged AS (SELECT {selected} FROM family_rows{reused_joins}),
+                per_file AS (
+                    SELECT batch_name, {first} AS first_row_id{per_file} FROM flagged GROUP BY batch_name
+                ),
+                per_type AS (
+                    SELECT batch_name, type, {first} AS first_row_id, count(*) AS type_rows{null_shares}
+                    FROM flagged WHERE type = '{event_type}' GROUP BY batch_name, type
                 )
-                SELECT row_id, provider_id
-                       {"".join(f", {f}" for f in ROW_FIELDS.get(family, ()))}
-                       {"".join(f", {c}" for c in per_file)}
-                FROM flagged ORDER BY row_id
+                SELECT flagged.row_id, flagged.provider_id{outputs}
+                FROM flagged
+                JOIN per_file AS f USING (batch_name)
+                LEFT JOIN per_type AS t ON t.batch_name = flagged.batch_name AND t.type = flagged.type
+                ORDER BY flagged.row_id
                 """,
                 {"types": list(FAMILIES[family])},
             )
