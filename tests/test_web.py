@@ -61,7 +61,8 @@ create table operators.funder_outcome_members (
     measure_id varchar, period_grain varchar, period_start date, dimension varchar, dimension_value varchar,
     member_ref integer, in_numerator boolean, in_denominator boolean);
 create table operators.funder_outcome_member_events (
-    member_ref integer, member_id varchar, participant_key varchar, event_ids varchar[], provider_ids varchar[]);
+    member_ref integer, member_id varchar, participant_key varchar, event_ids varchar[],
+    provider_ids varchar[]);
 """
 
 #: (referral_id, from, to, contact_prohibited, overdue, stalled, final_status)

@@ -30,12 +30,7 @@ members as (  -- one row per member of a published cell (participants_served has
         member_groups.dimension_value,
         member_groups.member_id,
         -- as funder_outcomes counts them: in the numerator if any of the member's rows is
-        bool_or(member_groups.is_in_numerator) as in_numerator,
-        -- participants_served has no denominator; every other measure's members are all in it
-        member_groups.measure_id <> 'participants_served' as in_denominator,
-        -- which of the member's rows are in the cell (int_outcomes__member_scopes)
-        case when member_groups.dimension = 'program_type' then member_groups.dimension_value end
-            as event_scope
+        bool_or(member_groups.is_in_numerator) as in_numerator
     from member_groups
     inner join published_cells
         on published_cells.measure_id = member_groups.measure_id
@@ -43,7 +38,9 @@ members as (  -- one row per member of a published cell (participants_served has
         and published_cells.period_start = member_groups.period_start
         and published_cells.dimension = member_groups.dimension
         and published_cells.dimension_value = member_groups.dimension_value
-    group by all
+    group by
+        member_groups.measure_id, member_groups.period_grain, member_groups.period_start,
+        member_groups.dimension, member_groups.dimension_value, member_groups.member_id
 )
 
 select
@@ -54,14 +51,17 @@ select
     members.dimension_value,
     scopes.member_ref,
     members.in_numerator,
-    members.in_denominator
+    -- participants_served has no denominator; every other measure's members are all in it
+    members.measure_id <> 'participants_served' as in_denominator
 from members
 inner join {{ ref('int_outcomes__member_scopes') }} as scopes
     on scopes.measure_id = members.measure_id
     and scopes.period_grain = members.period_grain
     and scopes.period_start = members.period_start
     and scopes.member_id = members.member_id
-    and scopes.event_scope is not distinct from members.event_scope
+    -- which of the member's rows are in the cell: its row of the program type, or all of them
+    and scopes.event_scope is not distinct from
+        (case when members.dimension = 'program_type' then members.dimension_value end)
 order by
     members.measure_id, members.period_grain, members.period_start, members.dimension,
     members.dimension_value, scopes.member_ref
