@@ -219,11 +219,19 @@ def load_batches(
             raise ValueError(
                 f"batch {verdict.ref.name} failed validation; quarantine it instead of loading it"
             )
+    unique: dict[str, BatchVerdict] = {}
+    for verdict in verdicts:  # a batch named twice would be read twice by one INSERT: load it once
+        unique.setdefault(verdict.ref.name, verdict)
     outcomes: dict[str, LoadOutcome] = {}
-    for chunk in _chunks(verdicts, chunk_events or LOAD_CHUNK_EVENTS):
+    for chunk in _chunks(list(unique.values()), chunk_events or LOAD_CHUNK_EVENTS):
         for outcome in _load_chunk(con, chunk, held or {}):
             outcomes[outcome.name] = outcome
-    return [outcomes[v.ref.name] for v in verdicts]
+    results, seen = [], set()
+    for verdict in verdicts:
+        name = verdict.ref.name
+        results.append(outcomes[name] if name not in seen else LoadOutcome(name, False, 0, 0))
+        seen.add(name)
+    return results
 
 
 def _chunks(verdicts: Sequence[BatchVerdict], chunk_events: int) -> list[list[BatchVerdict]]:
