@@ -2,7 +2,9 @@
 validation's, publishing's, and dbt's through `dbt_project/profiles.yml`) uses these settings.
 
 DuckDB's own default is 80 % of the machine's memory, and a back-load of years of events took 9.6 GB
-(docs/benchmarks.md). With a limit, DuckDB spills what does not fit to `Settings.duckdb_spill_dir`."""
+(docs/benchmarks.md). With a limit, DuckDB spills what does not fit to `Settings.duckdb_spill_dir` (dbt's
+DuckDB to its default, `warehouse.duckdb.tmp`: see the profile). Set once, on a fresh connection: DuckDB
+refuses to switch its temp_directory after it has spilled."""
 
 from __future__ import annotations
 
