@@ -1,4 +1,5 @@
-{{ config(materialized='view') }}
+{#- A table, not a view: the spine, the shared events and six data tests read it; as a view each of them
+    recomputed the union of twelve staging tables (docs/pipeline.md, Incremental models). -#}
 -- One row per event (after staging's one-row-per-source+id) of every type, that had happened by as_of,
 -- with what the journey needs: its stage, its program type (enrollments and exits), its service type
 -- (referrals and services) and whether it is a substance-use-treatment (42 CFR Part 2) record.

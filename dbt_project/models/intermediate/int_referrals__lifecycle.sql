@@ -1,10 +1,29 @@
 -- The life of each referral: one row per referral.status_changed (by as_of), in order of time, ties by
 -- event id. Every status is kept; one that does not follow from the status before it (the contract's
 -- Gravity referral Task life, starting at `requested`) is flagged, never dropped.
+-- Incremental (docs/pipeline.md, Incremental models): a referral's rows are rebuilt when it has a status
+-- change loaded since the last build or timed between the last build's as_of and this one's; the
+-- post-hook drops the rows of referrals whose every change is now after as_of (as_of moved back).
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key='referral_id',
+    post_hook=[
+        "delete from {{ this }} where changed_at > {{ as_of() }}",
+        "{{ save_incremental_state(['stg_events__referral_status_changed']) }}",
+    ]
+) }}
+
 with status_changes as (
     select *
     from {{ ref('stg_events__referral_status_changed') }}
     where occurred_at <= {{ as_of() }}
+    {% if is_incremental() %}
+      and referral_id in (
+          select referral_id from {{ ref('stg_events__referral_status_changed') }}
+          where {{ changed_since_last_build() }}
+      )
+    {% endif %}
 ),
 
 ordered as (

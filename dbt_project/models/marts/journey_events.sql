@@ -5,20 +5,24 @@
   yet: new events, events that arrived days late (their seq moves the later ones along), and all the
   events of a participant who has just granted consent. Which events are new is decided by event
   identity against what is published, never by event time. A participant who is no longer consenting
-  at as_of is removed by the post-hook (a revocation takes effect at the next build).
+  at as_of is removed by the post-hook (a revocation takes effect at the next build). When as_of moves
+  back, a participant with a published event after it is rebuilt.
 -#}
 -- depends_on: {{ ref('int_participants__spine') }}
 {{ config(
     materialized='incremental',
     incremental_strategy='delete+insert',
     unique_key='participant_key',
-    post_hook="""
+    post_hook=[
+        """
         delete from {{ this }} as published
         where not exists (
             select 1 from {{ ref('int_participants__spine') }} as spine
             where spine.participant_key = published.participant_key and spine.is_consenting
         )
-    """
+        """,
+        "delete from {{ this }} where occurred_at > {{ as_of() }}",
+    ]
 ) }}
 
 with shared_events as (
@@ -35,6 +39,10 @@ changed_participants as (
           and published.event_id = shared_events.event_id
           and published.provider_id = shared_events.provider_id
     )
+    union
+    -- as_of moved back (a backfill): participants with a published event after it are renumbered
+    -- (those left with no shareable event at all are not consenting at as_of: the post-hook drops them)
+    select participant_key from {{ this }} where occurred_at > {{ as_of() }}
 ),
 {% endif %}
 

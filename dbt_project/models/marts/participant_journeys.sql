@@ -1,7 +1,54 @@
 -- One row per consenting participant (warehouse-v1, marts.participant_journeys), from the same
 -- shareable events as journey_events (consent at as_of; Part 2 records only with a Part 2 grant).
-with shared_events as (
+--
+-- Incremental (docs/pipeline.md, Incremental models): every column is per participant, so only these
+-- participants are rebuilt (delete+insert on participant_key): those with an event loaded since the
+-- last build or timed between the last build's as_of and this one's (a consent change among them),
+-- those with a referral request whose referral has a status change, service or enrollment so (its
+-- is_connected may change), and those whose 365 days after the latest release end between the two
+-- as_of (rearrested_within_365d_of_latest_release). The post-hook drops participants not consenting
+-- at as_of, as journey_events does.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key='participant_key',
+    post_hook=[
+        "delete from {{ this }} as published where not exists (
+            select 1 from {{ ref('int_participants__spine') }} as spine
+            where spine.participant_key = published.participant_key and spine.is_consenting)",
+        "{{ save_incremental_state(['int_events__unioned']) }}",
+    ]
+) }}
+-- depends_on: {{ ref('int_participants__spine') }}
+
+with
+{% if is_incremental() %}
+changed_events as (
+    select participant_key, referral_id
+    from {{ ref('int_events__unioned') }}
+    where {{ changed_since_last_build() }}
+),
+
+changed_participants as (
+    select participant_key from changed_events
+    union
+    select requests.participant_key
+    from {{ ref('int_events__unioned') }} as requests
+    inner join changed_events on changed_events.referral_id = requests.referral_id
+    where requests.event_type = 'referral.requested'
+    union
+    select participant_key from {{ this }}
+    where {{ date_between_the_two_as_of('cast(latest_release_at as date) + 365') }}
+    union
+    select participant_key from {{ this }} where {{ as_of_moved_back() }}
+),
+{% endif %}
+
+shared_events as (
     select * from {{ ref('int_journeys__shared_events') }}
+    {% if is_incremental() %}
+    where participant_key in (select participant_key from changed_participants)
+    {% endif %}
 ),
 
 connected_referrals as (

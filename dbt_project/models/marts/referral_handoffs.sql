@@ -1,16 +1,67 @@
 -- One row per referral (warehouse-v1, marts.referral_handoffs). Not filtered by consent: a row is for
 -- the referral's two providers only (from_provider_id, to_provider_id), who made the referral between
 -- them. Everything is as of as_of.
-with requested as (
+--
+-- Incremental (docs/pipeline.md, Incremental models): every column is per referral, so only the
+-- referrals that can have changed are rebuilt (delete+insert on referral_id): those with a request,
+-- status change, service or enrollment loaded since the last build or timed between the last build's
+-- as_of and this one's, those whose 48 hours without a response ended in between (is_response_overdue)
+-- and the open ones whose last activity is 14 days before either end (is_stalled). The post-hook
+-- drops referrals requested after as_of (as_of moved back).
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key='referral_id',
+    post_hook=[
+        "delete from {{ this }} where requested_at > {{ as_of() }}",
+        "{{ save_incremental_state(['stg_events__referral_requested', 'stg_events__referral_status_changed',
+                                    'stg_events__service_delivered', 'stg_events__participant_enrolled']) }}",
+    ]
+) }}
+
+-- depends_on: {{ ref('stg_events__referral_status_changed') }}
+{%- set only_changed -%}
+    {% if is_incremental() %}and referral_id in (select referral_id from changed_referrals){% endif %}
+{%- endset %}
+
+with
+{% if is_incremental() %}
+changed_referrals as (
+    select referral_id from {{ ref('stg_events__referral_requested') }} where {{ changed_since_last_build() }}
+    union
+    select referral_id from {{ ref('stg_events__referral_status_changed') }}
+    where {{ changed_since_last_build() }}
+    union
+    select referral_id from {{ ref('stg_events__service_delivered') }}
+    where referral_id is not null and {{ changed_since_last_build() }}
+    union
+    select referral_id from {{ ref('stg_events__participant_enrolled') }}
+    where referral_id is not null and {{ changed_since_last_build() }}
+    union
+    select referral_id from {{ this }}
+    where first_response_at is null and {{ between_the_two_as_of('requested_at', 'interval 48 hour') }}
+    union
+    select referral_id from {{ this }}
+    where closed_at is null and {{ between_the_two_as_of('requested_at', 'interval 14 day') }}
+    union
+    select published.referral_id
+    from {{ this }} as published
+    inner join {{ ref('int_referrals__lifecycle') }} as lifecycle on lifecycle.referral_id = published.referral_id
+    where published.closed_at is null and {{ between_the_two_as_of('lifecycle.changed_at', 'interval 14 day') }}
+),
+{% endif %}
+
+requested as (
     -- one row per referral_id: a second request reusing an id (a provider's bug) is left out here
     select *
     from {{ ref('stg_events__referral_requested') }}
-    where occurred_at <= {{ as_of() }}
+    where occurred_at <= {{ as_of() }} {{ only_changed }}
     qualify row_number() over (partition by referral_id order by occurred_at, event_id) = 1
 ),
 
 lifecycle as (
     select * from {{ ref('int_referrals__lifecycle') }}
+    {% if is_incremental() %}where referral_id in (select referral_id from changed_referrals){% endif %}
 ),
 
 life_summary as (

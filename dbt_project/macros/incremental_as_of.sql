@@ -1,0 +1,83 @@
+{#-
+  Incremental models that depend on as_of (docs/pipeline.md, Incremental models).
+
+  Such a model keeps its rows from the last build and rebuilds, with delete+insert on its key, only the
+  keys whose rows can have changed since: keys with a row loaded since the last build, and keys with an
+  event whose time lies between the last build's as_of and this build's (as_of moved over it, so the
+  `occurred_at <= as_of` cut-off now keeps it). Flags computed from as_of itself (a window that
+  elapsed) add the keys whose threshold lies between the two as_of. When as_of moves back (a backfill)
+  every key is rebuilt, and the model's post-hook drops the keys that have no row by the new as_of.
+
+  What the last build saw is kept in a one-row table per model in the intermediate schema
+  (`intermediate.incremental_state__<model>`: the latest loaded_at of the model's staged inputs, and
+  the as_of), written by the model's post-hook in the same transaction as its rows. Without it (a first
+  build, a warehouse built by older code) every key counts as changed.
+-#}
+
+{% macro incremental_state_relation() -%}
+    {{ return(api.Relation.create(
+        database=this.database, schema='intermediate', identifier='incremental_state__' ~ this.identifier)) }}
+{%- endmacro %}
+
+{#- The existing state relation of this model, or none. -#}
+{% macro incremental_state() -%}
+    {%- set state = incremental_state_relation() -%}
+    {{ return(adapter.get_relation(database=state.database, schema=state.schema, identifier=state.identifier)) }}
+{%- endmacro %}
+
+{#- The last build's as_of (a timestamptz expression), or null when there is no state. -#}
+{% macro last_as_of() -%}
+    {%- set state = incremental_state() -%}
+    {%- if state is none -%}cast(null as timestamptz){%- else -%}(select built_as_of from {{ state }}){%- endif -%}
+{%- endmacro %}
+
+{#- True for a time `column` in the span between the last build's as_of and this one's (either order),
+    both ends moved back by `shift` (an interval: `requested_at` with a shift of 48 hours finds the
+    referrals whose 48 hours end in the span); true for every row without state. -#}
+{% macro between_the_two_as_of(column, shift='interval 0 day') -%}
+    {%- if incremental_state() is none -%}true{%- else -%}
+    ({{ column }} between least({{ last_as_of() }}, {{ as_of() }}) - {{ shift }}
+                      and greatest({{ last_as_of() }}, {{ as_of() }}) - {{ shift }})
+    {%- endif -%}
+{%- endmacro %}
+
+{#- True for a `date_expression` between the UTC dates of the last build's as_of and this one's, a day
+    wider on each end (for windows on as_of_date()); true for every row without state. -#}
+{% macro date_between_the_two_as_of(date_expression) -%}
+    {%- if incremental_state() is none -%}true{%- else -%}
+    ({{ date_expression }} between cast(least({{ last_as_of() }}, {{ as_of() }}) as date) - 1
+                               and cast(greatest({{ last_as_of() }}, {{ as_of() }}) as date) + 1)
+    {%- endif -%}
+{%- endmacro %}
+
+{#- True when this build's as_of is before the last build's (a backfill): every key counts as changed. -#}
+{% macro as_of_moved_back() -%}
+    coalesce({{ as_of() }} < {{ last_as_of() }}, false)
+{%- endmacro %}
+
+{#- True for a row (of a model cut off at as_of) that can change this model since its last build:
+    loaded since (`>=`, as staging's high-water mark: a batch loaded at the same instant as the last
+    one counts as new; rebuilding a key twice is harmless), or with an event time between the last
+    build's as_of and this one's. When as_of moved back, true for every row (the rows after the new
+    as_of are cut off, so they cannot say which keys they leave). True for every row without state. -#}
+{% macro changed_since_last_build(loaded_column='loaded_at', occurred_column='occurred_at') -%}
+    {%- set state = incremental_state() -%}
+    {%- if state is none -%}true{%- else -%}
+    ({{ loaded_column }} >= coalesce((select loaded_watermark from {{ state }}), '-infinity'::timestamptz)
+     or {{ between_the_two_as_of(occurred_column) }}
+     or {{ as_of_moved_back() }})
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Post-hook: record what this build saw (the latest loaded_at of `inputs`, the names of the staged
+    models the model reads, and as_of) for the next build of this model. -#}
+{% macro save_incremental_state(inputs) -%}
+    create or replace table {{ incremental_state_relation() }} as
+    select
+        (select max(loaded_at) from (
+            {%- for input in inputs %}
+            select max(loaded_at) as loaded_at from {{ ref(input) }}{{ ' union all' if not loop.last }}
+            {%- endfor %}
+        )) as loaded_watermark,
+        {{ as_of() }} as built_as_of
+{%- endmacro %}
