@@ -62,9 +62,10 @@
 {%- endmacro %}
 
 {#-
-  Incremental: the new rows' (source, id) that are staged already are dropped. The new batch is small
-  and history large: the staged keys are read only for the new batch's ids (a semi-join whose build
-  side is the new batch), never a hash table of all staged keys.
+  Incremental: the new rows' (source, id) that are staged already are dropped. DuckDB builds the join's
+  hash table on the new batch (small) and scans the staged provider_id, event_id against it (two columns
+  of history; 0.25 s of CPU for the whole service.delivered query at 1.33 M staged rows), so it grows
+  with history, but cheaply (docs/pipeline.md, "Staging at scale").
 -#}
 {% macro stg_events_one_row_per_event() %}
     {% if is_incremental() %}
