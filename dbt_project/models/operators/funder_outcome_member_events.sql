@@ -38,5 +38,6 @@ select
     coalesce(list_providers.provider_ids, []) as provider_ids
 from lists
 left join list_providers on list_providers.member_ref = lists.member_ref
--- not ordered: sorting rows that carry lists took most of the model's time (37 of 44 s at 100,000
--- participants), and the drill-down reads a cell's members by member_ref from anywhere in the table
+-- ordered by member_ref, that is by member_id: a member's lists of several periods lie together and share
+-- events, which DuckDB compresses (75 MB instead of 133 MB at 100,000 participants, for 2 s of CPU)
+order by lists.member_ref
