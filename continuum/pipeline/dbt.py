@@ -50,10 +50,20 @@ def dbt_target_dir(settings: Settings) -> Path:
 AS_OF_ENV = "CONTINUUM_DBT_AS_OF"
 
 
-def dbt_env(settings: Settings, as_of: datetime | None = None) -> dict[str, str]:
+#: The rows the last successful build of this project tested already: row-local data tests of staging
+#: (macros/get_where_subquery.sql) read only rows loaded after this instant. Unset: every row is tested.
+TESTED_THROUGH_ENV = "CONTINUUM_DBT_TESTED_THROUGH"
+
+
+def dbt_env(
+    settings: Settings, as_of: datetime | None = None, tested_through: datetime | None = None
+) -> dict[str, str]:
+    env = continuum_env(settings)
+    env.pop(TESTED_THROUGH_ENV, None)  # never inherited: only the build record says what was tested
     return {
-        **continuum_env(settings),
+        **env,
         **({AS_OF_ENV: as_of.isoformat()} if as_of is not None else {}),
+        **({TESTED_THROUGH_ENV: tested_through.isoformat()} if tested_through is not None else {}),
         "CONTINUUM_WAREHOUSE_PATH": str(settings.warehouse_path),
         "DBT_TARGET_PATH": str(dbt_target_dir(settings)),
         "DBT_LOG_PATH": str(settings.state_dir / "dbt" / "logs"),
@@ -138,8 +148,11 @@ def dbt_build(
             return skipped
         plan = plan_build(last, before, project_dir)
         build_state_path(settings).unlink(missing_ok=True)  # a failed or killed build plans a full one next
+    tested_through = rows_tested_already(last if before is not None else None, before)
     log.info("dbt build plan: %s", plan.why)
-    results = run_dbt_build(settings, as_of, plan.args, project_dir, timeout_s)
+    if tested_through is not None:
+        log.info("staging's row-by-row tests read rows loaded after %s", tested_through.isoformat())
+    results = run_dbt_build(settings, as_of, plan.args, project_dir, timeout_s, tested_through)
     if before is not None:
         record_build(settings, before, as_of)
     summary = f"{summarize(results)}; {plan.why}"
@@ -147,8 +160,24 @@ def dbt_build(
     return summary
 
 
+def rows_tested_already(last: BuildState | None, now: BuildState | None) -> datetime | None:
+    """The loaded_at through which the last successful build of this very project tested staging's rows
+    (None: test every row). Staging only appends, and a row's own values do not change once staged, so a
+    row-by-row test (not null, accepted values) that passed on a row passes on it again; tests that
+    compare rows (uniqueness, relationships) still read every row. A changed project (its tests may
+    have changed), an unplanned build (`--full-refresh`) or a failed one leaves no mark: all rows."""
+    if last is None or now is None or last.project != now.project:
+        return None
+    return last.tested_through
+
+
 def run_dbt_build(
-    settings: Settings, as_of: datetime, args: tuple[str, ...], project_dir: Path, timeout_s: float
+    settings: Settings,
+    as_of: datetime,
+    args: tuple[str, ...],
+    project_dir: Path,
+    timeout_s: float,
+    tested_through: datetime | None = None,
 ) -> list[NodeResult]:
     command = dbt_build_command(*args, project_dir=project_dir)
     results_path = run_results_path(settings)
@@ -156,7 +185,7 @@ def run_dbt_build(
     log.info("running %s (as_of %s)", " ".join(command), as_of.isoformat())
     done = subprocess.run(
         command,
-        env=dbt_env(settings, as_of),
+        env=dbt_env(settings, as_of, tested_through),
         cwd=settings.state_dir,
         capture_output=True,
         text=True,
@@ -196,6 +225,7 @@ class BuildState:
     next_change: datetime | None = None
     built_at: datetime | None = None
     checked_as_of: datetime | None = None
+    tested_through: datetime | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -210,7 +240,7 @@ class BuildState:
         return cls(recorded["project"], recorded["raw"], **times)
 
 
-TIMES_OF_A_BUILD = ("as_of", "next_change", "built_at", "checked_as_of")
+TIMES_OF_A_BUILD = ("as_of", "next_change", "built_at", "checked_as_of", "tested_through")
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -367,6 +397,16 @@ def next_change(conn: duckdb.DuckDBPyConnection, as_of: datetime) -> datetime:
     return min([midnight, *thresholds])
 
 
+def latest_loaded_at(conn: duckdb.DuckDBPyConnection) -> datetime | None:
+    """The last loaded_at of the raw rows staging reads (events and dead letters): every row loaded at or
+    before it was staged, and tested, by a build that started after it was loaded."""
+    found = conn.execute(
+        "select greatest((select max(loaded_at) from raw.events), "
+        "(select max(loaded_at) from raw.dead_letters))"
+    ).fetchone()[0]
+    return found.astimezone(UTC) if found is not None else None
+
+
 def record_build(settings: Settings, before: BuildState, as_of: datetime) -> None:
     """Record a successful planned build for the next one: the raw tables it built from, with the staged
     row count after it, its as_of and the next instant an answer can change. Nothing is recorded when
@@ -375,6 +415,7 @@ def record_build(settings: Settings, before: BuildState, as_of: datetime) -> Non
         with read_warehouse(settings) as conn:
             after = fingerprint_of(conn)
             changes_at = next_change(conn, as_of)
+            loaded_through = latest_loaded_at(conn)
     except duckdb.Error as error:
         log.info("build not recorded (a full build follows): %s", error)
         return
@@ -385,7 +426,14 @@ def record_build(settings: Settings, before: BuildState, as_of: datetime) -> Non
     }:
         log.info("raw rows arrived during the build: the next build stages them")
         return
-    built = BuildState(before.project, after, as_of, changes_at, datetime.now(UTC))
+    built = BuildState(
+        before.project,
+        after,
+        as_of=as_of,
+        next_change=changes_at,
+        built_at=datetime.now(UTC),
+        tested_through=loaded_through,
+    )
     log.info("built as of %s; with nothing new, the next change is at %s", as_of, changes_at)
     write_build_state(settings, built)
 

@@ -1,0 +1,96 @@
+"""Staging's row-by-row data tests read only the rows loaded since the last successful build of the same
+project tested the others (continuum.pipeline.dbt.rows_tested_already, macros/get_where_subquery.sql):
+issue 13's "run the heavy data tests on what changed".
+
+The proof uses two invalid values that the contract would refuse and that only a tampered warehouse can
+hold: an old staged row altered in place (loaded before the last build, so tested already: not read
+again) and a new raw row (loaded after it: read). dbt's accepted_values returns one row per invalid value,
+so the failing test's count says which rows it read: 1 (the new row only), not 2.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import duckdb
+import orjson
+import pytest
+from test_build_skip import LOADED, T, envelopes, home, raw_rows
+from test_warehouse import RawRows, assign_batches, write_raw
+
+from continuum.pipeline import dbt, tasks
+
+LOADED_LATER = LOADED + timedelta(hours=2)
+SERVICE_TYPE_TEST = "accepted_values_stg_events__service_delivered_service_type"
+
+
+def a_new_service_row_with_service_type(value: str) -> RawRows:
+    """One more service.delivered, loaded at LOADED_LATER, its data altered after the contract check."""
+    (service,) = [r for r in raw_rows(envelopes()).events if r["type"] == "service.delivered"]
+    data = json.loads(service["data"])
+    data["service_id"] = "00000000-0000-4000-8000-00000000dd02"
+    data["service_type"] = value
+    row = {
+        **service,
+        "id": "00000000-0000-4000-8000-0000000000d2",
+        "data": orjson.dumps(data).decode(),
+        "kafka_offset": 100,
+        "kafka_timestamp": LOADED_LATER,
+        "landed_at": LOADED_LATER,
+        "loaded_at": LOADED_LATER,
+    }
+    raw = RawRows(events=[row])
+    assign_batches(raw, LOADED_LATER)
+    return raw
+
+
+def failures_of(settings, test_prefix: str) -> list[tuple[str, int | None]]:
+    results = json.loads(dbt.kept_run_results_path(settings).read_bytes())["results"]
+    return [
+        (r["status"], r.get("failures"))
+        for r in results
+        if r["unique_id"].startswith(f"test.continuum.{test_prefix}")
+    ]
+
+
+@pytest.mark.slow
+def test_row_by_row_staging_tests_read_only_the_rows_loaded_since_the_last_tested_build(tmp_path: Path):
+    settings = home(tmp_path, "pipeline", raw_rows(envelopes()))
+    first = T + timedelta(hours=1)
+    tasks.build_warehouse(settings, first.isoformat())
+    recorded = dbt.read_build_state(settings)
+    assert recorded.tested_through == LOADED  # the last loaded_at of the rows that build tested
+
+    # Tamper with the staged (already tested) row, and load a new row with another invalid value.
+    with duckdb.connect(str(settings.warehouse_path)) as conn:
+        conn.execute("update staging.stg_events__service_delivered set service_type = 'tampered_old_row'")
+    write_raw(settings.warehouse_path, a_new_service_row_with_service_type("invalid_new_row"))
+
+    with pytest.raises(
+        dbt.DbtBuildFailed, match="accepted_values_stg_events__service_delivered_service_type"
+    ):
+        tasks.build_warehouse(settings, (first + timedelta(hours=1)).isoformat())
+    # One invalid value found: the new row's. The old row was not read again.
+    assert failures_of(settings, SERVICE_TYPE_TEST) == [("fail", 1)]
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as conn:
+        invalid = conn.execute(
+            "select service_type from staging.stg_events__service_delivered "
+            "where service_type like '%row' order by 1"
+        ).fetchall()
+    assert invalid == [("invalid_new_row",), ("tampered_old_row",)]  # both are there to be found
+
+    # The failed build left no record: the next build tests every row and finds both values.
+    assert dbt.read_build_state(settings) is None
+    with pytest.raises(dbt.DbtBuildFailed):
+        tasks.build_warehouse(settings, (first + timedelta(hours=2)).isoformat())
+    assert failures_of(settings, SERVICE_TYPE_TEST) == [("fail", 2)]
+
+
+def test_the_mark_is_kept_only_for_the_same_project():
+    same = dbt.BuildState("project-a", {}, tested_through=LOADED)
+    assert dbt.rows_tested_already(same, dbt.BuildState("project-a", {})) == LOADED
+    assert dbt.rows_tested_already(same, dbt.BuildState("project-b", {})) is None  # tests may have changed
+    assert dbt.rows_tested_already(None, dbt.BuildState("project-a", {})) is None  # no successful build
+    assert dbt.rows_tested_already(same, None) is None  # an unplanned build (--full-refresh, --select)
