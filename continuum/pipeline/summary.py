@@ -10,6 +10,7 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 
+from common.duckdb_limits import bound
 from common.names import provider_of_topic
 from common.settings import Settings
 from continuum.pipeline.quarantine import HELD_ROWS_FILE, quarantined
@@ -21,7 +22,7 @@ def summary(settings: Settings) -> dict[str, int]:
     counts["batches_in_quarantine"] = len(quarantined(settings))
     if not settings.warehouse_path.exists():
         return counts
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+    with bound(duckdb.connect(str(settings.warehouse_path), read_only=True), settings) as con:
         for status, n in con.execute("SELECT status, count(*) FROM raw.batches GROUP BY 1").fetchall():
             counts[f"batches_{status}"] = n
         counts["raw_events"] = con.execute("SELECT count(*) FROM raw.events").fetchone()[0]
@@ -74,7 +75,7 @@ def reconciliation(settings: Settings) -> dict[str, ProviderCounts]:
     ledger: set[str] = set()
     loaded: list[tuple[str, int, int]] = []
     if settings.warehouse_path.exists():
-        with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        with bound(duckdb.connect(str(settings.warehouse_path), read_only=True), settings) as con:
             ledger = {name for (name,) in con.execute("SELECT batch_name FROM raw.batches").fetchall()}
             loaded = con.execute(
                 "SELECT kafka_topic, count(*), 0 FROM raw.events GROUP BY 1 UNION ALL "
