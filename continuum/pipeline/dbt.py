@@ -136,7 +136,7 @@ def dbt_build(
     forgets the record: what it built is not known, so the next planned build is a full one."""
     if args:
         plan = BuildPlan(args, "as asked")
-        before = None
+        last = before = None
         build_state_path(settings).unlink(missing_ok=True)
     else:
         last = read_build_state(settings)
@@ -148,7 +148,7 @@ def dbt_build(
             return skipped
         plan = plan_build(last, before, project_dir)
         build_state_path(settings).unlink(missing_ok=True)  # a failed or killed build plans a full one next
-    tested_through = rows_tested_already(last if before is not None else None, before)
+    tested_through = rows_tested_already(last, before)
     log.info("dbt build plan: %s", plan.why)
     if tested_through is not None:
         log.info("staging's row-by-row tests read rows loaded after %s", tested_through.isoformat())

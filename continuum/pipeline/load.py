@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -195,15 +195,6 @@ def load_dead_letters(
 LOAD_CHUNK_EVENTS = 1_000_000
 
 
-def load_batch(
-    con: duckdb.DuckDBPyConnection, verdict: BatchVerdict, held: Collection[int] = ()
-) -> LoadOutcome:
-    """Insert a passing batch's events (but the `held` offsets), dead letters and ledger row in one
-    transaction."""
-    rules = verdict.held_offsets() if held else {}
-    return load_batches(con, [verdict], {verdict.ref.name: {o: rules.get(o, []) for o in held}})[0]
-
-
 def load_batches(
     con: duckdb.DuckDBPyConnection,
     verdicts: Sequence[BatchVerdict],
@@ -255,7 +246,7 @@ def _load_chunk(
     names = [v.ref.name for v in verdicts]
     con.begin()
     try:
-        done = _loaded_already(con, names)
+        done = loaded_already(con, names)
         todo = [v for v in verdicts if v.ref.name not in done]
         for name in sorted(done):
             log.info("batch %s is in the ledger already: not loaded again", name)
@@ -292,7 +283,8 @@ def _load_chunk(
     return outcomes
 
 
-def _loaded_already(con: duckdb.DuckDBPyConnection, names: list[str]) -> set[str]:
+def loaded_already(con: duckdb.DuckDBPyConnection, names: list[str]) -> set[str]:
+    """Which of the batches `names` the ledger has as loaded."""
     rows = con.execute(
         "SELECT batch_name FROM raw.batches WHERE status = 'loaded' AND batch_name IN (SELECT unnest(?))",
         [names],

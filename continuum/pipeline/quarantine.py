@@ -42,6 +42,7 @@ from continuum.pipeline.load import (
     ledger_status,
     load_batches,
     load_released_rows,
+    loaded_already,
     record_quarantined,
 )
 from continuum.pipeline.validate import BatchVerdict, run_name, validate_batch
@@ -186,13 +187,7 @@ def load_all_validated(
     """Load passing batches, many per transaction (`load.load_batches`), holding back the rows that
     broke a ROW rule: their copies are written to quarantine first (a batch in the ledger already is
     left alone: nothing to do, nothing to hold)."""
-    loaded = {
-        name
-        for (name,) in con.execute(
-            "SELECT batch_name FROM raw.batches WHERE status = 'loaded' AND batch_name IN (SELECT unnest(?))",
-            [[v.ref.name for v in verdicts if v.held_rows]],
-        ).fetchall()
-    }
+    loaded = loaded_already(con, [v.ref.name for v in verdicts if v.held_rows])
     held = {}
     for verdict in verdicts:
         if verdict.held_rows and verdict.ref.name not in loaded:

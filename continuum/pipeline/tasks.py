@@ -33,15 +33,6 @@ def land_new_events(settings: Settings) -> str | None:
     return land.land_until_caught_up(settings)
 
 
-def discover_batches(settings: Settings, limit: int = MAX_BATCHES_PER_RUN) -> list[dict[str, Any]]:
-    with warehouse.connect(settings) as con:
-        batches = discover.new_batches(con, settings)
-    if len(batches) > limit:
-        log.info("%d new batches: taking the first %d, the rest wait for the next run", len(batches), limit)
-    log.info("%d new batches to validate", min(len(batches), limit))
-    return [b.to_xcom() for b in batches[:limit]]
-
-
 def discover_groups(settings: Settings, limit: int = MAX_BATCHES_PER_RUN) -> list[dict[str, Any]]:
     """The new batches in a few groups, each validated by one GX run per suite (`validate_group`), and
     the ids the run knows, written once for all groups (`discover.plan_groups`)."""
