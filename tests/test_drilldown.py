@@ -1,5 +1,6 @@
-"""Drill-down (issue 15): operators.funder_outcome_members, built by real dbt on a real DuckDB file from a
-handful of hand-made events, and checked against members worked out by hand.
+"""Drill-down (issues 13 and 15): operators.funder_outcome_member_rows, built by real dbt on a real DuckDB
+file from a handful of hand-made events, read as the web app opens a cell (continuum.web.drilldown), and
+checked against members worked out by hand and against every cell's published numerator and denominator.
 
 The network (as_of 2026-07-01, one provider, every participant consenting since 2 January):
 - 13 participants released from custody on 1 February 2026 (Q1);
@@ -15,7 +16,7 @@ participants_served, Q1 2026, `all`: the 11 enrolled (no denominator), each thro
 On 15 April (Q2) the same 11 also enroll in a workforce programme (no reentry window has it: day 73):
 participants_served, Q2, shows each of them with both enrollments in `all` and in its gender and race
 groups, but in the program_type group `reentry` only the reentry enrollment and in `workforce` only the
-workforce one (the drill-down stores one event list per member and scope, issue 13).
+workforce one (a cell's member shows the events of its rows in that cell).
 Rearrest, reincarceration and employment windows (365 and 180 days) have not elapsed: no rows.
 """
 
@@ -36,7 +37,8 @@ from test_warehouse import RawRows, assign_batches, dbt_build, event_row, write_
 from common.directory import load_directory
 from common.settings import Settings
 from continuum.pipeline import dbt as pipeline_dbt
-from continuum.web.drilldown import CELL_MEMBERS
+from continuum.web import drilldown
+from continuum.web.drilldown import CELL_MEMBERS, Cell, NoDrillDown
 from streams.contract import Contract, Event
 from streams.producer import build_envelope
 
@@ -154,12 +156,9 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
 def members(
     conn: duckdb.DuckDBPyConnection, measure: str, grain: str, dimension: str, value: str, period: date = Q1
 ) -> set:
-    """A cell's members as the web drill-down reads them (funder_outcome_members joined to
-    funder_outcome_member_events), without the providers."""
+    """A cell's members as the web drill-down reads them, without the providers."""
     rows = conn.execute(  # the web's query: member_id, participant_key, in_numerator, in_denominator, ...
-        f"{CELL_MEMBERS} where measure_id = ? and period_grain = ? and period_start = ? "
-        "and dimension = ? and dimension_value = ?",
-        [measure, grain, period, dimension, value],
+        CELL_MEMBERS, [measure, grain, period, dimension, value]
     ).fetchall()
     return {(*row[:4], tuple(row[4])) for row in rows}  # without provider_ids (row[5])
 
@@ -184,15 +183,13 @@ def test_the_members_of_a_reentry_cell_are_the_releases_worked_out_by_hand(built
         assert members(built.conn, "reentry_linkage_30d", grain, "all", "all") == expected
 
 
-def test_a_suppressed_cell_has_no_members(built: Built) -> None:
+def test_a_suppressed_cell_cannot_be_opened(built: Built) -> None:
     conn = built.conn
     assert cell(conn, "reentry_linkage_30d", "gender", "not_recorded") == (None, None, True)
     assert cell(conn, "reentry_linkage_30d", "gender", "male") == (None, None, True)  # complementary
-    rows = conn.execute(
-        "select count(*) from operators.funder_outcome_members "
-        "where measure_id = 'reentry_linkage_30d' and dimension = 'gender'"
-    ).fetchone()
-    assert rows == (0,)
+    for value in ("not_recorded", "male"):
+        with pytest.raises(NoDrillDown, match="suppressed"):
+            drilldown.members(conn, Cell("reentry_linkage_30d", "quarter", Q1, "gender", value))
 
 
 def test_participants_served_lists_each_participant_with_its_enrollment(built: Built) -> None:
@@ -221,75 +218,76 @@ def test_each_program_type_group_shows_only_that_programs_events(built: Built) -
     assert members(conn, "participants_served", "quarter", "program_type", "reentry", Q1) == served(reentry)
 
 
-def test_each_member_and_event_list_is_stored_once(built: Built) -> None:
-    """The lean layout (issue 13): a member's ids and events are one row of funder_outcome_member_events,
-    however many groups and grains list it; the cells name it by member_ref."""
-    conn = built.conn
-    stored = conn.execute(
-        "select count(*), count(distinct (member_id, participant_key, event_ids)) "
-        "from operators.funder_outcome_member_events"
-    ).fetchone()
-    # 13 releases, plus for the 11 enrolled: reentry only (Q1), workforce only and both (Q2, the year)
-    assert stored == (13 + 3 * 11, 13 + 3 * 11)
-    cells = conn.execute("select count(*), count(distinct member_ref) from operators.funder_outcome_members")
-    rows, refs = cells.fetchone()
-    assert refs == stored[0] and rows > 2 * refs
+def cells_that_do_not_add_up(conn: duckdb.DuckDBPyConnection) -> list[tuple]:
+    """Every published cell of funder_outcomes whose members, as the web app opens it, are not its
+    numerator and denominator; and every suppressed cell that opens."""
+    broken = []
+    for row in conn.execute(
+        "select measure_id, period_grain, period_start, dimension, dimension_value, numerator, denominator, "
+        "is_suppressed from marts.funder_outcomes"
+    ).fetchall():
+        opened = Cell(*row[:5])
+        if row[7]:
+            try:
+                drilldown.members(conn, opened)
+                broken.append((opened.key, "a suppressed cell opens"))
+            except NoDrillDown:
+                pass
+            continue
+        _, _, counts = drilldown.members(conn, opened)
+        if (counts["in_numerator"], counts["in_denominator"]) != (row[5], row[6] or 0):
+            broken.append((opened.key, counts, row[5:7]))
+    return broken
+
+
+def test_every_published_cell_adds_up_and_no_suppressed_cell_opens(built: Built) -> None:
+    """The members of every unsuppressed cell are its numerator and its denominator (the web's query
+    against what dbt published), and a suppressed cell shows none."""
+    published = built.conn.execute("select count(*) from marts.funder_outcomes where not is_suppressed")
+    assert published.fetchone()[0] > 10  # the check below has cells to check
+    assert cells_that_do_not_add_up(built.conn) == []
+
+
+def test_the_check_finds_a_missing_member(built: Built, tmp_path: Path) -> None:
+    """The same check, on a copy of the warehouse with one release's row deleted, names the cells that
+    counted it (so it can fail)."""
+    shutil.copy(built.path, tmp_path / "warehouse.duckdb")
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as conn:
+        conn.execute(
+            "delete from operators.funder_outcome_member_rows "
+            "where measure_id = 'reentry_linkage_30d' and member_id = ?",
+            [RELEASE_IDS[12]],
+        )
+        broken = {key for key, *_ in cells_that_do_not_add_up(conn)}
+    assert "reentry_linkage_30d|quarter|2026-01-01|all|all" in broken
+    assert "reentry_linkage_30d|year|2026-01-01|all|all" in broken
 
 
 def test_no_member_row_for_a_window_that_has_not_elapsed(built: Built) -> None:
     conn = built.conn
     measures = conn.execute(
-        "select distinct measure_id from operators.funder_outcome_members order by 1"
+        "select distinct measure_id from operators.funder_outcome_member_rows order by 1"
     ).fetchall()
     assert measures == [("participants_served",), ("reentry_linkage_30d",)]
 
 
-def test_the_dbt_data_test_ran_and_passed(built: Built) -> None:
-    """The singular test that holds every cell's members to its numerator and denominator."""
-    statuses = {r["unique_id"]: r["status"] for r in built.artefact("run_results.json")["results"]}
-    assert statuses["test.continuum.funder_outcome_members_add_up"] == "pass"
-    assert statuses["model.continuum.funder_outcome_members"] == "success"
-    assert statuses["model.continuum.funder_outcome_member_events"] == "success"
-    assert statuses["test.continuum.funder_outcome_member_rows_differ_by_program_type"] == "pass"
-
-
-def test_the_members_are_sensitive_and_for_operators_only(built: Built) -> None:
+def test_the_rows_are_sensitive_and_for_operators_only(built: Built) -> None:
     """Schema operators (published for the web app, never exported with the marts), marked sensitive."""
+    statuses = {r["unique_id"]: r["status"] for r in built.artefact("run_results.json")["results"]}
+    assert statuses["model.continuum.funder_outcome_member_rows"] == "success"
     tables = built.conn.execute(
         "select table_schema, table_name from information_schema.tables "
-        "where table_name like '%funder_outcome_member%' or table_name = 'int_outcomes__member_scopes' "
-        "order by 2"
+        "where table_name like '%funder_outcome_member%' order by 2"
     ).fetchall()
-    assert tables == [
-        ("operators", "funder_outcome_member_events"),
-        ("operators", "funder_outcome_members"),
-        ("intermediate", "int_outcomes__member_scopes"),  # a build step, not published
-    ]
-    nodes = built.artefact("manifest.json")["nodes"]
-    for model in ("funder_outcome_members", "funder_outcome_member_events"):
-        assert nodes[f"model.continuum.{model}"]["config"]["meta"]["sensitive"] is True
-    columns = nodes["model.continuum.funder_outcome_member_events"]["columns"]
-    assert columns["participant_key"]["meta"]["sensitive"] is True
-
-
-def test_the_dbt_data_test_fails_when_a_member_is_missing(built: Built, tmp_path: Path) -> None:
-    """The same singular test, run on a copy of the warehouse with one member of a published cell deleted,
-    must fail (so it can)."""
-    shutil.copy(built.path, tmp_path / "warehouse.duckdb")
-    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as conn:
-        conn.execute(
-            "delete from operators.funder_outcome_members "
-            "where measure_id = 'reentry_linkage_30d' and dimension = 'all' and member_ref = "
-            "(select member_ref from operators.funder_outcome_member_events where member_id = ?)",
-            [RELEASE_IDS[12]],
-        )
-    with pytest.raises(pipeline_dbt.DbtBuildFailed, match="funder_outcome_members_add_up"):
-        pipeline_dbt.dbt_build(Settings(home=tmp_path), AS_OF, "--select", "funder_outcome_members_add_up")
+    assert tables == [("operators", "funder_outcome_member_rows")]
+    node = built.artefact("manifest.json")["nodes"]["model.continuum.funder_outcome_member_rows"]
+    assert node["config"]["meta"]["sensitive"] is True
+    assert node["columns"]["participant_key"]["meta"]["sensitive"] is True
 
 
 def test_each_member_names_the_providers_of_its_events(built: Built) -> None:
     """For the audit trail: whose rows an operator opens (here every event is okc-reentry's)."""
     providers = built.conn.execute(
-        "select distinct provider_ids from operators.funder_outcome_member_events"
+        "select distinct provider_ids from operators.funder_outcome_member_rows"
     ).fetchall()
     assert providers == [([PROVIDER],)]

@@ -57,12 +57,10 @@ create table raw.batches (
     validated_at timestamptz, loaded_at timestamptz, validation_result_path varchar);
 create table raw.dead_letters (provider_id varchar, error_reason varchar, error_detail varchar);
 create schema operators;
-create table operators.funder_outcome_members (
-    measure_id varchar, period_grain varchar, period_start date, dimension varchar, dimension_value varchar,
-    member_ref integer, in_numerator boolean, in_denominator boolean);
-create table operators.funder_outcome_member_events (
-    member_ref integer, member_id varchar, participant_key varchar, event_ids varchar[],
-    provider_ids varchar[]);
+create table operators.funder_outcome_member_rows (
+    measure_id varchar, period_grain varchar, period_start date, member_id varchar, participant_key varchar,
+    is_in_numerator boolean, program_type varchar, to_provider_id varchar, service_type varchar,
+    groups struct(dimension varchar, dimension_value varchar)[], event_ids varchar[], provider_ids varchar[]);
 """
 
 #: (referral_id, from, to, contact_prohibited, overdue, stalled, final_status)
@@ -123,8 +121,7 @@ OUTCOMES = [
 
 #: Members of the cell referral_response_48h|quarter|2025-07-01|to_provider_id|okc-reentry, written by
 #: hand: 14 referrals (12 answered within 48 h) of 13 participants (the last two referrals are one
-#: person's), sent by A or C to B. The model has no rows for a suppressed cell; one is planted here to
-#: prove that the app does not show it even then.
+#: person's), sent by A or C to B. A member of a suppressed cell is planted too: the app must not show it.
 MEMBER_CELL = ("referral_response_48h", "quarter", QUARTERS[2], "to_provider_id", B)
 MEMBERS = [
     (*MEMBER_CELL, f"ref-{i}", f"pk{min(i, 12):062d}", i < 12, True, [f"ev-{i}"], [A if i % 2 else C, B])
@@ -164,15 +161,15 @@ def make_sample_warehouse(path: Path) -> None:
         [batch, A, '["expect_column_values_to_not_be_null"]'],
     )
     con.executemany("insert into raw.dead_letters values (?, 'data_invalid', ?)", [[A, "x"], [A, "y"]])
-    # as the dbt models store them: each member once, named by member_ref in its cell's rows
-    members = list(enumerate(MEMBERS + SUPPRESSED_MEMBERS))
+    # as the dbt model stores them: one row per member row, with the group it counts in (here only the
+    # cell's own: a real row has `all` and more)
     con.executemany(
-        "insert into operators.funder_outcome_members values (?, ?, ?, ?, ?, ?, ?, ?)",
-        [(*m[:5], ref, m[7], m[8]) for ref, m in members],
-    )
-    con.executemany(
-        "insert into operators.funder_outcome_member_events values (?, ?, ?, ?, ?)",
-        [(ref, m[5], m[6], m[9], m[10]) for ref, m in members],
+        "insert into operators.funder_outcome_member_rows values (?, ?, ?, ?, ?, ?, null, ?, null, "
+        "[{'dimension': ?, 'dimension_value': ?}], ?, ?)",
+        [
+            (*m[:3], m[5], m[6], m[7], m[4] if m[3] == "to_provider_id" else None, m[3], m[4], m[9], m[10])
+            for m in MEMBERS + SUPPRESSED_MEMBERS
+        ],
     )
     con.execute(NOT_ACCEPTED_DDL)
     con.executemany(

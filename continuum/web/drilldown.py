@@ -1,13 +1,14 @@
-"""Drill-down for operators: the members behind one unsuppressed cell of `marts.funder_outcomes`, from
-`operators.funder_outcome_members` (one row per measure, period, group and member, the unit the measure
-counts: a participant, a referral, an exit, ...; whether it is in the numerator and the denominator)
-joined on member_ref to `operators.funder_outcome_member_events` (who the member is: its member_id and
-pseudonymous participant key, the events that put it there and the providers that sent them, stored once
-per member instead of once per group, issue 13); built from the same rows as the measure,
-dbt_project/models/operators/.
+"""Drill-down for operators: the members behind one unsuppressed cell of `marts.funder_outcomes`, read
+when the cell is opened from `operators.funder_outcome_member_rows` (one row per measure, period and
+member row of the int_outcomes__* models, with every group it counts in: the same rows funder_outcomes
+counts, dbt_project/models/operators/). A member is the unit the measure counts (a participant, a
+referral, an exit, ...): one line per member_id among the rows of the cell's measure and period whose
+groups hold the cell's group, with the events of those rows and the providers that sent them. Reading a
+cell when it is opened, instead of building the members of every cell on every build, is what issue 13
+measured (docs/benchmarks.md).
 
 A cell is named by the key the funder page already gives it: `measure|grain|period|dimension|value`.
-A suppressed or unknown cell has no drill-down (404), whatever the members table holds."""
+A suppressed or unknown cell has no drill-down (404), whatever the rows table holds."""
 
 from __future__ import annotations
 
@@ -18,17 +19,19 @@ import duckdb
 
 from continuum.web.warehouse import dict_rows, require_table
 
-MEMBERS_SCHEMA, MEMBERS_TABLE, EVENTS_TABLE = (
-    "operators",
-    "funder_outcome_members",
-    "funder_outcome_member_events",
-)
-#: A cell's members as the drill-down shows them: one row per member, with who it is and its events.
+MEMBERS_SCHEMA, MEMBER_ROWS_TABLE = "operators", "funder_outcome_member_rows"
+#: A cell's members, with the cell's key as parameters (Cell.params): one row per member, whether it is in
+#: the numerator (any of its rows in the cell is) and in the denominator (every member of a measure that
+#: has one), and the events of its rows in the cell with their providers.
 CELL_MEMBERS = (
-    "select events.member_id, events.participant_key, members.in_numerator, members.in_denominator, "
-    "events.event_ids, events.provider_ids "
-    f"from {MEMBERS_SCHEMA}.{MEMBERS_TABLE} as members "
-    f"inner join {MEMBERS_SCHEMA}.{EVENTS_TABLE} as events on events.member_ref = members.member_ref"
+    "select member_id, min(participant_key) as participant_key, bool_or(is_in_numerator) as in_numerator, "
+    "any_value(measure_id) <> 'participants_served' as in_denominator, "
+    "list_sort(list_distinct(flatten(list(event_ids)))) as event_ids, "
+    "list_sort(list_distinct(flatten(list(provider_ids)))) as provider_ids "
+    f"from {MEMBERS_SCHEMA}.{MEMBER_ROWS_TABLE} "
+    "where measure_id = ? and period_grain = ? and period_start = ? "
+    "and list_contains(groups, {'dimension': ?, 'dimension_value': ?}) "
+    "group by member_id"
 )
 KEY_COLUMNS = ("measure_id", "period_grain", "period_start", "dimension", "dimension_value")
 MEMBER_LIMIT = 5000
@@ -96,17 +99,15 @@ def members(con: duckdb.DuckDBPyConnection, cell: Cell) -> tuple[dict, list[dict
     are the cell's), and the counts of all of them to set beside the published numerator and denominator:
     members in each, and the distinct participants (one may be several members, e.g. several referrals)."""
     row = outcome(con, cell)
-    require_table(con, MEMBERS_SCHEMA, MEMBERS_TABLE)
-    require_table(con, MEMBERS_SCHEMA, EVENTS_TABLE)
-    cell_members = f"{CELL_MEMBERS} where {WHERE_CELL}"
+    require_table(con, MEMBERS_SCHEMA, MEMBER_ROWS_TABLE)
     rows = dict_rows(
-        con, f"{cell_members} order by in_numerator desc, member_id limit {MEMBER_LIMIT}", cell.params
+        con, f"{CELL_MEMBERS} order by in_numerator desc, member_id limit {MEMBER_LIMIT}", cell.params
     )
     counts = dict_rows(
         con,
         "select count(*) as members, count(*) filter (in_numerator) as in_numerator, "
         "count(*) filter (in_denominator) as in_denominator, count(distinct participant_key) as participants "
-        f"from ({cell_members})",
+        f"from ({CELL_MEMBERS})",
         cell.params,
     )[0]
     return row, rows, counts

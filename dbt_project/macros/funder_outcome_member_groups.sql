@@ -1,15 +1,18 @@
 {#-
-  The rows behind funder_outcomes and its drill-down, in two macros, so that a number and its
-  drill-down cannot disagree:
+  The rows behind funder_outcomes and its drill-down, in macros, so that a number and its drill-down
+  cannot disagree:
   - funder_outcome_member_rows: the member rows of the int_outcomes__* models (one row per measure,
     period and member, consenting participants only; participants_served has one per program type, and
     one with no program type for services), with participant_key, is_in_numerator, the columns that group
     them and event_ids. `union all by name` lets funder_outcomes' unit tests leave out event_ids.
-  - funder_outcome_member_groups: those rows in every group they count in, one row per measure, period,
-    group (`all`, and each dimension value the member has) and member row, without event_ids.
-    marts.funder_outcomes counts these rows and operators.funder_outcome_members lists them.
+  - funder_outcome_member_rows_with_groups: those rows with `groups`, every group each counts in: `all`,
+    its program type, to_provider_id and service_type when it has one, and the participant's gender and
+    race/ethnicity groups (int_participants__demographics). operators.funder_outcome_member_rows stores
+    them, and the drill-down lists a cell's members as the rows whose groups hold the cell's group.
+  - funder_outcome_member_groups: the same rows once per group, without event_ids: what
+    marts.funder_outcomes counts.
   Not every group applies to every measure: the seed funder_measure_dimensions says which do, and
-  funder_outcomes joins it; the drill-down lists only the groups funder_outcomes published.
+  funder_outcomes joins it; the drill-down opens only the cells funder_outcomes published.
   Macros, not models, so that funder_outcomes' unit tests keep giving the int_outcomes__* rows directly.
 -#}
 {% macro funder_outcome_member_rows() %}
@@ -24,34 +27,50 @@
     select * from {{ ref('int_outcomes__mediation') }}
 {% endmacro %}
 
-{% macro funder_outcome_member_groups() %}
+{% macro member_group(dimension, value) -%}
+    {'dimension': {{ dimension }}, 'dimension_value': {{ value }}}
+{%- endmacro %}
+
+{% macro funder_outcome_member_rows_with_groups() %}
     with members as (
         {{ funder_outcome_member_rows() }}
     ),
 
-    demographics as (
-        select * from {{ ref('int_participants__demographics') }}
+    demographic_groups as (  -- a participant's gender and race/ethnicity groups, as one list
+        select participant_key, list({{ member_group('dimension', 'dimension_value') }}) as groups
+        from {{ ref('int_participants__demographics') }}
+        group by participant_key
     )
 
-    select measure_id, period_grain, period_start, 'all' as dimension, 'all' as dimension_value,
-           member_id, participant_key, is_in_numerator
+    select
+        members.*,
+        -- list_concat skips a null list: a participant with no demographics row has no such group
+        list_concat(
+            list_filter(
+                [
+                    {{ member_group("'all'", "'all'") }},
+                    case when members.program_type is not null
+                        then {{ member_group("'program_type'", 'members.program_type') }} end,
+                    case when members.to_provider_id is not null
+                        then {{ member_group("'to_provider_id'", 'members.to_provider_id') }} end,
+                    case when members.service_type is not null
+                        then {{ member_group("'service_type'", 'members.service_type') }} end
+                ],
+                lambda member_group: member_group is not null
+            ),
+            demographic_groups.groups
+        ) as groups
     from members
-    union all
-    select measure_id, period_grain, period_start, 'program_type', program_type, member_id,
-           participant_key, is_in_numerator
-    from members where program_type is not null
-    union all
-    select measure_id, period_grain, period_start, 'to_provider_id', to_provider_id, member_id,
-           participant_key, is_in_numerator
-    from members where to_provider_id is not null
-    union all
-    select measure_id, period_grain, period_start, 'service_type', service_type, member_id,
-           participant_key, is_in_numerator
-    from members where service_type is not null
-    union all
-    select members.measure_id, members.period_grain, members.period_start,
-           demographics.dimension, demographics.dimension_value, members.member_id,
-           members.participant_key, members.is_in_numerator
-    from members
-    inner join demographics on demographics.participant_key = members.participant_key
+    left join demographic_groups on demographic_groups.participant_key = members.participant_key
+{% endmacro %}
+
+{% macro funder_outcome_member_groups() %}
+    select
+        measure_id, period_grain, period_start,
+        member_group.dimension, member_group.dimension_value,
+        member_id, participant_key, is_in_numerator
+    from (
+        select *, unnest(groups) as member_group
+        from ({{ funder_outcome_member_rows_with_groups() }})
+    )
 {% endmacro %}
