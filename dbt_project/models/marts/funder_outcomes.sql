@@ -1,11 +1,18 @@
 -- One row per measure, period and group (warehouse-v1, marts.funder_outcomes). The cohorts and
 -- numerators are defined in the int_outcomes__* models (one row per measure, period and cohort member,
--- consenting participants only), gathered with their groups by the macro funder_outcome_member_groups;
--- here they are counted for `all` and for each dimension the measure lists (seed
--- funder_measure_dimensions), then small cells are suppressed. operators.funder_outcome_members lists
--- the members of each published cell.
-with member_groups as (
-    {{ funder_outcome_member_groups() }}
+-- consenting participants only), gathered with every group each row counts in by
+-- operators.funder_outcome_member_rows (which the operators' drill-down reads too); here they are
+-- counted for `all` and for each dimension the measure lists (seed funder_measure_dimensions), then
+-- small cells are suppressed.
+with member_groups as (  -- each member row once per group it counts in
+    select
+        measure_id, period_grain, period_start,
+        member_group.dimension, member_group.dimension_value,
+        member_id, is_in_numerator
+    from (
+        select *, unnest(groups) as member_group
+        from {{ ref('funder_outcome_member_rows') }}
+    )
 ),
 
 measure_dimensions as (

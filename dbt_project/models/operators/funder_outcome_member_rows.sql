@@ -1,25 +1,68 @@
--- Drill-down (issues 13 and 15): the rows behind every cell of marts.funder_outcomes, for operators only.
--- One row per measure, period and member row of the int_outcomes__* models: the unit the measure counts
+-- The rows behind every cell of marts.funder_outcomes (issues 13 and 15), one row per measure, period and
+-- member row of the int_outcomes__* models (consenting participants only): the unit the measure counts
 -- (a participant for participants_served, one row per program type and one for services; a referral for
 -- the referral measures; an exit, an enrollment, a release or a mediation for the others), with its
 -- pseudonymous participant key, whether it is in the numerator, the events that put it there, the
--- providers that sent them, and `groups`: every group it counts in. The same rows, from the same macro,
--- as funder_outcomes counts (macros/funder_outcome_member_groups.sql).
--- A cell's members are read when an operator opens it (continuum.web.drilldown): the rows of its measure
--- and period whose groups hold its group, one member per member_id. Building the members of all 4,000
--- cells on every build cost 60 % of a build at 100,000 participants and ran out of memory at 10 million
--- events (docs/benchmarks.md); a cell is a few thousand rows. Whether a cell may be opened at all
--- (published, not suppressed) is decided from funder_outcomes when it is opened.
+-- providers that sent them, and `groups`: every group it counts in (`all`, its program type,
+-- to_provider_id and service_type when it has one, and its participant's gender and race/ethnicity
+-- groups, int_participants__demographics).
+-- funder_outcomes counts these rows (so a number and its drill-down cannot disagree), and the operators'
+-- drill-down reads a cell's members from them when it is opened (continuum.web.drilldown): the rows of its
+-- measure and period whose groups hold its group, one member per member_id. Building the members of all
+-- 4,400 cells on every build cost 60 % of a build at 100,000 participants and ran out of memory at 10
+-- million events (docs/benchmarks.md). Whether a cell may be opened at all (published, not suppressed)
+-- is decided from funder_outcomes when it is opened.
 -- Not sorted: sorting by cell cost 5 s of a 17 s build at 100,000 participants for a few tenths of a second
 -- on opening the largest cells (0.4 s unsorted) and no smaller file.
-with member_rows as (
-    {{ funder_outcome_member_rows_with_groups() }}
+with member_rows as (  -- `union all by name`: the models' columns in any order
+    select * from {{ ref('int_outcomes__participants_served') }}
+    union all by name
+    select * from {{ ref('int_outcomes__referrals') }}
+    union all by name
+    select * from {{ ref('int_outcomes__programs') }}
+    union all by name
+    select * from {{ ref('int_outcomes__reentry') }}
+    union all by name
+    select * from {{ ref('int_outcomes__mediation') }}
+),
+
+demographic_groups as (  -- a participant's gender and race/ethnicity groups, as one sorted list
+    select
+        participant_key,
+        list(
+            {'dimension': dimension, 'dimension_value': dimension_value} order by dimension, dimension_value
+        ) as groups
+    from {{ ref('int_participants__demographics') }}
+    group by participant_key
+),
+
+grouped as (
+    select
+        member_rows.*,
+        -- list_concat skips a null list: a participant with no demographics row has no such group
+        list_concat(
+            list_filter(
+                [
+                    {'dimension': 'all', 'dimension_value': 'all'},
+                    case when member_rows.program_type is not null
+                        then {'dimension': 'program_type', 'dimension_value': member_rows.program_type} end,
+                    case when member_rows.to_provider_id is not null
+                        then {'dimension': 'to_provider_id', 'dimension_value': member_rows.to_provider_id} end,
+                    case when member_rows.service_type is not null
+                        then {'dimension': 'service_type', 'dimension_value': member_rows.service_type} end
+                ],
+                lambda member_group: member_group is not null
+            ),
+            demographic_groups.groups
+        ) as groups
+    from member_rows
+    left join demographic_groups on demographic_groups.participant_key = member_rows.participant_key
 ),
 
 -- the providers whose events these are (whose rows an operator opens), once per distinct list: a
 -- referral's list is the same in its three measures and both grains
 event_lists as (
-    select distinct event_ids from member_rows
+    select distinct event_ids from grouped
 ),
 
 list_providers as (
@@ -30,17 +73,17 @@ list_providers as (
 )
 
 select
-    member_rows.measure_id,
-    member_rows.period_grain,
-    member_rows.period_start,
-    member_rows.member_id,
-    member_rows.participant_key,
-    member_rows.is_in_numerator,
-    member_rows.program_type,
-    member_rows.to_provider_id,
-    member_rows.service_type,
-    member_rows.groups,
-    member_rows.event_ids,
+    grouped.measure_id,
+    grouped.period_grain,
+    grouped.period_start,
+    grouped.member_id,
+    grouped.participant_key,
+    grouped.is_in_numerator,
+    grouped.program_type,
+    grouped.to_provider_id,
+    grouped.service_type,
+    grouped.groups,
+    grouped.event_ids,
     coalesce(list_providers.provider_ids, cast([] as varchar[])) as provider_ids
-from member_rows
-left join list_providers on list_providers.event_ids = member_rows.event_ids
+from grouped
+left join list_providers on list_providers.event_ids = grouped.event_ids
