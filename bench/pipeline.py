@@ -111,7 +111,9 @@ def landed_events(home: Path) -> int:
     )
 
 
-def bench(participants: int, seed: int, workdir: Path, broker: str | None = None) -> dict:
+def bench(
+    participants: int, seed: int, workdir: Path, broker: str | None = None, more_seed: int | None = None
+) -> dict:
     home = workdir / "home"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "CONTINUUM_HOME": str(home)}
     env.pop("CONTINUUM_KAFKA_BOOTSTRAP", None)
@@ -131,7 +133,7 @@ def bench(participants: int, seed: int, workdir: Path, broker: str | None = None
         steps["run_full"]["events"] = landed_events(home)
         extra = max(1, participants // 100)
         steps["simulate_1pct"] = timed(
-            env, "simulate", "--participants", str(extra), "--seed", str(seed + 1), log=log
+            env, "simulate", "--participants", str(extra), "--seed", str(more_seed or seed + 1), log=log
         )
         steps["run_1pct"] = timed(env, "run", log=log)
         steps["run_1pct"]["events"] = landed_events(home) - steps["run_full"]["events"]
@@ -166,13 +168,18 @@ def main() -> None:
         metavar="HOST:PORT",
         help="a broker that holds `simulate --participants N --seed S` already (one N only): skip simulating",
     )
+    parser.add_argument(
+        "--more-seed",
+        type=int,
+        help="seed of the 1 %% network (default: --seed + 1; another if the broker holds that one already)",
+    )
     args = parser.parse_args()
     if args.broker and len(args.participants) != 1:
         parser.error("--broker holds one simulated network: give one --participants")
     results = []
     for n in args.participants:
         workdir = Path(tempfile.mkdtemp(prefix=f"continuum-bench-{n}-"))
-        result = bench(n, args.seed, workdir, args.broker)
+        result = bench(n, args.seed, workdir, args.broker, args.more_seed)
         results.append(result)
         print(json.dumps(result, indent=2), flush=True)
         if not args.keep:
