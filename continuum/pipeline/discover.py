@@ -38,10 +38,12 @@ def new_batches(con: duckdb.DuckDBPyConnection, settings: Settings) -> list[Batc
 #: fewer runs (each task pays GX's import and context, about 4 s of CPU) but more memory: DuckDB's copy
 #: of the rows (bounded by `Settings.duckdb_memory_limit`, it spills beyond) and the pandas frames GX
 #: checks (the batch frame's few numeric columns, about 150 bytes an event). At 1,000,000 events a group
-#: peaked at about 2 GB (docs/benchmarks.md, Validate and load), half the issue's 4 GB per process; the
-#: byte bound keeps a provider with large `data` documents from filling a group of that many rows.
-GROUP_EVENTS = 1_000_000
-GROUP_BYTES = 400_000_000
+#: peaked at 2.6 GB at 100,000 participants, but `continuum run` validates every group in one process and
+#: at 10 M events (11 groups) that process reached 3.9 GB, at the issue's 4 GB (docs/benchmarks.md); half
+#: of that per group leaves room. The byte bound keeps a provider with large `data` documents from filling
+#: a group of that many rows.
+GROUP_EVENTS = 500_000
+GROUP_BYTES = 200_000_000
 
 
 @dataclass(frozen=True)
