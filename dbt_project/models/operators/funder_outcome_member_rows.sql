@@ -1,19 +1,18 @@
 -- The rows behind every cell of marts.funder_outcomes (issues 13 and 15), one row per measure, period and
--- member row of the int_outcomes__* models (consenting participants only): the unit the measure counts
--- (a participant for participants_served, one row per program type and one for services; a referral for
--- the referral measures; an exit, an enrollment, a release or a mediation for the others), with its
+-- member row of the int_outcomes__* models (consenting participants only): the unit the measure counts (a
+-- participant for participants_served, one row per program type and one for services; a referral for the
+-- referral measures; an exit, an enrollment, a release or a mediation for the others), with its
 -- pseudonymous participant key, whether it is in the numerator, the events that put it there, the
 -- providers that sent them, and `groups`: every group it counts in (`all`, its program type,
--- to_provider_id and service_type when it has one, and its participant's gender and race/ethnicity
--- groups, int_participants__demographics).
--- funder_outcomes counts these rows (so a number and its drill-down cannot disagree), and the operators'
--- drill-down reads a cell's members from them when it is opened (continuum.web.drilldown): the rows of its
--- measure and period whose groups hold its group, one member per member_id. Building the members of all
--- 4,400 cells on every build cost 60 % of a build at 100,000 participants and ran out of memory at 10
--- million events (docs/benchmarks.md). Whether a cell may be opened at all (published, not suppressed)
--- is decided from funder_outcomes when it is opened.
--- Not sorted: sorting by cell cost 5 s of a 17 s build at 100,000 participants for a few tenths of a second
--- on opening the largest cells (0.4 s unsorted) and no smaller file.
+-- to_provider_id and service_type when it has one, and its participant's gender and race/ethnicity groups,
+-- int_participants__demographics). funder_outcomes counts these rows (so a number and its drill-down
+-- cannot disagree), and the operators' drill-down reads a cell's members from them when it is opened
+-- (continuum.web.drilldown): the rows of its measure and period whose groups hold its group, one member
+-- per member_id. Building the members of all 4,400 cells on every build cost 63 of 169 s of node time at
+-- 100,000 participants and ran out of memory at 10 million events (docs/benchmarks.md). Whether a cell may
+-- be opened at all (published, not suppressed) is decided from funder_outcomes when it is opened.
+-- Not sorted: sorting by cell cost 5 s of this model's 17 s at 100,000 participants for a few tenths of a
+-- second on opening the largest cells (0.4 s unsorted) and no smaller file.
 with member_rows as (  -- `union all by name`: the models' columns in any order
     select * from {{ ref('int_outcomes__participants_served') }}
     union all by name
