@@ -390,6 +390,32 @@ def test_no_published_count_from_1_to_10(warehouse: BuiltWarehouse) -> None:
         check_complementary_suppression(conn)
 
 
+def test_each_outcome_member_names_the_senders_of_its_events(warehouse: BuiltWarehouse) -> None:
+    """The drill-down's provider_ids, carried with the events through the int_outcomes__* models, are
+    the providers of the member's event ids as the union of staging has them (an independent lookup)."""
+    with warehouse.connect() as conn:
+        wrong, rows, measures, several = conn.execute(
+            "with looked_up as ("
+            "  select m.measure_id, m.period_grain, m.period_start, m.member_id, m.program_type,"
+            "         list_sort(list_distinct(list(e.provider_id))) as provider_ids"
+            "  from (select *, unnest(event_ids) as event_id from operators.funder_outcome_member_rows) m"
+            "  join intermediate.int_events__unioned e using (event_id)"
+            "  group by all"
+            ") "
+            "select count(*) filter (where l.provider_ids is distinct from m.provider_ids), count(*),"
+            "       list(distinct m.measure_id), count(*) filter (where len(m.provider_ids) > 1) "
+            "from operators.funder_outcome_member_rows m "
+            "left join looked_up l on (l.measure_id, l.period_grain, l.period_start, l.member_id)"
+            "  = (m.measure_id, m.period_grain, m.period_start, m.member_id)"
+            "  and l.program_type is not distinct from m.program_type"
+        ).fetchone()
+    assert rows > 0 and wrong == 0
+    # one measure of each int_outcomes__* model at least
+    assert {"participants_served", "referral_connected", "program_completion", "rearrest_12m"} <= set(measures)
+    assert "mediation_no_retaliation_90d" in measures
+    assert several > 0, "some members' events come from more than one provider"
+
+
 def test_every_requested_referral_once_in_referral_handoffs(warehouse: BuiltWarehouse) -> None:
     with warehouse.connect() as conn:
         check_every_referral_once(conn)

@@ -1,7 +1,8 @@
 -- funder_outcomes.mediation_no_retaliation_90d: conflict_mediated incidents of consenting participants
 -- in the period whose 90 days have elapsed; numerator: no retaliation_threat (any role) and no gunshot,
 -- stab or assault injury as a victim for that participant 1 to 90 days after the mediation.
--- event_ids (operators' drill-down): the mediation, then the retaliation that keeps it out of the numerator.
+-- event_ids (operators' drill-down): the mediation, then the retaliation that keeps it out of the numerator;
+-- provider_ids: who sent them.
 with consenting as (
     select participant_key from {{ ref('int_participants__spine') }} where is_consenting
 ),
@@ -20,7 +21,7 @@ mediations as (
 ),
 
 retaliation_on as (
-    select participant_key, event_id, occurred_on
+    select participant_key, event_id, provider_id, occurred_on
     from incidents
     where incident_type = 'retaliation_threat'
        or (incident_type in ('gunshot_injury', 'stab_injury', 'assault_injury') and participant_role = 'victim')
@@ -30,12 +31,15 @@ mediated as (  -- each mediation whose 90 days have elapsed, with the retaliatio
     select
         mediations_in_periods.*,
         (
-            select list(retaliation_on.event_id order by retaliation_on.occurred_on, retaliation_on.event_id)
+            select list(
+                {'event_id': retaliation_on.event_id, 'provider_id': retaliation_on.provider_id}
+                order by retaliation_on.occurred_on, retaliation_on.event_id
+            )
             from retaliation_on
             where retaliation_on.participant_key = mediations_in_periods.participant_key
               and retaliation_on.occurred_on
                   between mediations_in_periods.occurred_on + 1 and mediations_in_periods.occurred_on + 90
-        ) as retaliation_event_ids
+        ) as retaliations
     from ({{ in_periods('mediations', 'mediations.occurred_on') }}) as mediations_in_periods
     where mediations_in_periods.occurred_on + 90 < {{ as_of_date() }}
 )
@@ -46,10 +50,13 @@ select
     mediated.period_start,
     mediated.event_id as member_id,
     mediated.participant_key,
-    mediated.retaliation_event_ids is null as is_in_numerator,
+    mediated.retaliations is null as is_in_numerator,
     cast(null as varchar) as program_type,
     cast(null as varchar) as to_provider_id,
     cast(null as varchar) as service_type,
     -- the mediation, then the retaliation that keeps it out of the numerator
-    list_concat([mediated.event_id], coalesce(mediated.retaliation_event_ids, [])) as event_ids
+    list_concat([mediated.event_id], {{ event_ids_of('mediated.retaliations') }}) as event_ids,
+    list_sort(list_distinct(
+        list_concat([mediated.provider_id], {{ provider_ids_of('mediated.retaliations') }})
+    )) as provider_ids
 from mediated

@@ -3,7 +3,7 @@
 -- period ends, not exited before it starts; open spells run to as_of). One row per period, participant
 -- and program type (null for a service, which has none), so that `all` counts a participant once and
 -- each program type counts its participants. No denominator. event_ids: the enrollments and services
--- that put the participant in the period (for the operators' drill-down).
+-- that put the participant in the period, provider_ids: who sent them (for the operators' drill-down).
 with consenting as (
     select participant_key from {{ ref('int_participants__spine') }} where is_consenting
 ),
@@ -15,7 +15,9 @@ spells as (
 ),
 
 services as (
-    select services.participant_key, services.event_id, cast(services.occurred_at as date) as served_on
+    select
+        services.participant_key, services.event_id, services.provider_id,
+        cast(services.occurred_at as date) as served_on
     from {{ ref('stg_events__service_delivered') }} as services
     inner join consenting on consenting.participant_key = services.participant_key
     where services.occurred_at <= {{ as_of() }}
@@ -31,20 +33,23 @@ spell_periods as (
         )) as date) as period_start,
         spells.participant_key,
         spells.program_type,
-        spells.enrollment_event_id as event_id
+        spells.enrollment_event_id as event_id,
+        spells.provider_id
     from spells
     cross join (values ('quarter'), ('year')) as grains (period_grain)
 ),
 
 service_periods as (
-    select period_grain, period_start, participant_key, cast(null as varchar) as program_type, event_id
+    select
+        period_grain, period_start, participant_key, cast(null as varchar) as program_type, event_id, provider_id
     from ({{ in_periods('services', 'services.served_on') }})
 ),
 
 served as (  -- one row per period, participant and program type
     select
         period_grain, period_start, participant_key, program_type,
-        list_sort(list_distinct(list(event_id))) as event_ids
+        list_sort(list_distinct(list(event_id))) as event_ids,
+        list_sort(list_distinct(list(provider_id))) as provider_ids
     from (select * from spell_periods union all select * from service_periods)
     group by period_grain, period_start, participant_key, program_type
 )
@@ -59,5 +64,6 @@ select
     program_type,
     cast(null as varchar) as to_provider_id,
     cast(null as varchar) as service_type,
-    event_ids
+    event_ids,
+    provider_ids
 from served

@@ -5,7 +5,8 @@
 --   violent_reinjury_12m  enrollments in hospital_violence_intervention in the period whose 365 days
 --                         have elapsed; numerator: a gunshot, stab or assault injury as a victim
 --                         (recorded by any provider) 1 to 365 days after the enrollment.
--- event_ids (operators' drill-down): the exit; the enrollment and the injuries that decide the numerator.
+-- event_ids (operators' drill-down): the exit; the enrollment and the injuries that decide the numerator;
+-- provider_ids: who sent them (an exit comes from the provider of its enrollment).
 with consenting as (
     select participant_key from {{ ref('int_participants__spine') }} where is_consenting
 ),
@@ -25,7 +26,7 @@ hvi_enrollments as (
 ),
 
 injured_on as (
-    select participant_key, event_id, cast(occurred_at as date) as injured_on
+    select participant_key, event_id, provider_id, cast(occurred_at as date) as injured_on
     from {{ ref('stg_events__incident_recorded') }}
     where occurred_at <= {{ as_of() }}
       and incident_type in ('gunshot_injury', 'stab_injury', 'assault_injury')
@@ -36,7 +37,8 @@ program_completion as (
     select
         'program_completion' as measure_id, period_grain, period_start, exit_event_id as member_id,
         participant_key, exit_reason = 'completed' as is_in_numerator, program_type,
-        [exit_event_id] as event_ids  -- the exit (its reason decides the numerator)
+        [exit_event_id] as event_ids,  -- the exit (its reason decides the numerator)
+        [provider_id] as provider_ids
     from ({{ in_periods('exits', 'exits.exited_on') }})
 ),
 
@@ -44,11 +46,14 @@ hvi_followed as (  -- each HVI enrollment with its injuries as a victim on days 
     select
         hvi.*,
         (
-            select list(injured_on.event_id order by injured_on.injured_on, injured_on.event_id)
+            select list(
+                {'event_id': injured_on.event_id, 'provider_id': injured_on.provider_id}
+                order by injured_on.injured_on, injured_on.event_id
+            )
             from injured_on
             where injured_on.participant_key = hvi.participant_key
               and injured_on.injured_on between hvi.enrolled_on + 1 and hvi.enrolled_on + 365
-        ) as injury_event_ids
+        ) as injuries
     from ({{ in_periods('hvi_enrollments', 'hvi_enrollments.enrolled_on') }}) as hvi
     where hvi.enrolled_on + 365 < {{ as_of_date() }}
 ),
@@ -56,9 +61,10 @@ hvi_followed as (  -- each HVI enrollment with its injuries as a victim on days 
 violent_reinjury_12m as (
     select
         'violent_reinjury_12m', period_grain, period_start, enrollment_event_id, participant_key,
-        injury_event_ids is not null, program_type,
+        injuries is not null, program_type,
         -- the enrollment, then the injuries that put it in the numerator
-        list_concat([enrollment_event_id], coalesce(injury_event_ids, []))
+        list_concat([enrollment_event_id], {{ event_ids_of('injuries') }}),
+        list_sort(list_distinct(list_concat([provider_id], {{ provider_ids_of('injuries') }})))
     from hvi_followed
 )
 
@@ -73,5 +79,6 @@ select
     case when measure_id = 'program_completion' then program_type end as program_type,
     cast(null as varchar) as to_provider_id,
     cast(null as varchar) as service_type,
-    event_ids
+    event_ids,
+    provider_ids
 from (select * from program_completion union all select * from violent_reinjury_12m)

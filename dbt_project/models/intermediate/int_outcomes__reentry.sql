@@ -4,7 +4,8 @@
 --   rearrest_12m         365 days elapsed; numerator: justice.arrested 1 to 365 days after
 --   reincarceration_12m  365 days elapsed; numerator: custody.admitted, not temporary_custody, 1 to 365
 --   employment_180d      180 days elapsed; numerator: employed full or part time 0 to 180 days after
--- event_ids (operators' drill-down): the release, then the events in the window that decide the numerator.
+-- event_ids (operators' drill-down): the release, then the events in the window that decide the numerator;
+-- provider_ids: who sent them.
 with consenting as (
     select participant_key from {{ ref('int_participants__spine') }} where is_consenting
 ),
@@ -17,19 +18,23 @@ releases as (
 
 members as (
     select 'reentry_linkage_30d' as measure_id, period_grain, period_start, release_event_id as member_id,
-           participant_key, is_linked_within_30d as is_in_numerator, linkage_event_ids as window_event_ids
+           participant_key, is_linked_within_30d as is_in_numerator, linkage_event_ids as window_event_ids,
+           linkage_provider_ids as window_provider_ids, release_provider_id
     from releases where has_30d_elapsed
     union all
     select 'rearrest_12m', period_grain, period_start, release_event_id, participant_key,
-           is_rearrested_within_365d, rearrest_event_ids
+           is_rearrested_within_365d, rearrest_event_ids,
+           rearrest_provider_ids, release_provider_id
     from releases where has_365d_elapsed
     union all
     select 'reincarceration_12m', period_grain, period_start, release_event_id, participant_key,
-           is_reincarcerated_within_365d, reincarceration_event_ids
+           is_reincarcerated_within_365d, reincarceration_event_ids,
+           reincarceration_provider_ids, release_provider_id
     from releases where has_365d_elapsed
     union all
     select 'employment_180d', period_grain, period_start, release_event_id, participant_key,
-           is_employed_within_180d, employment_event_ids
+           is_employed_within_180d, employment_event_ids,
+           employment_provider_ids, release_provider_id
     from releases where has_180d_elapsed
 )
 
@@ -44,5 +49,6 @@ select
     cast(null as varchar) as to_provider_id,
     cast(null as varchar) as service_type,
     -- the release, then the events in the window that decide the numerator
-    list_concat([member_id], window_event_ids) as event_ids
+    list_concat([member_id], window_event_ids) as event_ids,
+    list_sort(list_distinct(list_concat([release_provider_id], window_provider_ids))) as provider_ids
 from members

@@ -6,7 +6,8 @@
 --                             numerator: closed (first terminal status) on day 0 to 90
 --   referral_connected        referrals ever accepted; numerator: connected (as in referral_handoffs)
 -- "Not entered-in-error" reads the final status, as provider_handoff_summary does.
--- event_ids: the referral's request and its status changes by as_of (for the operators' drill-down).
+-- event_ids: the referral's request and its status changes by as_of, provider_ids: who sent them (for the
+-- operators' drill-down).
 with consenting as (
     select participant_key from {{ ref('int_participants__spine') }} where is_consenting
 ),
@@ -18,11 +19,14 @@ referrals as (
 ),
 
 referral_events as (
-    select referral_id, list(event_id order by occurred_at, event_id) as event_ids
+    select
+        referral_id,
+        list(event_id order by occurred_at, event_id) as event_ids,
+        list_sort(list_distinct(list(provider_id))) as provider_ids
     from (
-        select referral_id, event_id, occurred_at from {{ ref('stg_events__referral_requested') }}
+        select referral_id, event_id, provider_id, occurred_at from {{ ref('stg_events__referral_requested') }}
         union all
-        select referral_id, event_id, changed_at from {{ ref('int_referrals__lifecycle') }}
+        select referral_id, event_id, provider_id, changed_at from {{ ref('int_referrals__lifecycle') }}
     )
     where occurred_at <= {{ as_of() }}
     group by referral_id
@@ -68,6 +72,7 @@ select
     cast(null as varchar) as program_type,
     members.to_provider_id,
     members.service_type,
-    referral_events.event_ids
+    referral_events.event_ids,
+    referral_events.provider_ids
 from members
 left join referral_events on referral_events.referral_id = members.member_id

@@ -3,7 +3,8 @@
 -- participant for participants_served, one row per program type and one for services; a referral for the
 -- referral measures; an exit, an enrollment, a release or a mediation for the others), with its
 -- pseudonymous participant key, whether it is in the numerator, the events that put it there, the
--- providers that sent them, and `groups`: every group it counts in (`all`, its program type,
+-- providers that sent them (carried from the events by each int_outcomes__* model: looking 10 million
+-- events up here cost 66 of this model's 85 s), and `groups`: every group it counts in (`all`, its program type,
 -- to_provider_id and service_type when it has one, and its participant's gender and race/ethnicity groups,
 -- int_participants__demographics). funder_outcomes counts these rows (so a number and its drill-down
 -- cannot disagree), and the operators' drill-down reads a cell's members from them when it is opened
@@ -56,19 +57,6 @@ grouped as (
         ) as groups
     from member_rows
     left join demographic_groups on demographic_groups.participant_key = member_rows.participant_key
-),
-
--- the providers whose events these are (whose rows an operator opens), once per distinct list: a
--- referral's list is the same in its three measures and both grains
-event_lists as (
-    select distinct event_ids from grouped
-),
-
-list_providers as (
-    select list_events.event_ids, list_sort(list_distinct(list(events.provider_id))) as provider_ids
-    from (select event_ids, unnest(event_ids) as event_id from event_lists) as list_events
-    inner join {{ ref('int_events__unioned') }} as events on events.event_id = list_events.event_id
-    group by list_events.event_ids
 )
 
 select
@@ -83,6 +71,5 @@ select
     grouped.service_type,
     grouped.groups,
     grouped.event_ids,
-    coalesce(list_providers.provider_ids, cast([] as varchar[])) as provider_ids
+    grouped.provider_ids
 from grouped
-left join list_providers on list_providers.event_ids = grouped.event_ids
