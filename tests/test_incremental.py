@@ -200,12 +200,15 @@ def test_incremental_builds_publish_what_a_full_rebuild_does(
 RAW = {"events": "10 rows, hash 1", "staged landed rows": "10"}
 
 
-def test_a_first_build_or_a_changed_project_builds_everything() -> None:
+def test_a_first_build_or_a_changed_project_builds_everything_and_every_key() -> None:
+    """Every node, and the as_of-incremental models rebuild every key: their kept rows may come from
+    other code."""
+    every_key = ("--vars", "{rebuild_all_keys: true}")
     now = pipeline_dbt.BuildState("project-a", RAW)
-    assert pipeline_dbt.plan_build(None, now).args == ()
-    assert pipeline_dbt.plan_build(pipeline_dbt.BuildState("project-b", RAW), now).args == ()
+    assert pipeline_dbt.plan_build(None, now).args == every_key
+    assert pipeline_dbt.plan_build(pipeline_dbt.BuildState("project-b", RAW), now).args == every_key
     unreadable = pipeline_dbt.BuildState("project-a", None)
-    assert pipeline_dbt.plan_build(now, unreadable).args == ()
+    assert pipeline_dbt.plan_build(now, unreadable).args == every_key
 
 
 def test_new_raw_rows_build_every_model_and_data_test_but_not_the_unit_tests() -> None:

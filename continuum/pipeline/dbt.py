@@ -258,6 +258,7 @@ class BuildPlan:
 
 
 NO_UNIT_TESTS = ("--exclude", "resource_type:unit_test")
+REBUILD_ALL_KEYS = ("--vars", "{rebuild_all_keys: true}")  # macros/incremental_as_of.sql
 
 
 def skip_reason(last: BuildState | None, now: BuildState, as_of: datetime) -> str | None:
@@ -282,7 +283,9 @@ def skip_reason(last: BuildState | None, now: BuildState, as_of: datetime) -> st
 def plan_build(last: BuildState | None, now: BuildState, project_dir: Path = DBT_PROJECT_DIR) -> BuildPlan:
     """The dbt arguments for this build, given the last successful planned build.
 
-    - No such build, or the project changed: everything (models, seeds, data tests, unit tests).
+    - No such build, or the project changed: everything (models, seeds, data tests, unit tests), and
+      every key of the incremental models that depend on as_of (REBUILD_ALL_KEYS: their kept rows may
+      have been made by other code).
     - Same project, new raw rows: everything but the unit tests, which test code (with their own inputs
       and as_of) and passed on this very project in an earlier build.
     - Same project, same raw tables (and as_of past the next change, else skip_reason skips the build):
@@ -290,9 +293,11 @@ def plan_build(last: BuildState | None, now: BuildState, project_dir: Path = DBT
       selected by folder so that a test that also reads staging or a seed still runs. Staging, the seeds
       and the tests that read only them are exactly as last built."""
     if last is None or now.raw is None:
-        return BuildPlan((), "full build: no successful build recorded for this warehouse")
+        return BuildPlan(REBUILD_ALL_KEYS, "full build: no successful build recorded for this warehouse")
     if last.project != now.project:
-        return BuildPlan((), "full build: the dbt project (or dbt, DuckDB) changed since the last build")
+        return BuildPlan(
+            REBUILD_ALL_KEYS, "full build: the dbt project (or dbt, DuckDB) changed since the last build"
+        )
     if last.raw != now.raw:
         return BuildPlan(NO_UNIT_TESTS, "new raw rows: all models and data tests, unit tests passed already")
     folders = sorted(p.name for p in (project_dir / "models").iterdir() if p.is_dir() and p.name != "staging")

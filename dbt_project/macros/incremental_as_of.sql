@@ -19,8 +19,11 @@
         database=this.database, schema='intermediate', identifier='incremental_state__' ~ this.identifier)) }}
 {%- endmacro %}
 
-{#- The existing state relation of this model, or none. -#}
+{#- The existing state relation of this model, or none: none too when the build is asked to rebuild every
+    key (var rebuild_all_keys: the pipeline asks it after the dbt project changed, since a model's rows
+    that are not rebuilt were made by the old code). -#}
 {% macro incremental_state() -%}
+    {%- if var('rebuild_all_keys', false) -%}{{ return(none) }}{%- endif -%}
     {%- set state = incremental_state_relation() -%}
     {{ return(adapter.get_relation(database=state.database, schema=state.schema, identifier=state.identifier)) }}
 {%- endmacro %}

@@ -3,8 +3,21 @@
 -- stab or assault injury as a victim for that participant 1 to 90 days after the mediation.
 -- event_ids (operators' drill-down): the mediation, then the retaliation that keeps it out of the numerator;
 -- provider_ids: who sent them.
-with consenting as (
-    select participant_key from {{ ref('int_participants__spine') }} where is_consenting
+-- Incremental by participant (macros/incremental_outcomes.sql): only the participants whose rows can
+-- have changed since the last build are rebuilt.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='sync_all_columns',
+    pre_hook="{{ delete_rebuilt_outcome_members() }}",
+    post_hook="{{ save_incremental_state(['int_events__unioned']) }}"
+) }}
+-- depends_on: {{ ref('int_events__unioned') }}
+
+with {{ rebuilt_participants_cte() }}
+consenting as (  -- the participants rebuilt
+    select participant_key from {{ ref('int_participants__spine') }}
+    where is_consenting and {{ outcome_member_is_rebuilt() }}
 ),
 
 incidents as (

@@ -7,8 +7,21 @@
 --                         (recorded by any provider) 1 to 365 days after the enrollment.
 -- event_ids (operators' drill-down): the exit; the enrollment and the injuries that decide the numerator;
 -- provider_ids: who sent them (an exit comes from the provider of its enrollment).
-with consenting as (
-    select participant_key from {{ ref('int_participants__spine') }} where is_consenting
+-- Incremental by participant (macros/incremental_outcomes.sql): only the participants whose rows can
+-- have changed since the last build are rebuilt.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='sync_all_columns',
+    pre_hook="{{ delete_rebuilt_outcome_members() }}",
+    post_hook="{{ save_incremental_state(['int_events__unioned']) }}"
+) }}
+-- depends_on: {{ ref('int_events__unioned') }}
+
+with {{ rebuilt_participants_cte() }}
+consenting as (  -- the participants rebuilt
+    select participant_key from {{ ref('int_participants__spine') }}
+    where is_consenting and {{ outcome_member_is_rebuilt() }}
 ),
 
 spells as (

@@ -6,8 +6,21 @@
 --   employment_180d      180 days elapsed; numerator: employed full or part time 0 to 180 days after
 -- event_ids (operators' drill-down): the release, then the events in the window that decide the numerator;
 -- provider_ids: who sent them.
-with consenting as (
-    select participant_key from {{ ref('int_participants__spine') }} where is_consenting
+-- Incremental by participant (macros/incremental_outcomes.sql): only the participants whose rows can
+-- have changed since the last build are rebuilt.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='sync_all_columns',
+    pre_hook="{{ delete_rebuilt_outcome_members() }}",
+    post_hook="{{ save_incremental_state(['int_events__unioned']) }}"
+) }}
+-- depends_on: {{ ref('int_events__unioned') }}
+
+with {{ rebuilt_participants_cte() }}
+consenting as (  -- the participants rebuilt
+    select participant_key from {{ ref('int_participants__spine') }}
+    where is_consenting and {{ outcome_member_is_rebuilt() }}
 ),
 
 releases as (

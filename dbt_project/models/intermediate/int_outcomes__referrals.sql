@@ -8,8 +8,21 @@
 -- "Not entered-in-error" reads the final status, as provider_handoff_summary does.
 -- event_ids: the referral's request and its status changes by as_of, provider_ids: who sent them (for the
 -- operators' drill-down).
-with consenting as (
-    select participant_key from {{ ref('int_participants__spine') }} where is_consenting
+-- Incremental by participant (macros/incremental_outcomes.sql): only the participants whose rows can
+-- have changed since the last build are rebuilt.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='sync_all_columns',
+    pre_hook="{{ delete_rebuilt_outcome_members() }}",
+    post_hook="{{ save_incremental_state(['int_events__unioned']) }}"
+) }}
+-- depends_on: {{ ref('int_events__unioned') }}
+
+with {{ rebuilt_participants_cte() }}
+consenting as (  -- the participants rebuilt
+    select participant_key from {{ ref('int_participants__spine') }}
+    where is_consenting and {{ outcome_member_is_rebuilt() }}
 ),
 
 referrals as (
@@ -29,6 +42,7 @@ referral_events as (
         select referral_id, event_id, provider_id, changed_at from {{ ref('int_referrals__lifecycle') }}
     )
     where occurred_at <= {{ as_of() }}
+      and referral_id in (select referral_id from referrals)
     group by referral_id
 ),
 

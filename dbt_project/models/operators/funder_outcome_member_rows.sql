@@ -12,18 +12,33 @@
 -- per member_id. Building the members of all 4,400 cells on every build cost 63 of 169 s of node time at
 -- 100,000 participants and ran out of memory at 10 million events (docs/benchmarks.md). Whether a cell may
 -- be opened at all (published, not suppressed) is decided from funder_outcomes when it is opened.
+-- Incremental by participant like its inputs (macros/incremental_outcomes.sql): the same participants
+-- are rebuilt, from their rows there.
 -- Not sorted: sorting by cell cost 5 s of this model's 17 s at 100,000 participants for a few tenths of a
 -- second on opening the largest cells (0.4 s unsorted) and no smaller file.
-with member_rows as (  -- `union all by name`: the models' columns in any order
-    select * from {{ ref('int_outcomes__participants_served') }}
-    union all by name
-    select * from {{ ref('int_outcomes__referrals') }}
-    union all by name
-    select * from {{ ref('int_outcomes__programs') }}
-    union all by name
-    select * from {{ ref('int_outcomes__reentry') }}
-    union all by name
-    select * from {{ ref('int_outcomes__mediation') }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='sync_all_columns',
+    pre_hook="{{ delete_rebuilt_outcome_members() }}",
+    post_hook="{{ save_incremental_state(['int_events__unioned']) }}"
+) }}
+-- depends_on: {{ ref('int_events__unioned') }}
+
+with {{ rebuilt_participants_cte() }}
+member_rows as (  -- `union all by name`: the models' columns in any order; the participants rebuilt
+    select * from (
+        select * from {{ ref('int_outcomes__participants_served') }}
+        union all by name
+        select * from {{ ref('int_outcomes__referrals') }}
+        union all by name
+        select * from {{ ref('int_outcomes__programs') }}
+        union all by name
+        select * from {{ ref('int_outcomes__reentry') }}
+        union all by name
+        select * from {{ ref('int_outcomes__mediation') }}
+    )
+    where {{ outcome_member_is_rebuilt() }}
 ),
 
 demographic_groups as (  -- a participant's gender and race/ethnicity groups, as one sorted list
@@ -33,6 +48,7 @@ demographic_groups as (  -- a participant's gender and race/ethnicity groups, as
             {'dimension': dimension, 'dimension_value': dimension_value} order by dimension, dimension_value
         ) as groups
     from {{ ref('int_participants__demographics') }}
+    where {{ outcome_member_is_rebuilt() }}
     group by participant_key
 ),
 

@@ -1,0 +1,89 @@
+{#-
+  Incremental outcome members (docs/pipeline.md, Incremental models): the int_outcomes__* models and
+  operators.funder_outcome_member_rows keep their rows from one build to the next and rebuild only the
+  participants whose member rows can have changed since the model's last build. Every member row
+  belongs to one participant and is decided by that participant's events, its referrals' answers and
+  as_of, so a participant's rows can change only when
+    - an event of theirs was loaded since, or is timed between the last build's as_of and this one's
+      (as for the other incremental models: consent, demographics, enrollments, services, injuries ...);
+    - an answer to a referral of theirs was (a service or an enrollment citing the referral_id, which
+      the receiving provider may file under its own participant key, or a status change);
+    - a window of theirs ended between the two as_of: an event's date plus 2 days (48 hours), 30, 90,
+      180 or 365 days between the two as_of dates (a day wider on each end);
+  and every participant's rows can change when as_of moves back (a backfill) or into another quarter
+  (an open enrollment runs to as_of, so it enters the new period): then the model is rebuilt whole.
+
+  A model deletes the rows of those participants in a pre-hook and appends their rows anew (a
+  participant whose consent was revoked has no rows to append, so delete+insert on the key would keep
+  their old ones), both in the model's transaction; its post-hook records what it saw
+  (save_incremental_state). Without state (a first build, an older warehouse, or a build after the dbt
+  project changed: incremental_state()) every participant is rebuilt.
+
+  A model reads:
+      {{ config(materialized='incremental', incremental_strategy='append',
+                on_schema_change='sync_all_columns',  -- a new column comes with a full rebuild
+                pre_hook="{{ delete_rebuilt_outcome_members() }}",
+                post_hook="{{ save_incremental_state(['int_events__unioned']) }}") }}
+      with {{ rebuilt_participants_cte() }}
+      consenting as (select ... where is_consenting and {{ outcome_member_is_rebuilt() }}), ...
+-#}
+
+{#- True when every participant is rebuilt: no state, as_of moved back, or as_of in another quarter. -#}
+{% macro outcome_members_rebuild_all() -%}
+    {%- if not is_incremental() or incremental_state() is none -%}true{%- else -%}
+    ({{ as_of_moved_back() }}
+     or date_trunc('quarter', {{ last_as_of() }}) <> date_trunc('quarter', {{ as_of() }}))
+    {%- endif -%}
+{%- endmacro %}
+
+{#- A select of the participant keys whose member rows can have changed since this model's last build
+    (read when outcome_members_rebuild_all() is false). -#}
+{% macro outcome_members_changed() -%}
+    with changed_events as (
+        select participant_key, referral_id from {{ ref('int_events__unioned') }}
+        where {{ changed_since_last_build() }}
+    )
+    select participant_key from changed_events
+    union
+    select requested.participant_key  -- the referrals answered
+    from {{ ref('int_events__unioned') }} as requested
+    where requested.event_type = 'referral.requested'
+      and requested.referral_id in (select referral_id from changed_events where referral_id is not null)
+    union
+    select participant_key from {{ ref('int_events__unioned') }}  -- the windows that ended
+    where event_type in ('referral.requested', 'custody.released', 'participant.enrolled', 'incident.recorded')
+      and (
+        {%- for days in [2, 30, 90, 180, 365] %}
+        {{ date_between_the_two_as_of('cast(occurred_at as date) + ' ~ days) }}{{ ' or' if not loop.last }}
+        {%- endfor %}
+      )
+{%- endmacro %}
+
+{#- The CTE `rebuilt_participants` (with its trailing comma) that outcome_member_is_rebuilt() reads, in
+    an incremental build; nothing otherwise. -#}
+{% macro rebuilt_participants_cte() -%}
+    {%- if is_incremental() %}
+rebuilt_participants as (
+    {{ outcome_members_changed() }}
+),
+    {% endif -%}
+{%- endmacro %}
+
+{#- A predicate on a participant key column: true for the participants this build rebuilds (after
+    rebuilt_participants_cte()). -#}
+{% macro outcome_member_is_rebuilt(participant_key='participant_key') -%}
+    {%- if not is_incremental() -%}true{%- else -%}
+    ({{ outcome_members_rebuild_all() }}
+     or {{ participant_key }} in (select participant_key from rebuilt_participants))
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Pre-hook: delete the rows of the participants this build rebuilds (all of them in a full rebuild). -#}
+{% macro delete_rebuilt_outcome_members() -%}
+    {%- if is_incremental() -%}
+    delete from {{ this }}
+    where {{ outcome_members_rebuild_all() }} or participant_key in ({{ outcome_members_changed() }})
+    {%- else -%}
+    select 1  {#- nothing to delete: the table is built whole -#}
+    {%- endif -%}
+{%- endmacro %}
