@@ -22,6 +22,7 @@ import duckdb
 import orjson
 import pytest
 from test_warehouse import (
+    SECOND_LOAD_AT,
     SIM_END,
     SIM_PARTICIPANTS,
     RawRows,
@@ -132,7 +133,7 @@ def consenting_participant(db_path: Path) -> str:
 def raw_loads() -> tuple[RawRows, RawRows]:
     raw = simulate_raw(simulate(participants=PARTICIPANTS), loaded_at=SIM_END)
     cutoff = SIM_END - timedelta(days=10)
-    before, after = split_raw(raw, cutoff, loaded_after=SIM_END)
+    before, after = split_raw(raw, cutoff, loaded_after=SECOND_LOAD_AT)
     assert any(e["time"] < cutoff - timedelta(days=2) for e in after.events), "no late events in the load"
     return before, after
 

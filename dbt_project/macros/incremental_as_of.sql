@@ -59,14 +59,17 @@
 {%- endmacro %}
 
 {#- True for a row (of a model cut off at as_of) that can change this model since its last build:
-    loaded since (`>=`, as staging's high-water mark: a batch loaded at the same instant as the last
-    one counts as new; rebuilding a key twice is harmless), or with an event time between the last
-    build's as_of and this one's. When as_of moved back, true for every row (the rows after the new
+    loaded after the latest loaded_at the last build saw (strictly: with `>=` the whole last load,
+    often a back-load of a million events, counted as new again in every later build, and a build
+    with nothing new rebuilt 40 % of the participants at 100,000; loads and builds take the
+    warehouse's one write lock in turn, and each load stamps its rows with the wall clock when it
+    starts, so no row can be stamped at that instant after the build), or with an event time between
+    the last build's as_of and this one's. When as_of moved back, true for every row (the rows after the new
     as_of are cut off, so they cannot say which keys they leave). True for every row without state. -#}
 {% macro changed_since_last_build(loaded_column='loaded_at', occurred_column='occurred_at') -%}
     {%- set state = incremental_state() -%}
     {%- if state is none -%}true{%- else -%}
-    ({{ loaded_column }} >= coalesce((select loaded_watermark from {{ state }}), '-infinity'::timestamptz)
+    ({{ loaded_column }} > coalesce((select loaded_watermark from {{ state }}), '-infinity'::timestamptz)
      or {{ between_the_two_as_of(occurred_column) }}
      or {{ as_of_moved_back() }})
     {%- endif -%}

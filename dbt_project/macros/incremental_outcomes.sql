@@ -59,12 +59,18 @@
       )
 {%- endmacro %}
 
+{#- The temporary table of the participants this build rebuilds, found once per model (a pre-hook) and
+    read by the delete and the model's select. -#}
+{% macro rebuilt_participants_relation() -%}
+    temp.main.rebuilt_participants__{{ this.identifier }}
+{%- endmacro %}
+
 {#- The CTE `rebuilt_participants` (with its trailing comma) that outcome_member_is_rebuilt() reads, in
     an incremental build; nothing otherwise. -#}
 {% macro rebuilt_participants_cte() -%}
     {%- if is_incremental() %}
 rebuilt_participants as (
-    {{ outcome_members_changed() }}
+    select participant_key from {{ rebuilt_participants_relation() }}
 ),
     {% endif -%}
 {%- endmacro %}
@@ -78,11 +84,15 @@ rebuilt_participants as (
     {%- endif -%}
 {%- endmacro %}
 
-{#- Pre-hook: delete the rows of the participants this build rebuilds (all of them in a full rebuild). -#}
+{#- Pre-hooks: find the participants this build rebuilds, and delete their rows (all rows in a full
+    rebuild). -#}
 {% macro delete_rebuilt_outcome_members() -%}
     {%- if is_incremental() -%}
+    create or replace temp table rebuilt_participants__{{ this.identifier }} as
+    {{ outcome_members_changed() }};
     delete from {{ this }}
-    where {{ outcome_members_rebuild_all() }} or participant_key in ({{ outcome_members_changed() }})
+    where {{ outcome_members_rebuild_all() }}
+       or participant_key in (select participant_key from {{ rebuilt_participants_relation() }})
     {%- else -%}
     select 1  {#- nothing to delete: the table is built whole -#}
     {%- endif -%}
