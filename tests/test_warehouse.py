@@ -414,8 +414,8 @@ def test_each_outcome_member_names_the_senders_of_its_events(warehouse: BuiltWar
         ).fetchone()
     assert rows > 0 and wrong == 0
     # one measure of each int_outcomes__* model at least
-    assert {"participants_served", "referral_connected", "program_completion", "rearrest_12m"} <= set(measures)
-    assert "mediation_no_retaliation_90d" in measures
+    each_model = {"participants_served", "referral_connected", "program_completion", "rearrest_12m"}
+    assert each_model | {"mediation_no_retaliation_90d"} <= set(measures)
     assert several > 0, "some members' events come from more than one provider"
 
 
