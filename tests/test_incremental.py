@@ -76,25 +76,42 @@ def differences(incremental: Path, full: Path) -> dict[str, tuple[int, int]]:
     return found
 
 
-def status_change_row(referral: dict, status: str, time: datetime, offset: int) -> dict:
+def status_change_row(
+    referral: dict, status: str, time: datetime, offset: int, subject: str | None = None
+) -> dict:
     """A referral.status_changed from the referring provider of `referral` (a raw referral.requested
-    row), landed and loaded just after SIM_END like revocation_row."""
-    landed = SIM_END + timedelta(minutes=5)
-    provider = referral["source"].removeprefix("urn:continuum:provider:")
-    topic = f"providers.{provider}.events"
+    row), landed and loaded just after SIM_END like revocation_row; filed under `subject` if given."""
     data = {
         "referral_id": orjson.loads(referral["data"])["referral_id"],
         "status": status,
         "status_reason": None,
     }
+    return later_row(referral, "referral.status_changed", data, time, offset, subject)
+
+
+def exit_row(enrollment: dict, time: datetime, offset: int, subject: str) -> dict:
+    """A participant.exited (completed) of `enrollment` (a raw participant.enrolled row) from its
+    provider, filed under `subject`, landed and loaded just after SIM_END."""
+    data = {"enrollment_id": orjson.loads(enrollment["data"])["enrollment_id"], "exit_reason": "completed"}
+    return later_row(enrollment, "participant.exited", data, time, offset, subject)
+
+
+def later_row(
+    sent_after: dict, event_type: str, data: dict, time: datetime, offset: int, subject: str | None
+) -> dict:
+    """A raw row of `event_type` from the provider of the raw row `sent_after`, landed and loaded just
+    after SIM_END."""
+    landed = SIM_END + timedelta(minutes=5)
+    provider = sent_after["source"].removeprefix("urn:continuum:provider:")
+    topic = f"providers.{provider}.events"
     return {
         "specversion": "1.0",
         "id": str(uuid.uuid4()),
-        "source": referral["source"],
-        "type": "referral.status_changed",
+        "source": sent_after["source"],
+        "type": event_type,
         "time": time,
-        "subject": referral["subject"],
-        "dataschema": "urn:continuum:schema:referral.status_changed:1",
+        "subject": subject or sent_after["subject"],
+        "dataschema": f"urn:continuum:schema:{event_type}:1",
         "datacontenttype": None,
         "data": orjson.dumps(data).decode(),
         "kafka_topic": topic,
@@ -120,13 +137,13 @@ def ran(db_path: Path, kind: str, name_part: str = "") -> list[str]:
     ]
 
 
-def consenting_participant(db_path: Path) -> str:
+def consenting_participants(db_path: Path) -> list[str]:
     with duckdb.connect(str(db_path), read_only=True) as conn:
-        (key,) = conn.execute(
+        rows = conn.execute(
             "select participant_key from intermediate.int_participants__spine where is_consenting "
-            "order by participant_key limit 1"
-        ).fetchall()[0]
-    return key
+            "order by participant_key"
+        ).fetchall()
+    return [key for (key,) in rows]
 
 
 @pytest.fixture(scope="module")
@@ -149,19 +166,44 @@ def test_incremental_builds_publish_what_a_full_rebuild_does(
     write_raw(incremental, before)
     dbt_build(incremental, SIM_END)
 
-    # The second load: the last 10 days, an old referral entered in error, and a revocation.
-    old_referral = min(
+    # The second load: the last 10 days, an old referral entered in error, and a revocation; and
+    # answers filed under another participant's key (a provider's mistake, yet the referral's and the
+    # enrollment's own): another old referral entered in error, and an exit from an open enrollment.
+    someone_else, *others = consenting_participants(incremental)
+    consenting = set(others)
+    old_referral, other_referral = sorted(
         (
             e
             for e in before.events
-            if e["type"] == "referral.requested" and e["time"] < SIM_END - timedelta(days=120)
+            if e["type"] == "referral.requested"
+            and e["time"] < SIM_END - timedelta(days=120)
+            and e["subject"] in consenting  # so that its measures show the change
+        ),
+        key=lambda e: e["id"],
+    )[:2]
+    exited = {
+        (e["source"], orjson.loads(e["data"])["enrollment_id"])
+        for e in before.events + after.events
+        if e["type"] == "participant.exited"
+    }
+    open_enrollment = min(
+        (
+            e
+            for e in before.events
+            if e["type"] == "participant.enrolled"
+            and e["subject"] in consenting
+            and (e["source"], orjson.loads(e["data"])["enrollment_id"]) not in exited
         ),
         key=lambda e: e["id"],
     )
     extras = RawRows(
         events=[
             status_change_row(old_referral, "entered-in-error", SIM_END - timedelta(hours=2), 10**9 + 1),
-            revocation_row(consenting_participant(incremental), SIM_END - timedelta(seconds=1)),
+            status_change_row(
+                other_referral, "entered-in-error", SIM_END - timedelta(hours=2), 10**9 + 2, someone_else
+            ),
+            exit_row(open_enrollment, SIM_END - timedelta(hours=3), 10**9 + 3, someone_else),
+            revocation_row(someone_else, SIM_END - timedelta(seconds=1)),
         ]
     )
     write_raw(incremental, after)

@@ -7,7 +7,8 @@
     - an event of theirs was loaded since, or is timed between the last build's as_of and this one's
       (as for the other incremental models: consent, demographics, enrollments, services, injuries ...);
     - an answer to a referral of theirs was (a service or an enrollment citing the referral_id, which
-      the receiving provider may file under its own participant key, or a status change);
+      the receiving provider may file under its own participant key, or a status change), or an exit
+      from an enrollment of theirs (matched on provider and enrollment_id, as the spells are);
     - a window of theirs ended between the two as_of: an event's date plus 2 days (48 hours), 30, 90,
       180 or 365 days between the two as_of dates (a day wider on each end);
   and every participant's rows can change when as_of moves back (a backfill) or into another quarter
@@ -24,6 +25,7 @@
                 on_schema_change='sync_all_columns',  -- a new column comes with a full rebuild
                 pre_hook="{{ delete_rebuilt_outcome_members() }}",
                 post_hook="{{ save_incremental_state(['int_events__unioned']) }}") }}
+      -- depends_on: {{ ref('int_events__unioned') }} {{ ref('int_participants__enrollment_spells') }}
       with {{ rebuilt_participants_cte() }}
       consenting as (select ... where is_consenting and {{ outcome_member_is_rebuilt() }}), ...
 -#}
@@ -40,7 +42,7 @@
     (read when outcome_members_rebuild_all() is false). -#}
 {% macro outcome_members_changed() -%}
     with changed_events as (
-        select participant_key, referral_id from {{ ref('int_events__unioned') }}
+        select participant_key, referral_id, event_id, event_type from {{ ref('int_events__unioned') }}
         where {{ changed_since_last_build() }}
     )
     select participant_key from changed_events
@@ -49,6 +51,10 @@
     from {{ ref('int_events__unioned') }} as requested
     where requested.event_type = 'referral.requested'
       and requested.referral_id in (select referral_id from changed_events where referral_id is not null)
+    union
+    select participant_key  -- the enrollments exited (the spells are rebuilt whole before)
+    from {{ ref('int_participants__enrollment_spells') }}
+    where exit_event_id in (select event_id from changed_events where event_type = 'participant.exited')
     union
     select participant_key from {{ ref('int_events__unioned') }}  -- the windows that ended
     where event_type in ('referral.requested', 'custody.released', 'participant.enrolled', 'incident.recorded')

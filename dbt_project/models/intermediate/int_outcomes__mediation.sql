@@ -12,7 +12,7 @@
     pre_hook="{{ delete_rebuilt_outcome_members() }}",
     post_hook="{{ save_incremental_state(['int_events__unioned']) }}"
 ) }}
--- depends_on: {{ ref('int_events__unioned') }}
+-- depends_on: {{ ref('int_events__unioned') }} {{ ref('int_participants__enrollment_spells') }}
 
 with {{ rebuilt_participants_cte() }}
 consenting as (  -- the participants rebuilt

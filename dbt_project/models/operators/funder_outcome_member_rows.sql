@@ -23,7 +23,7 @@
     pre_hook="{{ delete_rebuilt_outcome_members() }}",
     post_hook="{{ save_incremental_state(['int_events__unioned']) }}"
 ) }}
--- depends_on: {{ ref('int_events__unioned') }}
+-- depends_on: {{ ref('int_events__unioned') }} {{ ref('int_participants__enrollment_spells') }}
 
 with {{ rebuilt_participants_cte() }}
 member_rows as (  -- `union all by name`: the models' columns in any order; the participants rebuilt
