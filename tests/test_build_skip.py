@@ -405,7 +405,11 @@ def envelopes() -> list[dict]:
     ]
 
 
-def raw_rows(events: list[dict], first_offset: int = 0, topic: str = TOPIC) -> RawRows:
+def raw_rows(
+    events: list[dict], first_offset: int = 0, topic: str = TOPIC, loaded_at: datetime = LOADED
+) -> RawRows:
+    """The events as one load stamps them (`loaded_at`: a later load, a later stamp, as the loader's
+    wall clock gives)."""
     contract = Contract(load_directory(Settings().provider_directory))
     raw = RawRows()
     for offset, envelope in enumerate(events, start=first_offset):
@@ -417,10 +421,10 @@ def raw_rows(events: list[dict], first_offset: int = 0, topic: str = TOPIC) -> R
             "kafka_offset": offset,
             "kafka_timestamp": LOADED,
             "landed_at": LOADED,
-            "loaded_at": LOADED,
+            "loaded_at": loaded_at,
         }
         raw.events.append(event_row(event, lineage))
-    assign_batches(raw, LOADED)
+    assign_batches(raw, loaded_at)
     return raw
 
 
@@ -491,7 +495,12 @@ def test_a_build_with_nothing_new_is_skipped_until_an_answer_can_change(tmp_path
     # A new raw row, as_of before the next change: the build runs, and the row is published.
     answer = {"referral_id": REFERRAL_ID, "status": "accepted", "status_reason": None}
     accepted = build_envelope(TO, "referral.status_changed", PARTICIPANT, answer, T + timedelta(hours=50))
-    write_raw(settings.warehouse_path, raw_rows([accepted], topic=f"providers.{TO}.events"))
+    write_raw(
+        settings.warehouse_path,
+        raw_rows(
+            [accepted], topic=f"providers.{TO}.events", loaded_at=after_midnight + timedelta(seconds=10)
+        ),
+    )
     newer = after_midnight + timedelta(minutes=1)
     assert "new raw rows" in tasks.build_warehouse(settings, newer.isoformat())
     tasks.publish_all(settings)

@@ -277,7 +277,7 @@ def test_the_rows_are_sensitive_and_for_operators_only(built: Built) -> None:
     assert statuses["model.continuum.funder_outcome_member_rows"] == "success"
     tables = built.conn.execute(
         "select table_schema, table_name from information_schema.tables "
-        "where table_name like '%funder_outcome_member%' order by 2"
+        "where table_name like 'funder_outcome_member%' order by 2"
     ).fetchall()
     assert tables == [("operators", "funder_outcome_member_rows")]
     node = built.artefact("manifest.json")["nodes"]["model.continuum.funder_outcome_member_rows"]
