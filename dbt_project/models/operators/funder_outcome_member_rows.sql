@@ -4,9 +4,9 @@
 -- referral measures; an exit, an enrollment, a release or a mediation for the others), with its
 -- pseudonymous participant key, whether it is in the numerator, the events that put it there, the
 -- providers that sent them (carried from the events by each int_outcomes__* model: looking 10 million
--- events up here cost 66 of this model's 85 s), and `groups`: every group it counts in (`all`, its program type,
--- to_provider_id and service_type when it has one, and its participant's gender and race/ethnicity groups,
--- int_participants__demographics). funder_outcomes counts these rows (so a number and its drill-down
+-- events up here cost 66 of this model's 85 s), and `groups`: every group it counts in (`all`, its
+-- program type, to_provider_id and service_type when it has one, and its participant's gender and
+-- race/ethnicity groups, int_participants__demographics). funder_outcomes counts these rows (so a number and its drill-down
 -- cannot disagree), and the operators' drill-down reads a cell's members from them when it is opened
 -- (continuum.web.drilldown): the rows of its measure and period whose groups hold its group, one member
 -- per member_id. Building the members of all 4,400 cells on every build cost 63 of 169 s of node time at
