@@ -21,14 +21,34 @@
   project changed: incremental_state()) every participant is rebuilt.
 
   A model reads:
-      {{ config(materialized='incremental', incremental_strategy='append',
-                on_schema_change='sync_all_columns',  -- a new column comes with a full rebuild
-                pre_hook="{{ delete_rebuilt_outcome_members() }}",
-                post_hook="{{ save_incremental_state(['int_events__unioned']) }}") }}
-      -- depends_on: {{ ref('int_events__unioned') }} {{ ref('int_participants__enrollment_spells') }}
-      with {{ rebuilt_participants_cte() }}
-      consenting as (select ... where is_consenting and {{ outcome_member_is_rebuilt() }}), ...
+      {{ outcome_members_config() }}
+      with {{ rebuilt_consenting_participants() }}   -- or {{ rebuilt_participants_cte() }} and
+      ...                                            -- where {{ outcome_member_is_rebuilt() }}
 -#}
+
+{#- The model's config (incremental, its hooks; a new column comes with a full rebuild, so its columns
+    are synced) and the models the hooks and the rebuilt participants read, which dbt must know at parse
+    time (those refs are rendered only in an incremental build). -#}
+{% macro outcome_members_config() -%}
+    {{ config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='sync_all_columns',
+        pre_hook="{{ delete_rebuilt_outcome_members() }}",
+        post_hook="{{ save_incremental_state(['int_events__unioned']) }}"
+    ) }}
+-- depends_on: {{ ref('int_events__unioned') }} {{ ref('int_participants__enrollment_spells') }}
+{%- endmacro %}
+
+{#- The CTEs `rebuilt_participants` (in an incremental build) and `consenting`: the consenting
+    participants this build rebuilds, every outcome model's first CTE (with its trailing comma). -#}
+{% macro rebuilt_consenting_participants() -%}
+{{ rebuilt_participants_cte() }}
+consenting as (  -- the consenting participants rebuilt
+    select participant_key from {{ ref('int_participants__spine') }}
+    where is_consenting and {{ outcome_member_is_rebuilt() }}
+),
+{%- endmacro %}
 
 {#- True when every participant is rebuilt: no state, as_of moved back, or as_of in another quarter. -#}
 {% macro outcome_members_rebuild_all() -%}

@@ -5,20 +5,9 @@
 -- provider_ids: who sent them.
 -- Incremental by participant (macros/incremental_outcomes.sql): only the participants whose rows can
 -- have changed since the last build are rebuilt.
-{{ config(
-    materialized='incremental',
-    incremental_strategy='append',
-    on_schema_change='sync_all_columns',
-    pre_hook="{{ delete_rebuilt_outcome_members() }}",
-    post_hook="{{ save_incremental_state(['int_events__unioned']) }}"
-) }}
--- depends_on: {{ ref('int_events__unioned') }} {{ ref('int_participants__enrollment_spells') }}
+{{ outcome_members_config() }}
 
-with {{ rebuilt_participants_cte() }}
-consenting as (  -- the participants rebuilt
-    select participant_key from {{ ref('int_participants__spine') }}
-    where is_consenting and {{ outcome_member_is_rebuilt() }}
-),
+with {{ rebuilt_consenting_participants() }}
 
 incidents as (
     select *, cast(occurred_at as date) as occurred_on

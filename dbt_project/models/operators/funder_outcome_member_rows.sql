@@ -16,14 +16,7 @@
 -- are rebuilt, from their rows there.
 -- Not sorted: sorting by cell cost 5 s of this model's 17 s at 100,000 participants for a few tenths of a
 -- second on opening the largest cells (0.4 s unsorted) and no smaller file.
-{{ config(
-    materialized='incremental',
-    incremental_strategy='append',
-    on_schema_change='sync_all_columns',
-    pre_hook="{{ delete_rebuilt_outcome_members() }}",
-    post_hook="{{ save_incremental_state(['int_events__unioned']) }}"
-) }}
--- depends_on: {{ ref('int_events__unioned') }} {{ ref('int_participants__enrollment_spells') }}
+{{ outcome_members_config() }}
 
 with {{ rebuilt_participants_cte() }}
 member_rows as (  -- `union all by name`: the models' columns in any order; the participants rebuilt
