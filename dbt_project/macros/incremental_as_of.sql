@@ -67,17 +67,61 @@
     the last build's as_of and this one's. When as_of moved back, true for every row (the rows after the new
     as_of are cut off, so they cannot say which keys they leave). True for every row without state. -#}
 {% macro changed_since_last_build(loaded_column='loaded_at', occurred_column='occurred_at') -%}
-    {%- set state = incremental_state() -%}
-    {%- if state is none -%}true{%- else -%}
-    ({{ loaded_column }} > coalesce((select loaded_watermark from {{ state }}), '-infinity'::timestamptz)
+    {%- if incremental_state() is none -%}true{%- else -%}
+    ({{ loaded_since_last_build(loaded_column) }}
      or {{ between_the_two_as_of(occurred_column) }}
      or {{ as_of_moved_back() }})
     {%- endif -%}
 {%- endmacro %}
 
+{#- True for a row loaded after the latest loaded_at the last build saw (above); true without state. -#}
+{% macro loaded_since_last_build(loaded_column='loaded_at') -%}
+    {%- set state = incremental_state() -%}
+    {%- if state is none -%}true{%- else -%}
+    ({{ loaded_column }} > coalesce((select loaded_watermark from {{ state }}), '-infinity'::timestamptz))
+    {%- endif -%}
+{%- endmacro %}
+
+{#- True for a row of a model that keeps the rows it wrote (int_events__unioned) when it must be
+    written again: loaded since the last build, or timed between the two as_of (it enters now; when as_of
+    moved back, the model's post-hook drops what is after it, and nothing else changes). `relation` is
+    the alias of the staged rows. True for every row in a full build or without state. -#}
+{% macro event_is_rewritten(relation=none) -%}
+    {%- set prefix = relation ~ '.' if relation else '' -%}
+    {%- if not is_incremental() or incremental_state() is none -%}true{%- else -%}
+    ({{ loaded_since_last_build(prefix ~ 'loaded_at') }} or {{ between_the_two_as_of(prefix ~ 'occurred_at') }})
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The instant this dbt invocation started (UTC), stamped as `refreshed_at` on the rows a model keeping
+    its rows (re)writes, so that its readers find them: `refreshed_since_last_build()`. -#}
+{% macro build_started_at() -%}
+    cast('{{ run_started_at.strftime('%Y-%m-%dT%H:%M:%S.%f') }}+00:00' as timestamptz)
+{%- endmacro %}
+
+{#- True for a row whose `refreshed_at` is after the latest one this model's last build saw (its state's
+    refreshed_watermark: save_incremental_state(..., refreshed_from=...)); true without state. -#}
+{% macro refreshed_since_last_build(refreshed_column='refreshed_at') -%}
+    {%- set state = incremental_state() -%}
+    {%- if state is none -%}true{%- else -%}
+    ({{ refreshed_column }} > coalesce((select refreshed_watermark from {{ state }}), '-infinity'::timestamptz))
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The staged event models (one per event type) int_events__unioned reads. -#}
+{% macro staged_event_models() -%}
+    {{ return([
+        'stg_events__participant_enrolled', 'stg_events__participant_exited', 'stg_events__consent_granted',
+        'stg_events__consent_revoked', 'stg_events__referral_requested', 'stg_events__referral_status_changed',
+        'stg_events__service_delivered', 'stg_events__incident_recorded', 'stg_events__custody_admitted',
+        'stg_events__custody_released', 'stg_events__justice_arrested', 'stg_events__outcome_recorded',
+    ]) }}
+{%- endmacro %}
+
 {#- Post-hook: record what this build saw (the latest loaded_at of `inputs`, the names of the staged
-    models the model reads, and as_of) for the next build of this model. -#}
-{% macro save_incremental_state(inputs) -%}
+    models the model reads; the latest refreshed_at of the model `refreshed_from`, if given; and as_of)
+    for the next build of this model. -#}
+{% macro save_incremental_state(inputs, refreshed_from=none) -%}
     create or replace table {{ incremental_state_relation() }} as
     select
         (select max(loaded_at) from (
@@ -85,5 +129,8 @@
             select max(loaded_at) as loaded_at from {{ ref(input) }}{{ ' union all' if not loop.last }}
             {%- endfor %}
         )) as loaded_watermark,
+        {%- if refreshed_from %}
+        (select max(refreshed_at) from {{ ref(refreshed_from) }}) as refreshed_watermark,
+        {%- endif %}
         {{ as_of() }} as built_as_of
 {%- endmacro %}

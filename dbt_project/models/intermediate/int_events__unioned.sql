@@ -1,5 +1,21 @@
 {#- A table, not a view: the spine, the shared events and six data tests read it; as a view each of them
-    recomputed the union of twelve staging tables (docs/pipeline.md, Incremental models). -#}
+    recomputed the union of twelve staging tables (docs/pipeline.md, Incremental models).
+    Incremental on (provider_id, event_id): a staged event never changes, so a build (re)writes only the
+    events loaded since the last build, those timed between its as_of and this one's, and the exits and
+    status changes whose derived column (the enrollment's program, the referral's service) can have
+    changed: their enrollment or request was loaded since. The post-hook drops the events after as_of (it
+    moved back). Each row written carries the build's start (`refreshed_at`), which is how the shared
+    events and journey_events find what changed without comparing every event. -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key=['provider_id', 'event_id'],
+    on_schema_change='sync_all_columns',
+    post_hook=[
+        "delete from {{ this }} where occurred_at > {{ as_of() }}",
+        "{{ save_incremental_state(staged_event_models()) }}",
+    ]
+) }}
 -- One row per event (after staging's one-row-per-source+id) of every type, that had happened by as_of,
 -- with what the journey needs: its stage, its program type (enrollments and exits), its service type
 -- (referrals and services) and whether it is a substance-use-treatment (42 CFR Part 2) record.
@@ -37,6 +53,7 @@ unioned as (
     select event_id, provider_id, participant_key, occurred_at, 'participant.enrolled' as event_type,
            program_type, cast(null as varchar) as service_type, referral_id, loaded_at
     from enrolled
+    where {{ event_is_rewritten() }}
     union all
     select exited.event_id, exited.provider_id, exited.participant_key, exited.occurred_at, 'participant.exited',
            enrollment_programs.program_type, null, null, exited.loaded_at
@@ -44,41 +61,66 @@ unioned as (
     left join enrollment_programs
         on enrollment_programs.provider_id = exited.provider_id
         and enrollment_programs.enrollment_id = exited.enrollment_id
+    where {{ event_is_rewritten('exited') }}
+    {%- if is_incremental() %}
+       or exists (  -- an enrollment of it loaded since: its program can have changed
+           select 1 from enrolled
+           where enrolled.provider_id = exited.provider_id and enrolled.enrollment_id = exited.enrollment_id
+             and {{ loaded_since_last_build('enrolled.loaded_at') }}
+       )
+    {%- endif %}
     union all
     select event_id, provider_id, participant_key, occurred_at, 'consent.granted', null, null, null, loaded_at
     from {{ ref('stg_events__consent_granted') }}
+    where {{ event_is_rewritten() }}
     union all
     select event_id, provider_id, participant_key, occurred_at, 'consent.revoked', null, null, null, loaded_at
     from {{ ref('stg_events__consent_revoked') }}
+    where {{ event_is_rewritten() }}
     union all
     select event_id, provider_id, participant_key, occurred_at, 'referral.requested',
            null, service_type, referral_id, loaded_at
     from requested
+    where {{ event_is_rewritten() }}
     union all
     select status_changed.event_id, status_changed.provider_id, status_changed.participant_key,
            status_changed.occurred_at, 'referral.status_changed',
            null, referral_services.service_type, status_changed.referral_id, status_changed.loaded_at
     from status_changed
     left join referral_services on referral_services.referral_id = status_changed.referral_id
+    where {{ event_is_rewritten('status_changed') }}
+    {%- if is_incremental() %}
+       or exists (  -- a request of its referral loaded since: its service can have changed
+           select 1 from requested
+           where requested.referral_id = status_changed.referral_id
+             and {{ loaded_since_last_build('requested.loaded_at') }}
+       )
+    {%- endif %}
     union all
     select event_id, provider_id, participant_key, occurred_at, 'service.delivered',
            null, service_type, referral_id, loaded_at
     from {{ ref('stg_events__service_delivered') }}
+    where {{ event_is_rewritten() }}
     union all
     select event_id, provider_id, participant_key, occurred_at, 'incident.recorded', null, null, null, loaded_at
     from {{ ref('stg_events__incident_recorded') }}
+    where {{ event_is_rewritten() }}
     union all
     select event_id, provider_id, participant_key, occurred_at, 'custody.admitted', null, null, null, loaded_at
     from {{ ref('stg_events__custody_admitted') }}
+    where {{ event_is_rewritten() }}
     union all
     select event_id, provider_id, participant_key, occurred_at, 'custody.released', null, null, null, loaded_at
     from {{ ref('stg_events__custody_released') }}
+    where {{ event_is_rewritten() }}
     union all
     select event_id, provider_id, participant_key, occurred_at, 'justice.arrested', null, null, null, loaded_at
     from {{ ref('stg_events__justice_arrested') }}
+    where {{ event_is_rewritten() }}
     union all
     select event_id, provider_id, participant_key, occurred_at, 'outcome.recorded', null, null, null, loaded_at
     from {{ ref('stg_events__outcome_recorded') }}
+    where {{ event_is_rewritten() }}
 ),
 
 classified as (
@@ -100,7 +142,8 @@ classified as (
             when event_type in ('consent.granted', 'consent.revoked') then 'consent'
         end as stage,
         coalesce(program_type = 'substance_use_treatment' or service_type = 'substance_use_treatment', false)
-            as is_part2_record
+            as is_part2_record,
+        {{ build_started_at() }} as refreshed_at
     from unioned
     where occurred_at <= {{ as_of() }}
 )

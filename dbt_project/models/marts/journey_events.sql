@@ -1,12 +1,12 @@
 {#-
   One row per event of a consenting participant (warehouse-v1, marts.journey_events).
   Incremental: history grows, and a small batch must not rebuild it. A participant's rows are rebuilt
-  (delete+insert on participant_key) when the participant has a shareable event that is not published
-  yet: new events, events that arrived days late (their seq moves the later ones along), and all the
-  events of a participant who has just granted consent. Which events are new is decided by event
-  identity against what is published, never by event time. A participant who is no longer consenting
-  at as_of is removed by the post-hook (a revocation takes effect at the next build). When as_of moves
-  back, a participant with a published event after it is rebuilt.
+  (delete+insert on participant_key) when int_journeys__shared_events wrote shared events of theirs since
+  this model's last build (`refreshed_at`): new events, events that arrived days late (their seq moves
+  the later ones along), all the events of a participant whose consent changed. Which participants is
+  decided by what the shared events wrote, never by event time. A participant who is no longer
+  consenting at as_of is removed by the post-hook (a revocation takes effect at the next build). When
+  as_of moves back, a participant with a published event after it is rebuilt.
 -#}
 -- depends_on: {{ ref('int_participants__spine') }}
 {{ config(
@@ -22,6 +22,7 @@
         )
         """,
         "delete from {{ this }} where occurred_at > {{ as_of() }}",
+        "{{ save_incremental_state(['int_journeys__shared_events'], refreshed_from='int_journeys__shared_events') }}",
     ]
 ) }}
 
@@ -31,14 +32,7 @@ with shared_events as (
 
 {% if is_incremental() %}
 changed_participants as (
-    select distinct shared_events.participant_key
-    from shared_events
-    where not exists (
-        select 1 from {{ this }} as published
-        where published.participant_key = shared_events.participant_key
-          and published.event_id = shared_events.event_id
-          and published.provider_id = shared_events.provider_id
-    )
+    select participant_key from shared_events where {{ refreshed_since_last_build() }}
     union
     -- as_of moved back (a backfill): participants with a published event after it are renumbered
     -- (those left with no shareable event at all are not consenting at as_of: the post-hook drops them)
