@@ -48,6 +48,9 @@ def publish_warehouse(settings: Settings) -> Path:
     most of its size, which no reader opens (docs/pipeline.md)."""
     target = settings.published_warehouse_path
     with atomic_path(target) as tmp, bound(duckdb.connect(str(tmp)), settings) as con:
+        # A table has no row order (every reader says its own ORDER BY); keeping the source's lets
+        # DuckDB write a table with one thread only: a quarter of the copy's time at 100,000.
+        con.execute("SET preserve_insertion_order = false")
         con.execute(f"ATTACH '{settings.warehouse_path}' AS source (READ_ONLY)")
         tables = published_tables(con, "source")
         for schema in sorted({schema for schema, _ in tables}):
