@@ -4,11 +4,18 @@
 -- there were any.
 -- "N days after" compares UTC dates; day 0 is the date of the release. A window of N days has elapsed
 -- when as_of's date is after day N.
-with releases as (
+-- Incremental by participant as the outcome members are (macros/incremental_outcomes.sql): a
+-- participant's cohorts are decided by their own events and as_of's date (the 30, 180 and 365 days
+-- after a release elapse), so only the participants whose rows can have changed are rebuilt.
+{{ outcome_members_config() }}
+
+with {{ rebuilt_participants_cte() }}
+
+releases as (
     select
         participant_key, event_id, provider_id, occurred_at as released_at, cast(occurred_at as date) as released_on
     from {{ ref('stg_events__custody_released') }}
-    where occurred_at <= {{ as_of() }}
+    where occurred_at <= {{ as_of() }} and {{ outcome_member_is_rebuilt() }}
 ),
 
 first_release_in_period as (
@@ -23,23 +30,23 @@ first_release_in_period as (
 linkage_on as (  -- an enrollment or a service with any provider
     select participant_key, event_id, provider_id, cast(occurred_at as date) as linked_on
     from {{ ref('stg_events__participant_enrolled') }}
-    where occurred_at <= {{ as_of() }}
+    where occurred_at <= {{ as_of() }} and {{ outcome_member_is_rebuilt() }}
     union all
     select participant_key, event_id, provider_id, cast(occurred_at as date)
     from {{ ref('stg_events__service_delivered') }}
-    where occurred_at <= {{ as_of() }}
+    where occurred_at <= {{ as_of() }} and {{ outcome_member_is_rebuilt() }}
 ),
 
 arrested_on as (
     select participant_key, event_id, provider_id, cast(occurred_at as date) as arrested_on
     from {{ ref('stg_events__justice_arrested') }}
-    where occurred_at <= {{ as_of() }}
+    where occurred_at <= {{ as_of() }} and {{ outcome_member_is_rebuilt() }}
 ),
 
 admitted_on as (  -- reincarceration: any admission but temporary custody
     select participant_key, event_id, provider_id, cast(occurred_at as date) as admitted_on
     from {{ ref('stg_events__custody_admitted') }}
-    where occurred_at <= {{ as_of() }} and admission_reason <> 'temporary_custody'
+    where occurred_at <= {{ as_of() }} and admission_reason <> 'temporary_custody' and {{ outcome_member_is_rebuilt() }}
 ),
 
 employed_on as (
@@ -48,6 +55,7 @@ employed_on as (
     where occurred_at <= {{ as_of() }}
       and outcome_domain = 'employment'
       and outcome_status in ('employed_full_time', 'employed_part_time')
+      and {{ outcome_member_is_rebuilt() }}
 ),
 
 followed as (
