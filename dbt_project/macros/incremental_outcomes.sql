@@ -1,7 +1,8 @@
 {#-
   Incremental outcome members (docs/pipeline.md, Incremental models): the int_outcomes__* models, the
-  release cohorts they read and operators.funder_outcome_member_rows keep their rows from one build to the next and rebuild only the
-  participants whose member rows can have changed since the model's last build. Every member row
+  release cohorts they read and operators.funder_outcome_member_rows keep their rows from one build to
+  the next and rebuild only the participants whose member rows can have changed since the model's last
+  build. Every member row
   belongs to one participant and is decided by that participant's events, its referrals' answers and
   as_of, so a participant's rows can change only when
     - an event of theirs was loaded since, or is timed between the last build's as_of and this one's
@@ -19,6 +20,12 @@
   their old ones), both in the model's transaction; its post-hook records what it saw
   (save_incremental_state). Without state (a first build, an older warehouse, or a build after the dbt
   project changed: incremental_state()) every participant is rebuilt.
+
+  The search for those participants reads every event three times; seven models need it, and after
+  a build in which all of them succeeded they need the same set. So int_outcomes__rebuilt_participants
+  searches once per build, since its own last build, and keeps the state it searched from (its base);
+  a model whose own state is that base takes the set from it, any other (it failed or was not selected
+  last time) searches for itself.
 
   A model reads:
       {{ outcome_members_config() }}
@@ -38,6 +45,7 @@
         post_hook="{{ save_incremental_state(['int_events__unioned']) }}"
     ) }}
 -- depends_on: {{ ref('int_events__unioned') }} {{ ref('int_participants__enrollment_spells') }}
+-- depends_on: {{ ref('int_outcomes__rebuilt_participants') }}
 {%- endmacro %}
 
 {#- The CTEs `rebuilt_participants` (in an incremental build) and `consenting`: the consenting
@@ -115,11 +123,55 @@ rebuilt_participants as (
 {% macro delete_rebuilt_outcome_members() -%}
     {%- if is_incremental() -%}
     create or replace temp table rebuilt_participants__{{ this.identifier }} as
-    {{ outcome_members_changed() }};
+    {% if incremental_state() is none -%}
+    select cast(null as varchar) as participant_key where false  {#- every participant is rebuilt -#}
+    {%- elif state_is_the_rebuilt_participants_base() -%}
+    select participant_key from {{ ref('int_outcomes__rebuilt_participants') }}
+    {%- else -%}
+    {{ outcome_members_changed() }}
+    {%- endif %};
     delete from {{ this }}
     where {{ outcome_members_rebuild_all() }}
        or participant_key in (select participant_key from {{ rebuilt_participants_relation() }})
     {%- else -%}
     select 1  {#- nothing to delete: the table is built whole -#}
     {%- endif -%}
+{%- endmacro %}
+
+{#- The state int_outcomes__rebuilt_participants searched from in this build (its state before it ran). -#}
+{% macro rebuilt_participants_base_relation() -%}
+    {{ return(api.Relation.create(database=this.database, schema='intermediate',
+                                  identifier='incremental_base__int_outcomes__rebuilt_participants')) }}
+{%- endmacro %}
+
+{#- Pre-hook of int_outcomes__rebuilt_participants: keep its state as the base of this build's search
+    (none without state: then no model takes the set from it). -#}
+{% macro keep_rebuilt_participants_base() -%}
+    {%- set base = rebuilt_participants_base_relation() -%}
+    {%- set state = incremental_state() -%}
+    {%- if state is none -%}
+    drop table if exists {{ base }}
+    {%- else -%}
+    create or replace table {{ base }} as select loaded_watermark, built_as_of from {{ state }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- True (when executing) if this model's state is the base of this build's shared search: the same
+    loaded_at mark and the same as_of, so its own search would find the same participants. -#}
+{% macro state_is_the_rebuilt_participants_base() -%}
+    {%- set state = incremental_state() -%}
+    {%- set base = rebuilt_participants_base_relation() -%}
+    {%- if not execute or state is none -%}{{ return(false) }}{%- endif -%}
+    {#- Asked of the database, not of dbt's cache of relations: the base is made by a hook in this run. -#}
+    {%- set base_exists = run_query(
+        "select count(*) from information_schema.tables where table_catalog = '" ~ base.database
+        ~ "' and table_schema = '" ~ base.schema ~ "' and table_name = '" ~ base.identifier ~ "'"
+    ).columns[0].values()[0] -%}
+    {%- if base_exists == 0 -%}{{ return(false) }}{%- endif -%}
+    {%- set same = run_query(
+        "select count(*) from " ~ state ~ " as mine, " ~ base ~ " as base"
+        ~ " where mine.loaded_watermark is not distinct from base.loaded_watermark"
+        ~ " and mine.built_as_of = base.built_as_of"
+    ).columns[0].values()[0] -%}
+    {{ return(same == 1) }}
 {%- endmacro %}
