@@ -2,9 +2,8 @@
   Incremental outcome members (docs/pipeline.md, Incremental models): the int_outcomes__* models, the
   release cohorts they read and operators.funder_outcome_member_rows keep their rows from one build to
   the next and rebuild only the participants whose member rows can have changed since the model's last
-  build. Every member row
-  belongs to one participant and is decided by that participant's events, its referrals' answers and
-  as_of, so a participant's rows can change only when
+  build. Every member row belongs to one participant and is decided by that participant's events, its
+  referrals' answers and as_of, so a participant's rows can change only when
     - an event of theirs was loaded since, or is timed between the last build's as_of and this one's
       (as for the other incremental models: consent, demographics, enrollments, services, injuries ...);
     - an answer to a referral of theirs was (a service or an enrollment citing the referral_id, which

@@ -1,7 +1,8 @@
 {#- The participants whose outcome member rows can have changed since this model's last build, found
     once for the seven models that keep member rows (macros/incremental_outcomes.sql): a model whose
-    state is the one this search started from takes them from here. Empty without state: then every
-    model rebuilds every participant. -#}
+    state is the one this search started from takes them from here. Without a state of its own it finds
+    none and keeps no base: each model then searches for itself (or, without a state of its own either,
+    rebuilds every participant). -#}
 {{ config(
     materialized='table',
     pre_hook="{{ keep_rebuilt_participants_base() }}",
