@@ -22,3 +22,12 @@
 {% macro as_of_date() -%}
     cast({{ as_of() }} as date)
 {%- endmacro %}
+
+{#- The instant this dbt invocation started (UTC), stamped as `refreshed_at` on the rows a model keeping
+    its rows (re)writes, so that its readers find them (refreshed_since_last_build(),
+    macros/incremental_as_of.sql). Here, beside as_of, since this file alone reads the clock
+    (tests/test_build_skip.py): the stamp is bookkeeping, never compared with an event's time nor
+    published, so a skipped build cannot get an answer wrong by it. -#}
+{% macro build_started_at() -%}
+    cast('{{ run_started_at.strftime('%Y-%m-%dT%H:%M:%S.%f') }}+00:00' as timestamptz)
+{%- endmacro %}

@@ -93,12 +93,6 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- The instant this dbt invocation started (UTC), stamped as `refreshed_at` on the rows a model keeping
-    its rows (re)writes, so that its readers find them: `refreshed_since_last_build()`. -#}
-{% macro build_started_at() -%}
-    cast('{{ run_started_at.strftime('%Y-%m-%dT%H:%M:%S.%f') }}+00:00' as timestamptz)
-{%- endmacro %}
-
 {#- True for a row whose `refreshed_at` is after the latest one this model's last build saw (its state's
     refreshed_watermark: save_incremental_state(..., refreshed_from=...)); true without state. -#}
 {% macro refreshed_since_last_build(refreshed_column='refreshed_at') -%}
