@@ -41,6 +41,8 @@ from streams.landing.files import batch_name
 PARTICIPANTS = SIM_PARTICIPANTS
 PUBLISHED_SCHEMAS = ("marts", "provider_views", "operators")
 LATER_AS_OF = SIM_END + timedelta(days=45)
+#: Kafka offsets of answers_before_questions' rows (the simulator's never reach it).
+EARLY_ANSWER_OFFSET = 2 * 10**9
 
 
 def published_tables(conn: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
@@ -118,11 +120,11 @@ def answers_before_questions(later: RawRows, count: int = 3) -> list[dict]:
     loaded = SIM_END - timedelta(days=11)
     rows = [
         *(
-            exit_row(e, e["time"] + timedelta(hours=1), 2 * 10**9 + i, e["subject"])
+            exit_row(e, e["time"] + timedelta(hours=1), EARLY_ANSWER_OFFSET + i, e["subject"])
             for i, e in enumerate(first("participant.enrolled"))
         ),
         *(
-            status_change_row(e, "accepted", e["time"] + timedelta(hours=1), 2 * 10**9 + 100 + i)
+            status_change_row(e, "accepted", e["time"] + timedelta(hours=1), EARLY_ANSWER_OFFSET + 100 + i)
             for i, e in enumerate(first("referral.requested", "substance_use_treatment"))
         ),
     ]
@@ -271,7 +273,7 @@ def test_incremental_builds_publish_what_a_full_rebuild_does(
         (answered,) = conn.execute(
             "select count(*) from marts.journey_events where event_type = 'participant.exited' "
             "and event_id in ? and program_type is not null",
-            [[r["id"] for r in before.events if r["kafka_offset"] >= 2 * 10**9]],
+            [[r["id"] for r in before.events if r["kafka_offset"] >= EARLY_ANSWER_OFFSET]],
         ).fetchall()[0]
     assert answered > 0, "no early exit is published with its program: the check above would see nothing"
 

@@ -76,9 +76,15 @@
 
 {#- True for a row loaded after the latest loaded_at the last build saw (above); true without state. -#}
 {% macro loaded_since_last_build(loaded_column='loaded_at') -%}
+    {{ after_the_last_builds_mark(loaded_column, 'loaded_watermark') }}
+{%- endmacro %}
+
+{#- True for a row whose `column` is after the mark `mark` (a column of this model's state table); true
+    without state. -#}
+{% macro after_the_last_builds_mark(column, mark) -%}
     {%- set state = incremental_state() -%}
     {%- if state is none -%}true{%- else -%}
-    ({{ loaded_column }} > coalesce((select loaded_watermark from {{ state }}), '-infinity'::timestamptz))
+    ({{ column }} > coalesce((select {{ mark }} from {{ state }}), '-infinity'::timestamptz))
     {%- endif -%}
 {%- endmacro %}
 
@@ -96,10 +102,7 @@
 {#- True for a row whose `refreshed_at` is after the latest one this model's last build saw (its state's
     refreshed_watermark: save_incremental_state(..., refreshed_from=...)); true without state. -#}
 {% macro refreshed_since_last_build(refreshed_column='refreshed_at') -%}
-    {%- set state = incremental_state() -%}
-    {%- if state is none -%}true{%- else -%}
-    ({{ refreshed_column }} > coalesce((select refreshed_watermark from {{ state }}), '-infinity'::timestamptz))
-    {%- endif -%}
+    {{ after_the_last_builds_mark(refreshed_column, 'refreshed_watermark') }}
 {%- endmacro %}
 
 {#- The staged event models (one per event type) int_events__unioned reads. -#}
