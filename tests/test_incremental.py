@@ -159,6 +159,21 @@ def later_row(
     }
 
 
+def released_earlier_copy(first: dict, offset: int) -> dict:
+    """A copy of the raw row `first` that landed a day before it but loads only with the second load (a
+    quarantined batch released): it is now the event's first copy, and `first` a duplicate."""
+    landed = first["landed_at"] - timedelta(days=1)
+    return {
+        **first,
+        "kafka_partition": 1,
+        "kafka_offset": offset,
+        "kafka_timestamp": landed,
+        "landed_at": landed,
+        "batch_name": batch_name(first["kafka_topic"], 1, offset, offset),
+        "loaded_at": SIM_END + timedelta(minutes=10),
+    }
+
+
 def forget_since_first_load(db_path: Path, model: str) -> None:
     """Make the intermediate `model` look as if its last good build came before anything was loaded (it
     failed since): no rows, and a state that saw no load. The other outcome-member models take the
@@ -216,7 +231,8 @@ def test_incremental_builds_publish_what_a_full_rebuild_does(
 
     # The second load: the last 10 days, an old referral entered in error, and a revocation; and
     # answers filed under another participant's key (a provider's mistake, yet the referral's and the
-    # enrollment's own): another old referral entered in error, and an exit from an open enrollment.
+    # enrollment's own): another old referral entered in error, and an exit from an open enrollment;
+    # and a copy of a first-load event that landed before it (provider_data_quality's first copy moves).
     someone_else, *others = consenting_participants(incremental)
     consenting = set(others)
     old_referral, other_referral = sorted(
@@ -252,6 +268,7 @@ def test_incremental_builds_publish_what_a_full_rebuild_does(
             ),
             exit_row(open_enrollment, SIM_END - timedelta(hours=3), 10**9 + 3, someone_else),
             revocation_row(someone_else, SIM_END - timedelta(seconds=1)),
+            released_earlier_copy(min(before.events, key=lambda e: e["id"]), 10**9 + 4),
         ]
     )
     write_raw(incremental, after)

@@ -4,24 +4,14 @@
 -- provider quarantined by the loader, on the day they were validated; late_events: events first landed
 -- more than 7 days after their time; invalid_transitions: referral status changes the provider sent
 -- that day that do not follow the referral life. Counts of events, not of people: no suppression.
-with landed_rows as (
-    select
-        *,
-        row_number() over (
-            partition by provider_id, event_id
-            order by landed_at, kafka_topic, kafka_partition, kafka_offset
-        ) = 1 as is_first_copy
-    from {{ ref('stg_raw__landed_rows') }}
-),
-
-landed as (
+with landed as (  -- each landed row flagged once, kept between builds (int_landed_rows__flagged)
     select
         provider_id,
-        cast(landed_at as date) as landed_on,
+        landed_on,
         count(*) filter (where is_first_copy) as events_landed,
         count(*) filter (where not is_first_copy) as duplicates,
-        count(*) filter (where is_first_copy and landed_at > occurred_at + interval 7 day) as late_events
-    from landed_rows
+        count(*) filter (where is_first_copy and landed_late) as late_events
+    from {{ ref('int_landed_rows__flagged') }}
     group by all
 ),
 

@@ -1,0 +1,44 @@
+{#-
+  One row per landed row (stg_raw__landed_rows, duplicates included): its UTC landing day, whether it is
+  its event's first copy (provider + id: the earliest landed, ties broken by topic, partition, offset)
+  and whether it landed more than 7 days after its event's time. What provider_data_quality counts.
+  Incremental: numbering every landed row took 6-9 s of every build at 10 M events. A build writes again
+  (delete+insert on provider_id + event_id) only every copy of the events with a copy loaded since its
+  last build: a copy loaded later may have landed earlier (a quarantined batch released) and take first
+  place from a kept one. Landing facts never depend on as_of.
+-#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key=['provider_id', 'event_id'],
+    post_hook=["{{ save_incremental_state(['stg_raw__landed_rows']) }}"]
+) }}
+
+with landed_rows as (
+    select * from {{ ref('stg_raw__landed_rows') }}
+),
+
+{% if is_incremental() %}
+events_with_a_new_copy as (
+    select distinct provider_id, event_id from landed_rows where {{ loaded_since_last_build() }}
+),
+{% endif %}
+
+copies as (
+    select landed_rows.*
+    from landed_rows
+    {% if is_incremental() %}
+    semi join events_with_a_new_copy using (provider_id, event_id)
+    {% endif %}
+)
+
+select
+    provider_id,
+    event_id,
+    cast(landed_at as date) as landed_on,
+    row_number() over (
+        partition by provider_id, event_id
+        order by landed_at, kafka_topic, kafka_partition, kafka_offset
+    ) = 1 as is_first_copy,
+    landed_at > occurred_at + interval 7 day as landed_late
+from copies
