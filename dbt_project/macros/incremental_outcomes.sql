@@ -1,7 +1,7 @@
 {#-
   Incremental outcome members (docs/pipeline.md, Incremental models): the int_outcomes__* models, the
-  release cohorts they read and operators.funder_outcome_member_rows keep their rows from one build to
-  the next and rebuild only the participants whose member rows can have changed since the model's last
+  release cohorts they read, operators.funder_outcome_member_rows and the served members merged from it
+  (int_outcomes__served_members) keep their rows from one build to the next and rebuild only the participants whose member rows can have changed since the model's last
   build. Every member row belongs to one participant and is decided by that participant's events, its
   referrals' answers and as_of, so a participant's rows can change only when
     - an event of theirs was loaded since, or is timed between the last build's as_of and this one's
@@ -20,7 +20,7 @@
   (save_incremental_state). Without state (a first build, an older warehouse, or a build after the dbt
   project changed: incremental_state()) every participant is rebuilt.
 
-  The search for those participants reads every event three times; seven models need it, and after
+  The search for those participants reads every event three times; eight models need it, and after
   a build in which all of them succeeded they need the same set. So int_outcomes__rebuilt_participants
   searches once per build, since its own last build, and keeps the state it searched from (its base);
   a model whose own state is that base takes the set from it, any other (it failed or was not selected

@@ -1,5 +1,5 @@
 {#- The participants whose outcome member rows can have changed since this model's last build, found
-    once for the seven models that keep member rows (macros/incremental_outcomes.sql): a model whose
+    once for the eight models that keep member rows (macros/incremental_outcomes.sql): a model whose
     state is the one this search started from takes them from here. Without a state of its own it finds
     none and keeps no base: each model then searches for itself (or, without a state of its own either,
     rebuilds every participant). -#}

@@ -5,16 +5,11 @@
 -- counted for `all` and for each dimension the measure lists (seed funder_measure_dimensions), then
 -- small cells are suppressed.
 with members as (  -- each member once per measure and period, with every group it counts in
-    -- participants_served has a row per program type (and one for services) of the same participant,
-    -- who counts once in `all` and once in each group of any of its rows; in every other measure a
-    -- member is one row (the int_outcomes__* grain: a referral, an exit, an enrollment, a release, a
-    -- mediation)
-    select
-        measure_id, period_grain, period_start, true as is_in_numerator,
-        list_distinct(flatten(list(groups))) as groups
-    from {{ ref('funder_outcome_member_rows') }}
-    where measure_id = 'participants_served'
-    group by measure_id, period_grain, period_start, member_id
+    -- a participants_served member is a participant, its rows per program type (and for services) merged
+    -- by int_outcomes__served_members; in every other measure a member is one member row (the
+    -- int_outcomes__* grain: a referral, an exit, an enrollment, a release, a mediation)
+    select measure_id, period_grain, period_start, true as is_in_numerator, groups
+    from {{ ref('int_outcomes__served_members') }}
     union all
     select measure_id, period_grain, period_start, is_in_numerator, groups
     from {{ ref('funder_outcome_member_rows') }}
