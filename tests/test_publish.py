@@ -9,7 +9,7 @@ import duckdb
 import pytest
 
 from common.settings import Settings
-from continuum.pipeline.publish import publish_warehouse
+from continuum.pipeline.publish import Publication, publish_changes, publish_warehouse
 
 
 def build_warehouse(path: Path, rows: int = 1000) -> None:
@@ -98,25 +98,38 @@ def files(settings: Settings) -> dict[str, int]:
     return {p.name: p.stat().st_mtime_ns for p in [settings.published_warehouse_path, *exports]}
 
 
+def parquet_rows(settings: Settings, mart: str) -> int:
+    path = settings.published_warehouse_path.parent / "exports" / f"{mart}.parquet"
+    return duckdb.execute(f"SELECT count(*) FROM '{path}'").fetchone()[0]
+
+
 def test_publishing_the_same_build_again_copies_nothing_and_renders_no_data_docs(settings: Settings):
     from continuum.pipeline.tasks import publish_all
 
     build_warehouse(settings.warehouse_path)
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute("CREATE TABLE marts.unchanged_mart AS SELECT 'a' AS x")
     recorded_build(settings, "2026-11-12T05:10+00:00")
     first = publish_all(settings)
     published = files(settings)
-    assert set(published) == {"warehouse.duckdb", "referral_handoffs.parquet"}
+    assert set(published) == {"warehouse.duckdb", "referral_handoffs.parquet", "unchanged_mart.parquet"}
     assert first["published"].startswith("published copy built as of 2026-11-12T05:00:00+00:00")
     again = publish_all(settings)
     assert files(settings) == published, "the same build was published twice"
     assert again["exports"] == first["exports"]
     assert not settings.data_docs_dir.exists(), "Data Docs rendered for a run that validated nothing"
 
-    # A new build (another built_at) is published; so is any build when an export went missing.
+    # A new build (another built_at) is published: a mart it changed gets a new export, a mart it did not
+    # change keeps its export; so is any build when an export went missing.
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute("INSERT INTO marts.referral_handoffs VALUES (7)")
     recorded_build(settings, "2026-11-12T07:10+00:00")
     publish_all(settings)
     newer = files(settings)
-    assert all(newer[name] != published[name] for name in published)
+    assert newer["warehouse.duckdb"] != published["warehouse.duckdb"]
+    assert newer["referral_handoffs.parquet"] != published["referral_handoffs.parquet"]
+    assert newer["unchanged_mart.parquet"] == published["unchanged_mart.parquet"]
+    assert parquet_rows(settings, "referral_handoffs") == 8
     (settings.published_warehouse_path.parent / "exports" / "referral_handoffs.parquet").unlink()
     publish_all(settings)
     assert (
@@ -133,3 +146,184 @@ def test_a_build_that_was_not_recorded_is_always_published(settings: Settings):
     published = files(settings)
     publish_all(settings)
     assert files(settings)["warehouse.duckdb"] != published["warehouse.duckdb"]
+
+
+def test_without_the_record_of_the_last_publish_every_export_is_written_again(settings: Settings):
+    """The record is written after the exports: without it, an export may be of neither copy."""
+    from continuum.pipeline import publish
+    from continuum.pipeline.tasks import publish_all
+
+    build_warehouse(settings.warehouse_path)
+    recorded_build(settings, "2026-11-12T05:10+00:00")
+    publish_all(settings)
+    published = files(settings)
+    publish.forget_published(settings)  # as a publish that failed after the copy was renamed leaves it
+    recorded_build(settings, "2026-11-12T07:10+00:00")
+    publish_all(settings)
+    assert all(files(settings)[name] != published[name] for name in published)
+
+
+# --- publishing only what changed ------------------------------------------------------------------------
+
+MEMBERS = "operators.member_rows"  # grouped by participant_key, like operators.funder_outcome_member_rows
+LEDGER = "reference.ledger"  # no participant_key: compared row by row
+
+
+def add_delta_tables(path: Path, rows: int) -> None:
+    """Two tables large enough to be updated by difference, with list and struct columns."""
+    with duckdb.connect(str(path)) as con:
+        con.execute("CREATE SCHEMA IF NOT EXISTS operators")
+        con.execute(
+            f"CREATE TABLE {MEMBERS} AS SELECT 'p' || (i // 4) AS participant_key, i AS row_id, "
+            "md5(i::varchar) AS measure, [md5((i + 1)::varchar), 'x'] AS tags, "
+            "[{'dimension': 'd' || (i % 5), 'dimension_value': md5(i::varchar)}] AS dimensions, "
+            f"0 AS version FROM range({rows}) t(i)"
+        )
+        con.execute(
+            f"CREATE TABLE {LEDGER} AS SELECT i % 1000 AS account, md5(i::varchar) AS entry, "
+            f"[i, i + 1] AS refs FROM range({rows}) t(i)"
+        )
+
+
+def differences(published: Path, warehouse: Path, table: str) -> tuple[int, int, int, int]:
+    """(rows only in the published table, rows only in the warehouse's, both counts), counted in SQL:
+    EXCEPT ALL keeps duplicates, so a row held twice on one side and once on the other is a difference."""
+    with duckdb.connect(str(published), read_only=True) as con:
+        con.execute(f"ATTACH '{warehouse}' AS w (READ_ONLY)")
+        return con.execute(
+            f"SELECT (SELECT count(*) FROM (FROM {table} EXCEPT ALL FROM w.{table})), "
+            f"(SELECT count(*) FROM (FROM w.{table} EXCEPT ALL FROM {table})), "
+            f"(SELECT count(*) FROM {table}), (SELECT count(*) FROM w.{table})"
+        ).fetchone()
+
+
+def assert_equal_tables(published: Path, warehouse: Path, names: set[str]) -> None:
+    assert tables(published) == names
+    for table in names:
+        only_published, only_warehouse, n_published, n_warehouse = differences(published, warehouse, table)
+        assert (only_published, only_warehouse) == (0, 0), table
+        assert n_published == n_warehouse, table
+
+
+def actions(publication: Publication) -> dict[str, str]:
+    return {f"{schema}.{table}": change.action for (schema, table), change in publication.tables.items()}
+
+
+def test_a_publish_by_difference_equals_the_warehouse_table_for_table(settings: Settings):
+    warehouse = settings.warehouse_path
+    build_warehouse(warehouse)
+    add_delta_tables(warehouse, rows=20_000)
+    publish_changes(settings, delta_min_rows=1000)
+    with duckdb.connect(str(warehouse)) as con:
+        # participants: rows updated, deleted, inserted (an exact duplicate and one without a participant)
+        con.execute(f"UPDATE {MEMBERS} SET measure = 'changed', version = 1 WHERE row_id % 97 = 0")
+        con.execute(f"UPDATE {MEMBERS} SET tags = ['y'] WHERE row_id % 89 = 1")
+        con.execute(f"DELETE FROM {MEMBERS} WHERE row_id % 101 = 2")
+        con.execute(f"INSERT INTO {MEMBERS} SELECT * FROM {MEMBERS} WHERE row_id = 5")
+        con.execute(f"INSERT INTO {MEMBERS} SELECT NULL, -1, 'no participant', [], [], 0")
+        con.execute(
+            f"INSERT INTO {MEMBERS} SELECT 'p' || i, 100000 + i, 'new', ['n'], [], 0 FROM range(30) t(i)"
+        )
+        # rows of a table without participant_key
+        con.execute(f"UPDATE {LEDGER} SET entry = 'corrected' WHERE account = 7")
+        con.execute(f"DELETE FROM {LEDGER} WHERE account = 8")
+        con.execute(f"INSERT INTO {LEDGER} SELECT * FROM {LEDGER} WHERE account = 9 LIMIT 1")
+        # a published table dropped, one added, a column's type changed
+        con.execute("DROP TABLE provider_views.provider_referral_handoffs")
+        con.execute("CREATE TABLE marts.new_mart AS SELECT 1 AS n")
+        con.execute("ALTER TABLE marts.referral_handoffs ALTER referral_id TYPE INTEGER")
+    publication = publish_changes(settings, delta_min_rows=1000)
+
+    assert_equal_tables(
+        publication.path,
+        warehouse,
+        {
+            "raw.batches",
+            "raw.dead_letters",
+            "marts.referral_handoffs",
+            "marts.new_mart",
+            "reference.provider_directory",
+            "reference.ledger",
+            "operators.member_rows",
+        },
+    )
+    done = actions(publication)
+    # updated by difference, not copied whole: the test would not test the delta otherwise
+    assert done[MEMBERS] == "updated" and done[LEDGER] == "updated"
+    assert done["marts.referral_handoffs"] == done["marts.new_mart"] == "replaced"
+    assert done["raw.batches"] == "kept"
+    assert publication.changed("marts") == {"referral_handoffs", "new_mart"}
+    with duckdb.connect(str(publication.path), read_only=True) as con:
+        assert con.execute("SELECT typeof(referral_id) FROM marts.referral_handoffs LIMIT 1").fetchone() == (
+            "INTEGER",
+        )
+
+
+@pytest.mark.parametrize("table", [MEMBERS, LEDGER])
+def test_a_row_held_twice_on_one_side_and_once_on_the_other_is_published_as_often_as_the_warehouse_has_it(
+    settings: Settings, table: str
+):
+    warehouse = settings.warehouse_path
+    build_warehouse(warehouse)
+    add_delta_tables(warehouse, rows=5000)
+    publish_changes(settings, delta_min_rows=1000)
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(f"INSERT INTO {table} SELECT * FROM {table} LIMIT 1")
+        duplicated = con.execute(f"SELECT * FROM {table} LIMIT 1").fetchone()
+    twice = publish_changes(settings, delta_min_rows=1000)
+    assert actions(twice)[table] == "updated"
+    assert differences(twice.path, warehouse, table) == (0, 0, 5001, 5001)
+
+    with duckdb.connect(str(warehouse)) as con:  # and back to once
+        con.execute(f"DELETE FROM {table} WHERE rowid = (SELECT max(rowid) FROM {table})")
+        assert con.execute(f"SELECT * FROM {table} WHERE rowid = 0").fetchone() == duplicated
+    once = publish_changes(settings, delta_min_rows=1000)
+    assert actions(once)[table] == "updated"
+    assert differences(once.path, warehouse, table) == (0, 0, 5000, 5000)
+
+
+def test_publishing_by_difference_again_and_again_keeps_the_file_near_the_size_of_a_fresh_copy(
+    settings: Settings, tmp_path: Path
+):
+    warehouse = settings.warehouse_path
+    build_warehouse(warehouse)
+    add_delta_tables(warehouse, rows=100_000)
+    publish_changes(settings, delta_min_rows=1000)
+    fresh = Settings(home=tmp_path / "fresh")  # the oracle: a new file from the same warehouse
+    fresh.state_dir.mkdir(parents=True)
+    fresh.warehouse_path.symlink_to(warehouse)
+    # Without a bound, the deleted rows the file keeps (or DuckDB's own vacuum: blocks it leaves free)
+    # take it past 1.5 times a fresh copy by the 7th or 8th run.
+    updated = []
+    for run in range(1, 11):
+        with duckdb.connect(str(warehouse)) as con:  # 5 % of participants change
+            con.execute(
+                f"UPDATE {MEMBERS} SET measure = md5(measure), version = {run} "
+                f"WHERE hash(participant_key, {run}) % 100 < 5"
+            )
+        publication = publish_changes(settings, delta_min_rows=1000)
+        updated.append(actions(publication)[MEMBERS])
+        fresh.published_warehouse_path.unlink(missing_ok=True)
+        fresh_size = publish_warehouse(fresh).stat().st_size
+        assert publication.path.stat().st_size < 1.5 * fresh_size, (run, updated)
+        assert differences(publication.path, warehouse, MEMBERS)[:2] == (0, 0)
+    assert updated.count("updated") >= 4, updated
+
+
+def test_a_published_copy_that_is_not_a_duckdb_file_is_replaced_by_a_new_one(settings: Settings):
+    build_warehouse(settings.warehouse_path)
+    settings.published_warehouse_path.parent.mkdir(parents=True)
+    settings.published_warehouse_path.write_bytes(b"not a duckdb file" * 1000)
+    publication = publish_changes(settings)
+    assert set(actions(publication).values()) == {"replaced"}
+    assert_equal_tables(
+        publication.path,
+        settings.warehouse_path,
+        {
+            "raw.batches",
+            "raw.dead_letters",
+            "marts.referral_handoffs",
+            "provider_views.provider_referral_handoffs",
+            "reference.provider_directory",
+        },
+    )

@@ -108,8 +108,10 @@ def publish_all(settings: Settings, verdicts: Iterable[Any] = ()) -> dict[str, A
     the Data Docs pages of this run's validations.
 
     A skipped build (nothing new, docs/pipeline.md "Incrementality") left the warehouse as it was
-    published: the copy and exports stay as they are, not copied again. A run that validated nothing
-    renders no Data Docs (GX takes about 10 s to start)."""
+    published: the copy and exports stay as they are, not copied again. Otherwise only the tables that
+    changed are written into the copy, and only the exports of marts that changed are written again
+    (docs/pipeline.md, "Publishing only what changed"). A run that validated nothing renders no Data Docs
+    (GX takes about 10 s to start)."""
     build = dbt.read_build_state(settings)
     if publish.is_published(settings, build):
         published = settings.published_warehouse_path
@@ -119,9 +121,13 @@ def publish_all(settings: Settings, verdicts: Iterable[Any] = ()) -> dict[str, A
             publish.describe_published(settings, build),
         )
     else:
+        # The record is written after every export: only with it are the exports on disk those of the
+        # published copy, and a mart this publish did not change may keep its export.
+        exports_match_copy = publish.published_record(settings) is not None
         publish.forget_published(settings)
-        published = publish.publish_warehouse(settings)
-        exports = publish.export_marts(settings)
+        publication = publish.publish_changes(settings)
+        published = publication.path
+        exports = publish.export_marts(settings, publication.changed("marts") if exports_match_copy else None)
         publish.record_published(settings, build, exports)
     names = sorted({v.gx_run or validate.run_name(v.ref.name) for v in _verdicts(verdicts)})
     docs = settings.data_docs_dir / "index.html"
