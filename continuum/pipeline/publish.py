@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -45,6 +46,14 @@ DELTA_MAX_SHARE = 1 / 3
 #: A deleted row stays in the file until its table is copied whole: above this share of a table's rows
 #: deleted, it is (measured: the file stays below 1.3 to 1.4 times the size of a fresh copy).
 MAX_DELETED_SHARE = 1 / 4
+#: A table updated by difference is copied whole once it takes more blocks than its last whole copy did,
+#: scaled to its rows, by this share: inserted rows land in partly filled blocks and deleted ones stay
+#: (10 M events: the member rows took 10 % more blocks after one update of 1 % of them).
+MAX_GROWTH = 0.10
+#: ... and by more than these few blocks (1 MiB): a small table's one new block is no growth worth a copy.
+MIN_GROWTH_BLOCKS = 4
+#: What a table's comment in the copy says of its last whole copy, measured at the publish after it.
+WHOLE_COPY_LAYOUT = "copied whole: {blocks} blocks for {rows} rows"
 #: The column that groups a table's rows for the comparison when it has one (one digest per participant);
 #: a table without it is compared row by row (a digest per distinct row).
 GROUP_COLUMN = "participant_key"
@@ -178,7 +187,9 @@ def publish_table(
         return TableChange("kept")
     rows = con.execute(f"SELECT count(*) FROM source.{name}").fetchone()[0]
     deleted = deleted_rows(con, catalog, schema, table)
-    why = reason_to_replace(rows, rows_out, rows_in, deleted, delta_min_rows)
+    why = reason_to_replace(rows, rows_out, rows_in, deleted, delta_min_rows) or grown_too_much(
+        con, catalog, schema, table
+    )
     if why:
         return replace_table(con, name, why)
     con.execute(f"DELETE FROM {name} WHERE {key} IN (SELECT k FROM changed)")
@@ -199,6 +210,44 @@ def reason_to_replace(
     if deleted + rows_out > rows * MAX_DELETED_SHARE:
         return f"{deleted + rows_out} deleted rows would stay in the file, for {rows} rows"
     return None
+
+
+def grown_too_much(con: duckdb.DuckDBPyConnection, catalog: str, schema: str, table: str) -> str | None:
+    """Why the copy's table should be copied whole because it grew (None: it did not grow past
+    MAX_GROWTH): its blocks against those of its last whole copy, scaled to its rows. The whole copy's
+    layout is kept in the table's comment, written by the first publish that finds none (the table is
+    then as it was copied: every update by difference comes after that publish)."""
+    name = quoted(schema, table)
+    comment = con.execute(
+        "SELECT comment FROM duckdb_tables() WHERE database_name = ? AND schema_name = ? AND table_name = ?",
+        [catalog, schema, table],
+    ).fetchone()[0]
+    blocks = table_blocks(con, schema, table)
+    rows = con.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
+    whole = parse_layout(comment)
+    if whole is None:
+        layout = WHOLE_COPY_LAYOUT.format(blocks=blocks, rows=rows)
+        con.execute(f"COMMENT ON TABLE {name} IS '{layout}'")
+        return None
+    whole_blocks, whole_rows = whole
+    expected = whole_blocks * rows / whole_rows if whole_rows else whole_blocks
+    if blocks > max((1 + MAX_GROWTH) * expected, expected + MIN_GROWTH_BLOCKS):
+        return f"{blocks} blocks, {blocks / max(expected, 1):.2f} times its whole copy's for as many rows"
+    return None
+
+
+def table_blocks(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> int:
+    """The storage blocks the copy's table uses (as of the last checkpoint)."""
+    qualified = f"{schema}.{table}".replace("'", "''")
+    return con.execute(
+        f"SELECT count(DISTINCT block_id) FROM pragma_storage_info('{qualified}') WHERE block_id >= 0"
+    ).fetchone()[0]
+
+
+def parse_layout(comment: str | None) -> tuple[int, int] | None:
+    """(blocks, rows) of a WHOLE_COPY_LAYOUT comment; None for any other comment."""
+    found = re.fullmatch(WHOLE_COPY_LAYOUT.format(blocks=r"(\d+)", rows=r"(\d+)"), comment or "")
+    return (int(found[1]), int(found[2])) if found else None
 
 
 def replace_table(con: duckdb.DuckDBPyConnection, name: str, why: str) -> TableChange:
