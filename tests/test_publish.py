@@ -314,6 +314,25 @@ def test_publishing_by_difference_again_and_again_keeps_the_file_near_the_size_o
     assert updated.count("updated") >= 4, updated
 
 
+def test_a_copy_left_with_many_free_blocks_is_published_as_a_new_file(settings: Settings, tmp_path: Path):
+    warehouse = settings.warehouse_path
+    build_warehouse(warehouse)
+    add_delta_tables(warehouse, rows=200_000)
+    first = publish_changes(settings, delta_min_rows=1000)
+    with duckdb.connect(str(warehouse)) as con:  # the ledger is no longer published: its blocks are freed
+        con.execute(f"DROP TABLE {LEDGER}")
+    after = publish_changes(settings, delta_min_rows=1000)
+    fresh = Settings(home=tmp_path / "fresh")  # the oracle: a new file from the same warehouse
+    fresh.state_dir.mkdir(parents=True)
+    fresh.warehouse_path.symlink_to(warehouse)
+    fresh_size = publish_warehouse(fresh).stat().st_size
+    assert actions(first)[MEMBERS] == "replaced" and actions(after)[MEMBERS] == "replaced", "not written anew"
+    assert after.path.stat().st_size <= 1.05 * fresh_size
+    assert_equal_tables(
+        after.path, warehouse, tables(warehouse) - {"raw.events", "staging.stg", "intermediate.int_x"}
+    )
+
+
 def test_a_published_copy_that_is_not_a_duckdb_file_is_replaced_by_a_new_one(settings: Settings):
     build_warehouse(settings.warehouse_path)
     settings.published_warehouse_path.parent.mkdir(parents=True)

@@ -54,6 +54,9 @@ MAX_GROWTH = 0.10
 MIN_GROWTH_BLOCKS = 4
 #: What a table's comment in the copy says of its last whole copy, measured at the publish after it.
 WHOLE_COPY_LAYOUT = "copied whole: {blocks} blocks for {rows} rows"
+#: A copy with more of its blocks free than this (a dropped or replaced table's: a DuckDB file never
+#: shrinks) is written anew, from an empty file.
+MAX_FREE_SHARE = 0.10
 #: The column that groups a table's rows for the comparison when it has one (one digest per participant);
 #: a table without it is compared row by row (a digest per distinct row).
 GROUP_COLUMN = "participant_key"
@@ -107,7 +110,23 @@ def publish_changes(settings: Settings, delta_min_rows: int = DELTA_MIN_ROWS) ->
     copy up to 64-bit hash collisions (a changed group of rows whose count and sum of row hashes both stay
     the same)."""
     target = settings.published_warehouse_path
-    with atomic_path(target) as tmp, open_copy(target, tmp, settings) as con:
+    with atomic_path(target) as tmp:
+        changes, free_share = write_copy(settings, tmp, target, delta_min_rows)
+        if free_share > MAX_FREE_SHARE:
+            # A DuckDB file never shrinks: the blocks a dropped or replaced table freed stay in it.
+            log.info("%.0f %% of the copy's blocks are free: publishing a new file", 100 * free_share)
+            tmp.unlink()
+            changes, _ = write_copy(settings, tmp, None, delta_min_rows)
+    log.info("published %d tables to %s", len(changes), target)
+    return Publication(target, changes)
+
+
+def write_copy(
+    settings: Settings, tmp: Path, start_from: Path | None, delta_min_rows: int
+) -> tuple[dict[tuple[str, str], TableChange], float]:
+    """Make `tmp` hold the warehouse's published tables, starting from a copy of `start_from` (None: from
+    an empty file). Returns what was done to each table and the share of the file's blocks left free."""
+    with open_copy(start_from, tmp, settings) as con:
         # A table has no row order (every reader says its own ORDER BY); keeping the source's lets
         # DuckDB write a table with one thread only: a quarter of the copy's time at 100,000.
         con.execute("SET preserve_insertion_order = false")
@@ -125,16 +144,16 @@ def publish_changes(settings: Settings, delta_min_rows: int = DELTA_MIN_ROWS) ->
         }
         con.execute("DETACH source")
         con.execute("CHECKPOINT")
-    log.info("published %d tables to %s", len(tables), target)
-    return Publication(target, changes)
+        total, free = con.execute("SELECT total_blocks, free_blocks FROM pragma_database_size()").fetchone()
+    return changes, free / total if total else 0.0
 
 
-def open_copy(target: Path, tmp: Path, settings: Settings) -> duckdb.DuckDBPyConnection:
-    """`tmp` opened as a copy of the published file (so that unchanged tables are not written again), or as
-    a new empty file when there is none or it cannot be opened."""
+def open_copy(target: Path | None, tmp: Path, settings: Settings) -> duckdb.DuckDBPyConnection:
+    """`tmp` opened as a copy of the published file `target` (so that unchanged tables are not written
+    again), or as a new empty file when there is none or it cannot be opened."""
     # A publish that crashed may have left its log: replayed into this file, it would change it.
     wal_of(tmp).unlink(missing_ok=True)
-    if target.exists():
+    if target is not None and target.exists():
         shutil.copyfile(target, tmp)
     try:
         con = duckdb.connect(str(tmp))
