@@ -105,6 +105,17 @@
     {{ after_the_last_builds_mark(refreshed_column, 'refreshed_watermark') }}
 {%- endmacro %}
 
+{#- The state's refreshed_watermark as a constant (asked of the database: call it only when executing,
+    with a state), for a filter DuckDB can compare with each row group's range (a subquery it cannot
+    always: macros/incremental_outcomes.sql, outcome_member_row_is_rebuilt). -#}
+{% macro last_refreshed_watermark_literal() -%}
+    {%- set mark = run_query(
+        "select cast(coalesce(refreshed_watermark, '-infinity'::timestamptz) as varchar) from "
+        ~ incremental_state()
+    ).columns[0].values()[0] -%}
+    cast('{{ mark }}' as timestamptz)
+{%- endmacro %}
+
 {#- The staged event models (one per event type) int_events__unioned reads. -#}
 {% macro staged_event_models() -%}
     {{ return([
@@ -116,9 +127,10 @@
 {%- endmacro %}
 
 {#- Post-hook: record what this build saw (the latest loaded_at of `inputs`, the names of the staged
-    models the model reads; the latest refreshed_at of the model `refreshed_from`, if given; and as_of)
-    for the next build of this model. -#}
+    models the model reads; the latest refreshed_at of the model or models `refreshed_from`, if given;
+    and as_of) for the next build of this model. -#}
 {% macro save_incremental_state(inputs, refreshed_from=none) -%}
+    {%- set refreshed_models = [refreshed_from] if refreshed_from is string else refreshed_from -%}
     create or replace table {{ incremental_state_relation() }} as
     select
         (select max(loaded_at) from (
@@ -126,8 +138,12 @@
             select max(loaded_at) as loaded_at from {{ ref(input) }}{{ ' union all' if not loop.last }}
             {%- endfor %}
         )) as loaded_watermark,
-        {%- if refreshed_from %}
-        (select max(refreshed_at) from {{ ref(refreshed_from) }}) as refreshed_watermark,
+        {%- if refreshed_models %}
+        (select max(refreshed_at) from (
+            {%- for model in refreshed_models %}
+            select max(refreshed_at) as refreshed_at from {{ ref(model) }}{{ ' union all' if not loop.last }}
+            {%- endfor %}
+        )) as refreshed_watermark,
         {%- endif %}
         {{ as_of() }} as built_as_of
 {%- endmacro %}

@@ -60,5 +60,6 @@ select
     list_concat([mediated.event_id], {{ event_ids_of('mediated.retaliations') }}) as event_ids,
     list_sort(list_distinct(
         list_concat([mediated.provider_id], {{ provider_ids_of('mediated.retaliations') }})
-    )) as provider_ids
+    )) as provider_ids,
+    {{ build_started_at() }} as refreshed_at  -- written by this build: what the member rows read since
 from mediated

@@ -82,5 +82,6 @@ select
     cast(null as varchar) as to_provider_id,
     cast(null as varchar) as service_type,
     event_ids,
-    provider_ids
+    provider_ids,
+    {{ build_started_at() }} as refreshed_at  -- written by this build: what the member rows read since
 from (select * from program_completion union all select * from violent_reinjury_12m)

@@ -52,5 +52,6 @@ select
     cast(null as varchar) as service_type,
     -- the release, then the events in the window that decide the numerator
     list_concat([member_id], window_event_ids) as event_ids,
-    list_sort(list_distinct(list_concat([release_provider_id], window_provider_ids))) as provider_ids
+    list_sort(list_distinct(list_concat([release_provider_id], window_provider_ids))) as provider_ids,
+    {{ build_started_at() }} as refreshed_at  -- written by this build: what the member rows read since
 from members

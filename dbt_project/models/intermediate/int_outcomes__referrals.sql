@@ -76,6 +76,7 @@ select
     members.to_provider_id,
     members.service_type,
     referral_events.event_ids,
-    referral_events.provider_ids
+    referral_events.provider_ids,
+    {{ build_started_at() }} as refreshed_at  -- written by this build: what the member rows read since
 from members
 left join referral_events on referral_events.referral_id = members.member_id

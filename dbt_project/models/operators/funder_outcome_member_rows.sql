@@ -13,10 +13,13 @@
 -- 100,000 participants and ran out of memory at 10 million events (docs/benchmarks.md). Whether a cell may
 -- be opened at all (published, not suppressed) is decided from funder_outcomes when it is opened.
 -- Incremental by participant like its inputs (macros/incremental_outcomes.sql): the same participants
--- are rebuilt, from their rows there.
+-- are rebuilt, from their rows there, reading only the rows written since its last build.
 -- Not sorted: sorting by cell cost 5 s of this model's 17 s at 100,000 participants for a few tenths of a
 -- second on opening the largest cells (0.4 s unsorted) and no smaller file.
-{{ outcome_members_config() }}
+{{ outcome_members_config(refreshed_from=[
+    'int_outcomes__participants_served', 'int_outcomes__referrals', 'int_outcomes__programs',
+    'int_outcomes__reentry', 'int_outcomes__mediation',
+]) }}
 
 with {{ rebuilt_participants_cte() }}
 member_rows as (  -- `union all by name`: the models' columns in any order; the participants rebuilt
@@ -31,7 +34,7 @@ member_rows as (  -- `union all by name`: the models' columns in any order; the 
         union all by name
         select * from {{ ref('int_outcomes__mediation') }}
     )
-    where {{ outcome_member_is_rebuilt() }}
+    where {{ outcome_member_row_is_rebuilt() }}
 ),
 
 demographic_groups as (  -- a participant's gender and race/ethnicity groups, as one sorted list
