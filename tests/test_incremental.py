@@ -337,7 +337,7 @@ def test_new_raw_rows_build_every_model_and_data_test_but_not_the_unit_tests() -
     assert pipeline_dbt.plan_build(last, now).args == ("--exclude", "resource_type:unit_test")
 
 
-def test_nothing_new_selects_every_model_folder_but_staging(tmp_path: Path) -> None:
+def test_nothing_new_leaves_staging_and_what_as_of_cannot_change(tmp_path: Path) -> None:
     for folder in ("staging", "intermediate", "marts", "exports"):
         (tmp_path / "models" / folder).mkdir(parents=True)
     state = pipeline_dbt.BuildState("project-a", RAW)
@@ -349,6 +349,7 @@ def test_nothing_new_selects_every_model_folder_but_staging(tmp_path: Path) -> N
         "path:models/marts",
         "--exclude",
         "resource_type:unit_test",
+        "tag:independent_of_as_of",
     )
 
 

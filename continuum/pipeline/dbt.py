@@ -258,6 +258,9 @@ class BuildPlan:
 
 
 NO_UNIT_TESTS = ("--exclude", "resource_type:unit_test")
+# Models outside staging whose rows depend on the raw rows alone, never on as_of (their config says so):
+# a build with nothing new leaves them, and the data tests on them, as built.
+INDEPENDENT_OF_AS_OF = "tag:independent_of_as_of"
 REBUILD_ALL_KEYS = ("--vars", "{rebuild_all_keys: true}")  # macros/incremental_as_of.sql
 
 
@@ -289,9 +292,10 @@ def plan_build(last: BuildState | None, now: BuildState, project_dir: Path = DBT
     - Same project, new raw rows: everything but the unit tests, which test code (with their own inputs
       and as_of) and passed on this very project in an earlier build.
     - Same project, same raw tables (and as_of past the next change, else skip_reason skips the build):
-      only the models outside staging (everything there depends on as_of) and the data tests on them,
-      selected by folder so that a test that also reads staging or a seed still runs. Staging, the seeds
-      and the tests that read only them are exactly as last built."""
+      only the models outside staging (which never depends on as_of) and the data tests on them,
+      selected by folder so that a test that also reads staging or a seed still runs, but for those
+      tagged independent of as_of. Staging, the seeds, those models and the tests that read only them
+      are exactly as last built."""
     if last is None or now.raw is None:
         return BuildPlan(REBUILD_ALL_KEYS, "full build: no successful build recorded for this warehouse")
     if last.project != now.project:
@@ -302,8 +306,8 @@ def plan_build(last: BuildState | None, now: BuildState, project_dir: Path = DBT
         return BuildPlan(NO_UNIT_TESTS, "new raw rows: all models and data tests, unit tests passed already")
     folders = sorted(p.name for p in (project_dir / "models").iterdir() if p.is_dir() and p.name != "staging")
     return BuildPlan(
-        ("--select", *(f"path:models/{name}" for name in folders), *NO_UNIT_TESTS),
-        "nothing new: the models that depend on as_of and their data tests; staging and seeds as built",
+        ("--select", *(f"path:models/{name}" for name in folders), *NO_UNIT_TESTS, INDEPENDENT_OF_AS_OF),
+        "nothing new: the models that depend on as_of and their data tests; the others and seeds as built",
     )
 
 

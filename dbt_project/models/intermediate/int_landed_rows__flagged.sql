@@ -5,10 +5,13 @@
   Incremental: numbering every landed row took 6-9 s of every build at 10 M events. A build writes again
   (delete+insert on provider_id + event_id) only every copy of the events with a copy loaded since its
   last build: a copy loaded later may have landed earlier (a quarantined batch released) and take first
-  place from a kept one. Landing facts never depend on as_of.
+  place from a kept one. Landing facts never depend on as_of, so a build with nothing new leaves the
+  model as built (tagged: continuum.pipeline.dbt.plan_build; scanning the landed rows' keys for none
+  loaded since took 2.7 s at 10 M events).
 -#}
 {{ config(
     materialized='incremental',
+    tags=['independent_of_as_of'],
     incremental_strategy='delete+insert',
     unique_key=['provider_id', 'event_id'],
     post_hook=["{{ save_incremental_state(['stg_raw__landed_rows']) }}"]
