@@ -79,7 +79,7 @@ consenting as (  -- the consenting participants rebuilt
     where requested.event_type = 'referral.requested'
       and requested.referral_id in (select referral_id from changed_events where referral_id is not null)
     union
-    select participant_key  -- the enrollments exited (the spells are rebuilt whole before)
+    select participant_key  -- the enrollments exited (the spells are built before)
     from {{ ref('int_participants__enrollment_spells') }}
     where exit_event_id in (select event_id from changed_events where event_type = 'participant.exited')
     union
