@@ -88,9 +88,45 @@ def test_row_by_row_staging_tests_read_only_the_rows_loaded_since_the_last_teste
     assert failures_of(settings, SERVICE_TYPE_TEST) == [("fail", 2)]
 
 
+UNIONED_UNIQUE_TEST = "unique_combination_of_columns_int_events__unioned_provider_id__event_id"
+
+
+@pytest.mark.slow
+def test_a_marked_uniqueness_test_counts_only_the_keys_written_since_the_last_tested_build(tmp_path: Path):
+    """Two events of int_events__unioned are duplicated in place: one copy stamped as written before the
+    last successful build (tested already: its key is not counted again), one as written since (counted,
+    over the whole table). dbt's test returns a row per duplicated key: 1, not 2."""
+    settings = home(tmp_path, "pipeline", raw_rows(envelopes()))
+    first = T + timedelta(hours=1)
+    tasks.build_warehouse(settings, first.isoformat())
+    built = dbt.read_build_state(settings).built_at
+    with duckdb.connect(str(settings.warehouse_path)) as conn:
+        (old_copy, new_copy) = conn.execute(
+            "select event_id from intermediate.int_events__unioned order by event_id limit 2"
+        ).fetchall()
+        for (event_id,), written in (
+            (old_copy, built - timedelta(hours=1)),
+            (new_copy, built + timedelta(minutes=1)),
+        ):
+            conn.execute(
+                "insert into intermediate.int_events__unioned "
+                "select * replace (?::timestamptz as refreshed_at) from intermediate.int_events__unioned "
+                "where event_id = ?",
+                [written, event_id],
+            )
+
+    # Nothing new, as_of a month on (past the next change: a build, not a skip); no event is rewritten.
+    with pytest.raises(dbt.DbtBuildFailed, match=UNIONED_UNIQUE_TEST):
+        tasks.build_warehouse(settings, (first + timedelta(days=30)).isoformat())
+    assert failures_of(settings, UNIONED_UNIQUE_TEST) == [("fail", 1)]
+
+
 def test_the_mark_is_kept_only_for_the_same_project():
-    same = dbt.BuildState("project-a", {}, tested_through=LOADED)
-    assert dbt.rows_tested_already(same, dbt.BuildState("project-a", {})) == LOADED
-    assert dbt.rows_tested_already(same, dbt.BuildState("project-b", {})) is None  # tests may have changed
-    assert dbt.rows_tested_already(None, dbt.BuildState("project-a", {})) is None  # no successful build
-    assert dbt.rows_tested_already(same, None) is None  # an unplanned build (--full-refresh, --select)
+    built = LOADED + timedelta(minutes=5)
+    same = dbt.BuildState("project-a", {}, built_at=built, tested_through=LOADED)
+    every_row = dbt.AlreadyTested()
+    assert dbt.rows_tested_already(same, dbt.BuildState("project-a", {})) == dbt.AlreadyTested(LOADED, built)
+    # tests may have changed
+    assert dbt.rows_tested_already(same, dbt.BuildState("project-b", {})) == every_row
+    assert dbt.rows_tested_already(None, dbt.BuildState("project-a", {})) == every_row  # no successful build
+    assert dbt.rows_tested_already(same, None) == every_row  # an unplanned build (--full-refresh, --select)

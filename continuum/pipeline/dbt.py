@@ -53,17 +53,32 @@ AS_OF_ENV = "CONTINUUM_DBT_AS_OF"
 #: The rows the last successful build of this project tested already: row-local data tests of staging
 #: (macros/get_where_subquery.sql) read only rows loaded after this instant. Unset: every row is tested.
 TESTED_THROUGH_ENV = "CONTINUUM_DBT_TESTED_THROUGH"
+#: The rows the models keeping theirs wrote before this instant (their `refreshed_at`) were tested by the
+#: last successful build of this project: the uniqueness tests marked `keys_written_since_tested`
+#: (tests/generic/unique_combination_of_columns.sql) count only the keys written since. Unset: every key.
+WRITTEN_TESTED_THROUGH_ENV = "CONTINUUM_DBT_WRITTEN_TESTED_THROUGH"
+
+
+@dataclass(frozen=True)
+class AlreadyTested:
+    """What the last successful build of this project tested: staging's rows loaded through `loaded`,
+    and the rows written (refreshed_at) before `written`. None: every row."""
+
+    loaded: datetime | None = None
+    written: datetime | None = None
 
 
 def dbt_env(
-    settings: Settings, as_of: datetime | None = None, tested_through: datetime | None = None
+    settings: Settings, as_of: datetime | None = None, tested: AlreadyTested = AlreadyTested()
 ) -> dict[str, str]:
     env = continuum_env(settings)
-    env.pop(TESTED_THROUGH_ENV, None)  # never inherited: only the build record says what was tested
+    for name in (TESTED_THROUGH_ENV, WRITTEN_TESTED_THROUGH_ENV):
+        env.pop(name, None)  # never inherited: only the build record says what was tested
     return {
         **env,
         **({AS_OF_ENV: as_of.isoformat()} if as_of is not None else {}),
-        **({TESTED_THROUGH_ENV: tested_through.isoformat()} if tested_through is not None else {}),
+        **({TESTED_THROUGH_ENV: tested.loaded.isoformat()} if tested.loaded is not None else {}),
+        **({WRITTEN_TESTED_THROUGH_ENV: tested.written.isoformat()} if tested.written is not None else {}),
         "CONTINUUM_WAREHOUSE_PATH": str(settings.warehouse_path),
         "DBT_TARGET_PATH": str(dbt_target_dir(settings)),
         "DBT_LOG_PATH": str(settings.state_dir / "dbt" / "logs"),
@@ -148,11 +163,13 @@ def dbt_build(
             return skipped
         plan = plan_build(last, before, project_dir)
         build_state_path(settings).unlink(missing_ok=True)  # a failed or killed build plans a full one next
-    tested_through = rows_tested_already(last, before)
+    tested = rows_tested_already(last, before)
     log.info("dbt build plan: %s", plan.why)
-    if tested_through is not None:
-        log.info("staging's row-by-row tests read rows loaded after %s", tested_through.isoformat())
-    results = run_dbt_build(settings, as_of, plan.args, project_dir, timeout_s, tested_through)
+    if tested.loaded is not None:
+        log.info("staging's row-by-row tests read rows loaded after %s", tested.loaded.isoformat())
+    if tested.written is not None:
+        log.info("the marked uniqueness tests count keys written after %s", tested.written.isoformat())
+    results = run_dbt_build(settings, as_of, plan.args, project_dir, timeout_s, tested)
     if before is not None:
         record_build(settings, before, as_of)
     summary = f"{summarize(results)}; {plan.why}"
@@ -160,15 +177,20 @@ def dbt_build(
     return summary
 
 
-def rows_tested_already(last: BuildState | None, now: BuildState | None) -> datetime | None:
-    """The loaded_at through which the last successful build of this very project tested staging's rows
-    (None: test every row). Staging only appends, and a row's own values do not change once staged, so a
-    row-by-row test (not null, accepted values) that passed on a row passes on it again; tests that
-    compare rows (uniqueness, relationships) still read every row. A changed project (its tests may
-    have changed), an unplanned build (`--full-refresh`) or a failed one leaves no mark: all rows."""
+def rows_tested_already(last: BuildState | None, now: BuildState | None) -> AlreadyTested:
+    """What the last successful build of this very project tested (AlreadyTested(): test every row).
+
+    - `loaded`: the loaded_at through which it tested staging's rows. Staging only appends, and a row's
+      own values do not change once staged, so a row-by-row test (not null, accepted values) that passed
+      on a row passes on it again; tests that compare rows (relationships) still read every row.
+    - `written`: when it finished. Every row a model wrote before (its `refreshed_at` is the start of
+      the build that wrote it) was in the tables that build tested, so a marked uniqueness test need
+      count only the keys written since (a row written since shares a key with an older one, or not).
+    A changed project (its tests may have changed), an unplanned build (`--full-refresh`) or a failed one
+    leaves no mark (a failed build removes the record, and the next is a full one): all rows."""
     if last is None or now is None or last.project != now.project:
-        return None
-    return last.tested_through
+        return AlreadyTested()
+    return AlreadyTested(loaded=last.tested_through, written=last.built_at)
 
 
 def run_dbt_build(
@@ -177,7 +199,7 @@ def run_dbt_build(
     args: tuple[str, ...],
     project_dir: Path,
     timeout_s: float,
-    tested_through: datetime | None = None,
+    tested: AlreadyTested = AlreadyTested(),
 ) -> list[NodeResult]:
     command = dbt_build_command(*args, project_dir=project_dir)
     results_path = run_results_path(settings)
@@ -185,7 +207,7 @@ def run_dbt_build(
     log.info("running %s (as_of %s)", " ".join(command), as_of.isoformat())
     done = subprocess.run(
         command,
-        env=dbt_env(settings, as_of, tested_through),
+        env=dbt_env(settings, as_of, tested),
         cwd=settings.state_dir,
         capture_output=True,
         text=True,

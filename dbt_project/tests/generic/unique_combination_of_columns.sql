@@ -1,7 +1,27 @@
-{#- The grain of a model is these columns together: no two rows share them. -#}
-{% test unique_combination_of_columns(model, combination_of_columns) %}
-select {{ combination_of_columns | join(', ') }}, count(*) as rows_with_this_grain
-from {{ model }}
-group by {{ combination_of_columns | join(', ') }}
+{#- The grain of a model is these columns together: no two rows share them.
+    `keys_written_since_tested: true`, on a model whose rows carry `refreshed_at` (the start of the build
+    that wrote them), counts in the pipeline's builds only the keys of the rows written since the last
+    successful build of this project tested the table (CONTINUUM_DBT_WRITTEN_TESTED_THROUGH, set by
+    continuum.pipeline.dbt from its build record; unset, every key): the rows written before were unique
+    then, so a key can be shared now only if a row of it was written since, and each such key is still
+    counted over the whole table. Grouping every key of int_events__unioned took 2.8 s of a build with
+    nothing new at 10 M events; this reads the key columns once and groups a few. Read only when
+    executing, like as_of (a value that changes on every build must not make dbt re-parse the project). -#}
+{% test unique_combination_of_columns(model, combination_of_columns, keys_written_since_tested=false) %}
+{%- set columns = combination_of_columns | join(', ') -%}
+{%- set tested_through = env_var('CONTINUUM_DBT_WRITTEN_TESTED_THROUGH', '')
+        if execute and keys_written_since_tested else '' -%}
+select {{ columns }}, count(*) as rows_with_this_grain
+from (select * from {{ model }}) as tested
+{%- if tested_through %}
+semi join (
+    select distinct {{ columns }} from {{ model }}
+    where refreshed_at > cast('{{ tested_through }}' as timestamptz)
+) as written_since
+    on {% for column in combination_of_columns -%}
+    tested.{{ column }} is not distinct from written_since.{{ column }}{{ ' and ' if not loop.last }}
+    {%- endfor %}  {#- a key may hold nulls (program_type of the member rows) #}
+{%- endif %}
+group by {{ columns }}
 having count(*) > 1
 {% endtest %}
