@@ -35,10 +35,37 @@ status_changed as (
     select * from {{ ref('stg_events__referral_status_changed') }}
 ),
 
+-- The exits and status changes this build writes (see the model's note), before their derived column:
+-- numbering every enrollment and request to find it took 1.8 s of a build with nothing new at 10 M events.
+exits_written as (
+    select * from exited
+    where {{ event_is_rewritten('exited') }}
+    {%- if is_incremental() %}
+       or exists (  -- an enrollment of it loaded since: its program can have changed
+           select 1 from enrolled
+           where enrolled.provider_id = exited.provider_id and enrolled.enrollment_id = exited.enrollment_id
+             and {{ loaded_since_last_build('enrolled.loaded_at') }}
+       )
+    {%- endif %}
+),
+
+status_changes_written as (
+    select * from status_changed
+    where {{ event_is_rewritten('status_changed') }}
+    {%- if is_incremental() %}
+       or exists (  -- a request of its referral loaded since: its service can have changed
+           select 1 from requested
+           where requested.referral_id = status_changed.referral_id
+             and {{ loaded_since_last_build('requested.loaded_at') }}
+       )
+    {%- endif %}
+),
+
 -- The program of an enrollment, for its exits: the first enrollment of that id at that provider.
 enrollment_programs as (
     select provider_id, enrollment_id, program_type
     from enrolled
+    semi join exits_written using (provider_id, enrollment_id)
     qualify row_number() over (partition by provider_id, enrollment_id order by occurred_at, event_id) = 1
 ),
 
@@ -46,6 +73,7 @@ enrollment_programs as (
 referral_services as (
     select referral_id, service_type
     from requested
+    semi join status_changes_written using (referral_id)
     qualify row_number() over (partition by referral_id order by occurred_at, event_id) = 1
 ),
 
@@ -57,18 +85,10 @@ unioned as (
     union all
     select exited.event_id, exited.provider_id, exited.participant_key, exited.occurred_at, 'participant.exited',
            enrollment_programs.program_type, null, null, exited.loaded_at
-    from exited
+    from exits_written as exited
     left join enrollment_programs
         on enrollment_programs.provider_id = exited.provider_id
         and enrollment_programs.enrollment_id = exited.enrollment_id
-    where {{ event_is_rewritten('exited') }}
-    {%- if is_incremental() %}
-       or exists (  -- an enrollment of it loaded since: its program can have changed
-           select 1 from enrolled
-           where enrolled.provider_id = exited.provider_id and enrolled.enrollment_id = exited.enrollment_id
-             and {{ loaded_since_last_build('enrolled.loaded_at') }}
-       )
-    {%- endif %}
     union all
     select event_id, provider_id, participant_key, occurred_at, 'consent.granted', null, null, null, loaded_at
     from {{ ref('stg_events__consent_granted') }}
@@ -86,16 +106,8 @@ unioned as (
     select status_changed.event_id, status_changed.provider_id, status_changed.participant_key,
            status_changed.occurred_at, 'referral.status_changed',
            null, referral_services.service_type, status_changed.referral_id, status_changed.loaded_at
-    from status_changed
+    from status_changes_written as status_changed
     left join referral_services on referral_services.referral_id = status_changed.referral_id
-    where {{ event_is_rewritten('status_changed') }}
-    {%- if is_incremental() %}
-       or exists (  -- a request of its referral loaded since: its service can have changed
-           select 1 from requested
-           where requested.referral_id = status_changed.referral_id
-             and {{ loaded_since_last_build('requested.loaded_at') }}
-       )
-    {%- endif %}
     union all
     select event_id, provider_id, participant_key, occurred_at, 'service.delivered',
            null, service_type, referral_id, loaded_at
