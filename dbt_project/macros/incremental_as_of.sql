@@ -58,6 +58,13 @@
     coalesce({{ as_of() }} < {{ last_as_of() }}, false)
 {%- endmacro %}
 
+{#- as_of_moved_back(), asked of the database when executing (false otherwise, and without state): for
+    a choice made in Jinja, so that the SQL of the usual case holds only constants DuckDB can prune by. -#}
+{% macro as_of_moved_back_now() -%}
+    {%- if not execute or incremental_state() is none -%}{{ return(false) }}{%- endif -%}
+    {{ return(run_query('select ' ~ as_of_moved_back()).columns[0].values()[0]) }}
+{%- endmacro %}
+
 {#- True for a row (of a model cut off at as_of) that can change this model since its last build:
     loaded after the latest loaded_at the last build saw (strictly: with `>=` the whole last load,
     often a back-load of a million events, counted as new again in every later build, and a build
