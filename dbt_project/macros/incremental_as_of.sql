@@ -58,11 +58,17 @@
     coalesce({{ as_of() }} < {{ last_as_of() }}, false)
 {%- endmacro %}
 
-{#- as_of_moved_back(), asked of the database when executing (false otherwise, and without state): for
-    a choice made in Jinja, so that the SQL of the usual case holds only constants DuckDB can prune by. -#}
+{#- The value of the SQL `expression`, asked of the database now (call it only when executing): for a
+    choice made in Jinja or a constant written into the SQL, so that the SQL of the usual case holds only
+    constants DuckDB can prune row groups by (a subquery behind an OR or a UNION it does not push down). -#}
+{% macro value_now(expression) -%}
+    {{ return(run_query('select ' ~ expression).columns[0].values()[0]) }}
+{%- endmacro %}
+
+{#- as_of_moved_back(), asked of the database (false when not executing, and without state). -#}
 {% macro as_of_moved_back_now() -%}
     {%- if not execute or incremental_state() is none -%}{{ return(false) }}{%- endif -%}
-    {{ return(run_query('select ' ~ as_of_moved_back()).columns[0].values()[0]) }}
+    {{ return(value_now(as_of_moved_back())) }}
 {%- endmacro %}
 
 {#- True for a row (of a model cut off at as_of) that can change this model since its last build:
@@ -112,14 +118,13 @@
     {{ after_the_last_builds_mark(refreshed_column, 'refreshed_watermark') }}
 {%- endmacro %}
 
-{#- The state's refreshed_watermark as a constant (asked of the database: call it only when executing,
-    with a state), for a filter DuckDB can compare with each row group's range (a subquery it cannot
-    always: macros/incremental_outcomes.sql, outcome_member_row_is_rebuilt). -#}
+{#- The state's refreshed_watermark as a constant (value_now: call it only when executing, with a
+    state), for a filter DuckDB can compare with each row group's range of refreshed_at. -#}
 {% macro last_refreshed_watermark_literal() -%}
-    {%- set mark = run_query(
-        "select cast(coalesce(refreshed_watermark, '-infinity'::timestamptz) as varchar) from "
-        ~ incremental_state()
-    ).columns[0].values()[0] -%}
+    {%- set mark = value_now(
+        "(select cast(coalesce(refreshed_watermark, '-infinity'::timestamptz) as varchar) from "
+        ~ incremental_state() ~ ")"
+    ) -%}
     cast('{{ mark }}' as timestamptz)
 {%- endmacro %}
 

@@ -126,10 +126,10 @@ rebuilt_participants as (
     written since lets DuckDB skip the row groups written before (their refreshed_at range), instead of
     reading every member row at 10 million events to take the rebuilt participants' (9 s). DuckDB skips
     them only for a constant behind no OR, so both the choice to rebuild all and the mark are asked of
-    the database when the model is compiled (before its hooks: the state is the last build's). -#}
+    the database when the model is compiled (value_now; before its hooks: the state is the last build's). -#}
 {% macro outcome_member_row_is_rebuilt() -%}
     {%- if not execute or not is_incremental() or incremental_state() is none -%}true
-    {%- elif run_query('select ' ~ outcome_members_rebuild_all()).columns[0].values()[0] -%}true
+    {%- elif value_now(outcome_members_rebuild_all()) -%}true
     {%- else -%}
     (participant_key in (select participant_key from rebuilt_participants)
      and refreshed_at > {{ last_refreshed_watermark_literal() }})
