@@ -24,7 +24,7 @@ import orjson
 import pytest
 from kafka import KafkaAdminClient
 from test_pipeline_support import run_continuum
-from test_producer import read_topic
+from test_producer import read_topics
 
 from common.directory import load_directory
 from common.settings import Settings
@@ -161,7 +161,7 @@ def all_records(settings: Settings) -> list:
     admin = KafkaAdminClient(**client_config(settings, client_id="fhir-test"))
     topics = admin.list_topics()
     admin.close()
-    return [r for topic in topics for r in read_topic(settings, topic)]
+    return read_topics(settings, sorted(topics))
 
 
 def test_each_provider_sends_its_part_of_the_referrals_and_nothing_that_identifies(

@@ -23,8 +23,13 @@ from tests.contract_examples import SUBJECT, VALID_DATA, message
 
 def read_topic(settings: Settings, topic: str, timeout_s: float = 20.0) -> list:
     """Every record of `topic`, read until each partition reached the high watermark its fetches report."""
+    return read_topics(settings, [topic], timeout_s)
+
+
+def read_topics(settings: Settings, topics: list[str], timeout_s: float = 20.0) -> list:
+    """Every record of `topics`, by one consumer (a consumer per topic costs a second each)."""
     consumer = KafkaConsumer(**client_config(settings, enable_auto_commit=False, consumer_timeout_ms=1000))
-    partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+    partitions = [TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t) or ()]
     consumer.assign(partitions)
     consumer.seek_to_beginning()
     records, deadline = [], time.monotonic() + timeout_s
