@@ -260,6 +260,45 @@ def test_a_publish_by_difference_equals_the_warehouse_table_for_table(settings: 
         )
 
 
+def test_a_table_stamped_by_its_writes_is_compared_by_count_and_latest_stamp_and_published_equal(
+    settings: Settings,
+):
+    """A table with refreshed_at is written as the models write theirs: a participant's rows deleted and
+    inserted again with the build's stamp (some with the same values), or deleted only."""
+    warehouse = settings.warehouse_path
+    build_warehouse(warehouse)
+    stamped = "operators.stamped_rows"
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("CREATE SCHEMA IF NOT EXISTS operators")
+        con.execute(
+            f"CREATE TABLE {stamped} AS SELECT 'p' || (i // 4) AS participant_key, i AS row_id, "
+            "md5(i::varchar) AS measure, [i] AS event_ids, "
+            "timestamptz '2026-12-01 10:00:00+00' AS refreshed_at FROM range(8000) t(i)"
+        )
+    first = publish_changes(settings, delta_min_rows=1000)
+    assert actions(first)[stamped] == "replaced"
+    with duckdb.connect(str(warehouse)) as con:
+        build = "timestamptz '2026-12-01 10:15:00+00'"
+        con.execute(  # p1 to p9 rebuilt by the next build: p1 to p4 the same, p5 to p9 with new values
+            f"CREATE TEMP TABLE rebuilt AS SELECT * REPLACE ({build} AS refreshed_at, "
+            "CASE WHEN participant_key IN ('p5','p6','p7','p8','p9') THEN 'changed' ELSE measure END "
+            "AS measure) "
+            f"FROM {stamped} WHERE participant_key IN ('p1','p2','p3','p4','p5','p6','p7','p8','p9')"
+        )
+        con.execute(f"DELETE FROM {stamped} WHERE participant_key IN (SELECT participant_key FROM rebuilt)")
+        con.execute(f"INSERT INTO {stamped} FROM rebuilt")
+        con.execute(f"DELETE FROM {stamped} WHERE participant_key = 'p20'")  # left with no row
+        con.execute(f"DELETE FROM {stamped} WHERE row_id = 85")  # p21 left with three rows
+        con.execute(f"INSERT INTO {stamped} SELECT 'p-new', -1, 'new', [], {build}")
+    second = publish_changes(settings, delta_min_rows=1000)
+
+    assert actions(second)[stamped] == "updated"
+    # p1 to p9 (written again), p20 and p21 (rows deleted), p-new
+    assert second.tables[tuple(stamped.split("."))].keys == 12
+    kept = 8000 - 4 - 1 + 1  # p20's four rows and row 85 deleted, p-new's inserted
+    assert differences(second.path, warehouse, stamped) == (0, 0, kept, kept)
+
+
 @pytest.mark.parametrize("table", [MEMBERS, LEDGER])
 def test_a_row_held_twice_on_one_side_and_once_on_the_other_is_published_as_often_as_the_warehouse_has_it(
     settings: Settings, table: str

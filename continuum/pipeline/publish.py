@@ -60,6 +60,12 @@ MAX_FREE_SHARE = 0.10
 #: The column that groups a table's rows for the comparison when it has one (one digest per participant);
 #: a table without it is compared row by row (a digest per distinct row).
 GROUP_COLUMN = "participant_key"
+#: A table with this column (the start of the build that wrote each row: dbt's build_started_at()) is
+#: compared by each group's count of rows and latest stamp instead of a hash of every row: its models
+#: write a row only by inserting it with their build's stamp, later than any stamp the copy holds, so a
+#: group whose rows changed has a later stamp or another count (a group only deleted from: another count).
+#: Hashing every row of the member rows (9 M rows with three list columns at 10 M events) took 4.4 s.
+STAMP_COLUMN = "refreshed_at"
 
 
 def published_tables(con: duckdb.DuckDBPyConnection, catalog: str) -> list[tuple[str, str]]:
@@ -316,10 +322,12 @@ def changed_groups(
     con: duckdb.DuckDBPyConnection, name: str, key: str, columns: list[tuple[str, str]]
 ) -> tuple[int, int, int]:
     """Fill temp table `changed` with the keys whose group differs between the copy's table and the
-    warehouse's: another count of rows or another sum of row hashes (a group on one side only, too).
+    warehouse's: another count of rows, or another sum of row hashes (another latest stamp, in a table
+    with STAMP_COLUMN); a group on one side only, too.
     Returns (groups, rows to delete from the copy, rows to insert from the warehouse)."""
-    rows = row_hash([column for column, _ in columns])
-    digest = f"SELECT {key} AS k, count(*) AS n, sum({rows}) AS h FROM {{}} GROUP BY 1"
+    names = [column for column, _ in columns]
+    fingerprint = f"max({quoted(STAMP_COLUMN)})" if STAMP_COLUMN in names else f"sum({row_hash(names)})"
+    digest = f"SELECT {key} AS k, count(*) AS n, {fingerprint} AS h FROM {{}} GROUP BY 1"
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE changed AS "
         f"WITH published AS ({digest.format(name)}), warehouse AS ({digest.format('source.' + name)}) "
