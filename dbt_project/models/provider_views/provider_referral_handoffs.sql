@@ -9,6 +9,29 @@
 -- them) do not go back to the sender: those columns are null in the sender's row and
 -- is_part2_withheld is true. The receiver's row is whole: the request was addressed to it, and the
 -- answers are its own. See docs/handoffs.md.
+--
+-- Incremental (docs/pipeline.md, Incremental models): every row is worked out in every build (a join of
+-- the referrals with the participants' Part 2 grants takes a fraction of a second) but only the referrals
+-- whose rows differ from the stored ones are written again (delete+insert on referral_id): writing all
+-- 1.1 M rows at 10 M events took 3.7 s of a build with nothing new. The comparison is exact (every column,
+-- `is distinct from`), so the table equals a full rebuild; the post-hook drops the referrals that left
+-- referral_handoffs (as_of moved back).
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key='referral_id',
+    post_hook="delete from {{ this }} where referral_id not in (select referral_id from {{ ref('referral_handoffs') }})",
+) }}
+
+{%- set columns = ['viewer_provider_id', 'direction', 'referral_id', 'participant_key', 'from_provider_id',
+                   'to_provider_id', 'service_type', 'priority', 'contact_prohibited', 'requested_at',
+                   'first_response_at', 'accepted_at', 'completed_at', 'closed_at', 'final_status',
+                   'final_status_reason', 'hours_to_first_response', 'is_response_overdue', 'is_stalled',
+                   'is_connected', 'invalid_transition_count', 'is_part2_withheld'] %}
+{%- set withheld = ['first_response_at', 'accepted_at', 'completed_at', 'closed_at', 'final_status',
+                    'final_status_reason', 'hours_to_first_response', 'is_response_overdue',
+                    'is_stalled', 'is_connected', 'invalid_transition_count'] %}
+
 with handoffs as (
     select * from {{ ref('referral_handoffs') }}
 ),
@@ -39,23 +62,32 @@ viewed as (
     select * from sent
     union all by name
     select * from received
+),
+
+rows_for_viewers as (
+    select
+        {%- for column in columns %}
+        {% if column in withheld %}case when not is_part2_withheld then {{ column }} end as {{ column }}
+        {%- else %}{{ column }}{% endif %}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from viewed
 )
 
-select
-    viewer_provider_id,
-    direction,
-    referral_id,
-    participant_key,
-    from_provider_id,
-    to_provider_id,
-    service_type,
-    priority,
-    contact_prohibited,
-    requested_at,
-    {%- for column in ['first_response_at', 'accepted_at', 'completed_at', 'closed_at', 'final_status',
-                       'final_status_reason', 'hours_to_first_response', 'is_response_overdue',
-                       'is_stalled', 'is_connected', 'invalid_transition_count'] %}
-    case when not is_part2_withheld then {{ column }} end as {{ column }},
-    {%- endfor %}
-    is_part2_withheld
-from viewed
+{% if is_incremental() and not var('rebuild_all_keys', false) %}
+, differing as (  -- the referrals with a row that is new, changed or gone
+    select coalesce(worked_out.referral_id, stored.referral_id) as referral_id
+    from rows_for_viewers as worked_out
+    full join {{ this }} as stored
+        on stored.referral_id = worked_out.referral_id
+        and stored.viewer_provider_id = worked_out.viewer_provider_id
+        and stored.direction = worked_out.direction
+    where
+        {%- for column in columns %}
+        worked_out.{{ column }} is distinct from stored.{{ column }}{{ ' or' if not loop.last }}
+        {%- endfor %}
+)
+
+select * from rows_for_viewers where referral_id in (select referral_id from differing)
+{% else %}
+select * from rows_for_viewers
+{% endif %}
