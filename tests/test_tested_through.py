@@ -89,6 +89,10 @@ def test_row_by_row_staging_tests_read_only_the_rows_loaded_since_the_last_teste
 
 
 UNIONED_UNIQUE_TEST = "unique_combination_of_columns_int_events__unioned_provider_id__event_id"
+JOURNEY_UNIQUE_TESTS = (
+    "unique_combination_of_columns_journey_events_participant_key__seq",
+    "unique_combination_of_columns_journey_events_provider_id__event_id",
+)
 
 
 @pytest.mark.slow
@@ -121,12 +125,62 @@ def test_a_marked_uniqueness_test_counts_only_the_keys_written_since_the_last_te
     assert failures_of(settings, UNIONED_UNIQUE_TEST) == [("fail", 1)]
 
 
+@pytest.mark.slow
+def test_journey_events_uniqueness_counts_the_keys_of_the_participants_whose_shared_events_were_written(
+    tmp_path: Path,
+):
+    """journey_events has no refreshed_at: its tests count the keys of the participants whose shared
+    events were written since the last tested build. A participant's first journey row is duplicated in
+    place: not counted while their shared events were not written since (the build passes), counted once
+    they were (stamped as written after that build, and journey_events' state as having read them, as a
+    build after it would leave them)."""
+    settings = home(tmp_path, "pipeline", raw_rows(envelopes()))
+    first = T + timedelta(hours=1)
+    tasks.build_warehouse(settings, first.isoformat())
+    with duckdb.connect(str(settings.warehouse_path)) as conn:
+        conn.execute(
+            "insert into marts.journey_events select * from marts.journey_events "
+            "where seq = 1 and participant_key = (select min(participant_key) from marts.journey_events)"
+        )
+    tasks.build_warehouse(settings, (first + timedelta(days=30)).isoformat())  # nothing new: not counted
+    for test in JOURNEY_UNIQUE_TESTS:
+        assert failures_of(settings, test) == [("pass", 0)], test
+
+    since = dbt.read_build_state(settings).built_at + timedelta(minutes=1)
+    with duckdb.connect(str(settings.warehouse_path)) as conn:
+        conn.execute(
+            "update intermediate.int_journeys__shared_events set refreshed_at = ? "
+            "where participant_key = (select min(participant_key) from marts.journey_events)",
+            [since],
+        )
+        conn.execute(
+            "update intermediate.incremental_state__journey_events set refreshed_watermark = ?", [since]
+        )
+    with pytest.raises(dbt.DbtBuildFailed, match=JOURNEY_UNIQUE_TESTS[0]):
+        tasks.build_warehouse(settings, (first + timedelta(days=60)).isoformat())
+    for test in JOURNEY_UNIQUE_TESTS:
+        assert failures_of(settings, test) == [("fail", 1)], test
+
+
 def test_the_mark_is_kept_only_for_the_same_project():
     built = LOADED + timedelta(minutes=5)
     same = dbt.BuildState("project-a", {}, built_at=built, tested_through=LOADED)
     every_row = dbt.AlreadyTested()
-    assert dbt.rows_tested_already(same, dbt.BuildState("project-a", {})) == dbt.AlreadyTested(LOADED, built)
+    assert dbt.rows_tested_already(same, dbt.BuildState("project-a", {}), built) == dbt.AlreadyTested(
+        LOADED, built
+    )
     # tests may have changed
-    assert dbt.rows_tested_already(same, dbt.BuildState("project-b", {})) == every_row
-    assert dbt.rows_tested_already(None, dbt.BuildState("project-a", {})) == every_row  # no successful build
-    assert dbt.rows_tested_already(same, None) == every_row  # an unplanned build (--full-refresh, --select)
+    assert dbt.rows_tested_already(same, dbt.BuildState("project-b", {}), built) == every_row
+    # no successful build
+    assert dbt.rows_tested_already(None, dbt.BuildState("project-a", {}), built) == every_row
+    # an unplanned build (--full-refresh, --select)
+    assert dbt.rows_tested_already(same, None, built) == every_row
+
+
+def test_a_build_whose_as_of_moved_back_counts_every_key_written():
+    """journey_events renumbers participants whose shared events were not written when as_of moves back."""
+    built = LOADED + timedelta(minutes=5)
+    last = dbt.BuildState("project-a", {}, as_of=built, built_at=built, tested_through=LOADED)
+    now = dbt.BuildState("project-a", {})
+    assert dbt.rows_tested_already(last, now, built - timedelta(days=1)) == dbt.AlreadyTested(LOADED, None)
+    assert dbt.rows_tested_already(last, now, built) == dbt.AlreadyTested(LOADED, built)

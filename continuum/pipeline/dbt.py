@@ -163,7 +163,7 @@ def dbt_build(
             return skipped
         plan = plan_build(last, before, project_dir)
         build_state_path(settings).unlink(missing_ok=True)  # a failed or killed build plans a full one next
-    tested = rows_tested_already(last, before)
+    tested = rows_tested_already(last, before, as_of)
     log.info("dbt build plan: %s", plan.why)
     if tested.loaded is not None:
         log.info("staging's row-by-row tests read rows loaded after %s", tested.loaded.isoformat())
@@ -177,7 +177,7 @@ def dbt_build(
     return summary
 
 
-def rows_tested_already(last: BuildState | None, now: BuildState | None) -> AlreadyTested:
+def rows_tested_already(last: BuildState | None, now: BuildState | None, as_of: datetime) -> AlreadyTested:
     """What the last successful build of this very project tested (AlreadyTested(): test every row).
 
     - `loaded`: the loaded_at through which it tested staging's rows. Staging only appends, and a row's
@@ -187,10 +187,13 @@ def rows_tested_already(last: BuildState | None, now: BuildState | None) -> Alre
       the build that wrote it) was in the tables that build tested, so a marked uniqueness test need
       count only the keys written since (a row written since shares a key with an older one, or not).
     A changed project (its tests may have changed), an unplanned build (`--full-refresh`) or a failed one
-    leaves no mark (a failed build removes the record, and the next is a full one): all rows."""
+    leaves no mark (a failed build removes the record, and the next is a full one): all rows. A build
+    whose as_of is before the last one's gets no `written` mark: journey_events then renumbers
+    participants whose shared events it did not write, and its tests count the keys of those written."""
     if last is None or now is None or last.project != now.project:
         return AlreadyTested()
-    return AlreadyTested(loaded=last.tested_through, written=last.built_at)
+    as_of_moved_back = last.as_of is not None and as_of < last.as_of
+    return AlreadyTested(loaded=last.tested_through, written=None if as_of_moved_back else last.built_at)
 
 
 def run_dbt_build(
