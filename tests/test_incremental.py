@@ -55,8 +55,8 @@ def published_tables(conn: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
 def differences(incremental: Path, full: Path, only: list[str] | None = None) -> dict[str, tuple[int, int]]:
     """Per published table (or per table of `only`, "schema.table"), (rows only in the incremental
     build, rows only in the full build), counted with EXCEPT ALL; empty when the two warehouses hold
-    exactly the same rows. An intermediate table's `refreshed_at` (when a build wrote the row) is left
-    out: the two builds ran at different times."""
+    exactly the same rows. A table's `refreshed_at` (when a build wrote the row) is left out: the two
+    builds ran at different times."""
     found = {}
     with duckdb.connect(str(incremental), read_only=True) as conn:
         conn.execute(f"attach '{full}' as full_build (read_only)")
@@ -72,7 +72,12 @@ def differences(incremental: Path, full: Path, only: list[str] | None = None) ->
             assert tables == full_tables, "the two builds publish different tables"
         for schema, table in tables:
             mine, theirs = f"{schema}.{table}", f"full_build.{schema}.{table}"
-            rows = "* exclude (refreshed_at)" if schema == "intermediate" else "*"
+            stamped = conn.execute(
+                "select count(*) from information_schema.columns where table_catalog = current_database() "
+                "and table_schema = ? and table_name = ? and column_name = 'refreshed_at'",
+                [schema, table],
+            ).fetchone()[0]
+            rows = "* exclude (refreshed_at)" if stamped else "*"
             only_mine, only_theirs = (
                 conn.execute(
                     f"select count(*) from (select {rows} from {a} except all select {rows} from {b})"

@@ -83,5 +83,6 @@ select
     grouped.service_type,
     grouped.groups,
     grouped.event_ids,
-    grouped.provider_ids
+    grouped.provider_ids,
+    {{ build_started_at() }} as refreshed_at  -- publishing compares this table by it (publish.STAMP_COLUMN)
 from grouped
