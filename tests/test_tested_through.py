@@ -131,33 +131,37 @@ def test_journey_events_uniqueness_counts_the_keys_of_the_participants_whose_sha
 ):
     """journey_events has no refreshed_at: its tests count the keys of the participants whose shared
     events were written since the last tested build. A participant's first journey row is duplicated in
-    place: not counted while their shared events were not written since (the build passes), counted once
-    they were (stamped as written after that build, and journey_events' state as having read them, as a
-    build after it would leave them)."""
+    place: not counted while their shared events were not written since, counted once they were. The
+    tests run alone, with the mark the pipeline would pass (rows_tested_already: the last build's end)."""
     settings = home(tmp_path, "pipeline", raw_rows(envelopes()))
     first = T + timedelta(hours=1)
     tasks.build_warehouse(settings, first.isoformat())
+    built = dbt.read_build_state(settings).built_at
+    first_participant = "(select min(participant_key) from marts.journey_events)"
     with duckdb.connect(str(settings.warehouse_path)) as conn:
         conn.execute(
             "insert into marts.journey_events select * from marts.journey_events "
-            "where seq = 1 and participant_key = (select min(participant_key) from marts.journey_events)"
+            f"where seq = 1 and participant_key = {first_participant}"
         )
-    tasks.build_warehouse(settings, (first + timedelta(days=30)).isoformat())  # nothing new: not counted
+
+    def test_journey_events() -> None:
+        dbt.run_dbt_build(
+            settings, first, ("--select", "journey_events", "--resource-type", "test"),
+            dbt.DBT_PROJECT_DIR, 600, dbt.AlreadyTested(written=built),
+        )  # fmt: skip
+
+    test_journey_events()  # the shared events wrote nothing since: not counted
     for test in JOURNEY_UNIQUE_TESTS:
         assert failures_of(settings, test) == [("pass", 0)], test
 
-    since = dbt.read_build_state(settings).built_at + timedelta(minutes=1)
     with duckdb.connect(str(settings.warehouse_path)) as conn:
         conn.execute(
             "update intermediate.int_journeys__shared_events set refreshed_at = ? "
-            "where participant_key = (select min(participant_key) from marts.journey_events)",
-            [since],
-        )
-        conn.execute(
-            "update intermediate.incremental_state__journey_events set refreshed_watermark = ?", [since]
+            f"where participant_key = {first_participant}",
+            [built + timedelta(minutes=1)],
         )
     with pytest.raises(dbt.DbtBuildFailed, match=JOURNEY_UNIQUE_TESTS[0]):
-        tasks.build_warehouse(settings, (first + timedelta(days=60)).isoformat())
+        test_journey_events()
     for test in JOURNEY_UNIQUE_TESTS:
         assert failures_of(settings, test) == [("fail", 1)], test
 
