@@ -212,6 +212,36 @@ def consenting_participants(db_path: Path) -> list[str]:
     return [key for (key,) in rows]
 
 
+def member_rows_by_participant(db_path: Path) -> dict[str, tuple[list, set]]:
+    """participant_key -> (their member rows without refreshed_at, sorted; their stamps)."""
+    found: dict[str, tuple[list, set]] = {}
+    with duckdb.connect(str(db_path), read_only=True) as conn:
+        for row in conn.execute(
+            "select participant_key, refreshed_at, * exclude (refreshed_at) "
+            "from operators.funder_outcome_member_rows"
+        ).fetchall():
+            rows, stamps = found.setdefault(row[0], ([], set()))
+            rows.append(repr(row[2:]))
+            stamps.add(row[1])
+    return {key: (sorted(rows), stamps) for key, (rows, stamps) in found.items()}
+
+
+def assert_member_stamps_change_with_their_rows(before: dict, after: dict) -> None:
+    """A participant's member rows carry one stamp, kept when their rows came out as before and renewed
+    (the latest build's start) when they changed (macros/incremental_outcomes.sql)."""
+    latest = max(stamp for _, stamps in after.values() for stamp in stamps)
+    kept = changed = 0
+    for key, (rows, stamps) in after.items():
+        assert len(stamps) == 1, key
+        if key in before and before[key][0] == rows:
+            assert stamps == before[key][1], key
+            kept += 1
+        else:
+            assert stamps == {latest}, key
+            changed += 1
+    assert kept and changed, (kept, changed)  # both cases seen, or the check would test nothing
+
+
 @pytest.fixture(scope="module")
 def raw_loads() -> tuple[RawRows, RawRows]:
     raw = simulate_raw(simulate(participants=PARTICIPANTS), loaded_at=SIM_END)
@@ -302,7 +332,9 @@ def test_incremental_builds_publish_what_a_full_rebuild_does(
     assert answered > 0, "no early exit is published with its program: the check above would see nothing"
 
     # Nothing new, as_of 45 days later: the as_of-dependent flags and windows move on all the same.
+    stamps_before = member_rows_by_participant(incremental)
     assert "nothing new" in dbt_build(incremental, LATER_AS_OF)
+    assert_member_stamps_change_with_their_rows(stamps_before, member_rows_by_participant(incremental))
     assert not ran(incremental, "model", "stg_"), "nothing new was loaded, yet staging was built"
     assert ran(incremental, "model", "referral_handoffs") and ran(incremental, "test", "referral_handoffs")
     later = tmp_path / "later" / "warehouse.duckdb"

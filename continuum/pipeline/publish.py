@@ -60,11 +60,13 @@ MAX_FREE_SHARE = 0.10
 #: The column that groups a table's rows for the comparison when it has one (one digest per participant);
 #: a table without it is compared row by row (a digest per distinct row).
 GROUP_COLUMN = "participant_key"
-#: A table with this column (the start of the build that wrote each row: dbt's build_started_at()) is
-#: compared by each group's count of rows and latest stamp instead of a hash of every row: its models
-#: write a row only by inserting it with their build's stamp, later than any stamp the copy holds, so a
-#: group whose rows changed has a later stamp or another count (a group only deleted from: another count).
-#: Hashing every row of the member rows (9 M rows with three list columns at 10 M events) took 4.4 s.
+#: A table with this column (the start of the build in which a participant's rows last changed: dbt's
+#: build_started_at(), macros/incremental_outcomes.sql) is compared by each group's count of rows and
+#: latest stamp instead of a hash of every row: its model writes a participant's rows together, stamped
+#: with the build's start (later than any stamp the copy holds) unless they came out as before (the same
+#: count and sum of row hashes, which keep their stamp), so a group whose rows changed has a later stamp
+#: or another count (rows only deleted). Exact up to 64-bit hash collisions, as the row hashes. Hashing
+#: every row of the member rows (9 M rows with three list columns at 10 M events) took 4.4 s.
 STAMP_COLUMN = "refreshed_at"
 
 

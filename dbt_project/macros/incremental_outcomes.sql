@@ -35,12 +35,12 @@
 {#- The model's config (incremental, its hooks; a new column comes with a full rebuild, so its columns
     are synced) and the models the hooks and the rebuilt participants read, which dbt must know at parse
     time (those refs are rendered only in an incremental build). -#}
-{% macro outcome_members_config(refreshed_from=none) -%}
+{% macro outcome_members_config(refreshed_from=none, keep_stamps=false) -%}
     {{ config(
         materialized='incremental',
         incremental_strategy='append',
         on_schema_change='sync_all_columns',
-        pre_hook="{{ delete_rebuilt_outcome_members() }}",
+        pre_hook="{{ delete_rebuilt_outcome_members(keep_stamps=" ~ keep_stamps ~ ") }}",
         post_hook="{{ save_incremental_state(['int_events__unioned'], refreshed_from=" ~ refreshed_from ~ ") }}"
     ) }}
 -- depends_on: {{ ref('int_events__unioned') }} {{ ref('int_participants__enrollment_spells') }}
@@ -137,8 +137,9 @@ rebuilt_participants as (
 {%- endmacro %}
 
 {#- Pre-hooks: find the participants this build rebuilds, and delete their rows (all rows in a full
-    rebuild). -#}
-{% macro delete_rebuilt_outcome_members() -%}
+    rebuild). With keep_stamps (operators.funder_outcome_member_rows), first keep each rebuilt
+    participant's digest of rows and stamp (kept_member_stamps), for kept_or_new_stamp(). -#}
+{% macro delete_rebuilt_outcome_members(keep_stamps=false) -%}
     {%- if is_incremental() -%}
     create or replace temp table rebuilt_participants__{{ this.identifier }} as
     {% if incremental_state() is none -%}
@@ -148,6 +149,17 @@ rebuilt_participants as (
     {%- else -%}
     {{ outcome_members_changed() }}
     {%- endif %};
+    {%- if keep_stamps %}
+    {#- a table made by code before the stamp has none to keep -#}
+    {%- set stamped = 'refreshed_at' in (adapter.get_columns_in_relation(this) | map(attribute='name') | list) %}
+    create or replace temp table {{ kept_member_stamps_relation() }} as
+    select participant_key, count(*) as row_count, sum({{ member_row_hash() }}) as row_hashes,
+           {{ 'max(refreshed_at)' if stamped else 'cast(null as timestamptz)' }} as refreshed_at
+    from {{ this }}
+    where {{ outcome_members_rebuild_all() }}
+       or participant_key in (select participant_key from {{ rebuilt_participants_relation() }})
+    group by participant_key;
+    {%- endif %}
     delete from {{ this }}
     where {{ outcome_members_rebuild_all() }}
        or participant_key in (select participant_key from {{ rebuilt_participants_relation() }})
@@ -192,4 +204,38 @@ rebuilt_participants as (
         ~ " and mine.built_as_of = base.built_as_of"
     ).columns[0].values()[0] -%}
     {{ return(same == 1) }}
+{%- endmacro %}
+
+{#- The member rows' stamp (operators.funder_outcome_member_rows.refreshed_at) says when a participant's
+    rows last changed, not when they were last rebuilt: publishing compares the table by it
+    (continuum.pipeline.publish.STAMP_COLUMN), and a stamp renewed on every rebuild made it write every
+    rebuilt participant again (at 10 M events the published copy grew by 6 %, to 2.01 times the landing
+    zone). A rebuilt participant whose rows come out as before (the same count and sum of row hashes
+    as kept by the pre-hook) keeps their stamp; any other gets this build's start. -#}
+{% macro kept_member_stamps_relation() -%}
+    temp.main.kept_member_stamps__{{ this.identifier }}
+{%- endmacro %}
+
+{% macro member_row_hash() -%}
+    hash(measure_id, period_grain, period_start, member_id, participant_key, is_in_numerator, program_type,
+         to_provider_id, service_type, groups, event_ids, provider_ids)
+{%- endmacro %}
+
+{#- The select of `rows` (a CTE of member rows without refreshed_at) with each row's refreshed_at. -#}
+{% macro with_kept_or_new_stamp(rows) -%}
+    {%- if is_incremental() %}
+    select {{ rows }}.*,
+           case when kept.row_count = written.row_count and kept.row_hashes = written.row_hashes
+                     and kept.refreshed_at is not null
+                then kept.refreshed_at else {{ build_started_at() }} end as refreshed_at
+    from {{ rows }}
+    inner join (
+        select participant_key, count(*) as row_count, sum({{ member_row_hash() }}) as row_hashes
+        from {{ rows }} group by participant_key
+    ) as written on written.participant_key is not distinct from {{ rows }}.participant_key
+    left join {{ kept_member_stamps_relation() }} as kept
+        on kept.participant_key is not distinct from {{ rows }}.participant_key
+    {%- else %}
+    select {{ rows }}.*, {{ build_started_at() }} as refreshed_at from {{ rows }}
+    {%- endif %}
 {%- endmacro %}

@@ -19,7 +19,7 @@
 {{ outcome_members_config(refreshed_from=[
     'int_outcomes__participants_served', 'int_outcomes__referrals', 'int_outcomes__programs',
     'int_outcomes__reentry', 'int_outcomes__mediation',
-]) }}
+], keep_stamps=true) }}
 
 with {{ rebuilt_participants_cte() }}
 member_rows as (  -- `union all by name`: the models' columns in any order; the participants rebuilt
@@ -69,20 +69,25 @@ grouped as (
         ) as groups
     from member_rows
     left join demographic_groups on demographic_groups.participant_key = member_rows.participant_key
+),
+
+member_rows_worked_out as (
+    select
+        grouped.measure_id,
+        grouped.period_grain,
+        grouped.period_start,
+        grouped.member_id,
+        grouped.participant_key,
+        grouped.is_in_numerator,
+        grouped.program_type,
+        grouped.to_provider_id,
+        grouped.service_type,
+        grouped.groups,
+        grouped.event_ids,
+        grouped.provider_ids
+    from grouped
 )
 
-select
-    grouped.measure_id,
-    grouped.period_grain,
-    grouped.period_start,
-    grouped.member_id,
-    grouped.participant_key,
-    grouped.is_in_numerator,
-    grouped.program_type,
-    grouped.to_provider_id,
-    grouped.service_type,
-    grouped.groups,
-    grouped.event_ids,
-    grouped.provider_ids,
-    {{ build_started_at() }} as refreshed_at  -- publishing compares this table by it (publish.STAMP_COLUMN)
-from grouped
+-- refreshed_at: when the participant's rows last changed (macros/incremental_outcomes.sql); publishing
+-- compares this table by it (continuum.pipeline.publish.STAMP_COLUMN)
+{{ with_kept_or_new_stamp('member_rows_worked_out') }}
