@@ -138,7 +138,7 @@ rebuilt_participants as (
 
 {#- Pre-hooks: find the participants this build rebuilds, and delete their rows (all rows in a full
     rebuild). With keep_stamps (operators.funder_outcome_member_rows), first keep each rebuilt
-    participant's digest of rows and stamp (kept_member_stamps), for kept_or_new_stamp(). -#}
+    participant's digest of rows and stamp (kept_member_stamps), for with_kept_or_new_stamp(). -#}
 {% macro delete_rebuilt_outcome_members(keep_stamps=false) -%}
     {%- if is_incremental() -%}
     create or replace temp table rebuilt_participants__{{ this.identifier }} as
