@@ -144,13 +144,13 @@ def test_journey_events_uniqueness_counts_the_keys_of_the_participants_whose_sha
             f"where seq = 1 and participant_key = {first_participant}"
         )
 
-    def test_journey_events() -> None:
+    def run_journey_events_tests() -> None:
         dbt.run_dbt_build(
             settings, first, ("--select", "journey_events", "--resource-type", "test"),
             dbt.DBT_PROJECT_DIR, 600, dbt.AlreadyTested(written=built),
         )  # fmt: skip
 
-    test_journey_events()  # the shared events wrote nothing since: not counted
+    run_journey_events_tests()  # the shared events wrote nothing since: not counted
     for test in JOURNEY_UNIQUE_TESTS:
         assert failures_of(settings, test) == [("pass", 0)], test
 
@@ -161,7 +161,7 @@ def test_journey_events_uniqueness_counts_the_keys_of_the_participants_whose_sha
             [built + timedelta(minutes=1)],
         )
     with pytest.raises(dbt.DbtBuildFailed, match=JOURNEY_UNIQUE_TESTS[0]):
-        test_journey_events()
+        run_journey_events_tests()
     for test in JOURNEY_UNIQUE_TESTS:
         assert failures_of(settings, test) == [("fail", 1)], test
 

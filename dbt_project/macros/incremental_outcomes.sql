@@ -149,20 +149,23 @@ rebuilt_participants as (
     {%- else -%}
     {{ outcome_members_changed() }}
     {%- endif %};
+    {%- set rebuilt_rows -%}
+    {{ outcome_members_rebuild_all() }}
+       or participant_key in (select participant_key from {{ rebuilt_participants_relation() }})
+    {%- endset %}
     {%- if keep_stamps %}
     {#- a table made by code before the stamp has none to keep -#}
     {%- set stamped = 'refreshed_at' in (adapter.get_columns_in_relation(this) | map(attribute='name') | list) %}
     create or replace temp table {{ kept_member_stamps_relation() }} as
-    select participant_key, count(*) as row_count, sum({{ member_row_hash() }}) as row_hashes,
+    select participant_key, count(*) as row_count,
+           sum(hash(*columns(*{{ ' exclude (refreshed_at)' if stamped }}))) as row_hashes,
            {{ 'max(refreshed_at)' if stamped else 'cast(null as timestamptz)' }} as refreshed_at
     from {{ this }}
-    where {{ outcome_members_rebuild_all() }}
-       or participant_key in (select participant_key from {{ rebuilt_participants_relation() }})
+    where {{ rebuilt_rows }}
     group by participant_key;
     {%- endif %}
     delete from {{ this }}
-    where {{ outcome_members_rebuild_all() }}
-       or participant_key in (select participant_key from {{ rebuilt_participants_relation() }})
+    where {{ rebuilt_rows }}
     {%- else -%}
     select 1  {#- nothing to delete: the table is built whole -#}
     {%- endif -%}
@@ -211,14 +214,11 @@ rebuilt_participants as (
     (continuum.pipeline.publish.STAMP_COLUMN), and a stamp renewed on every rebuild made it write every
     rebuilt participant again (at 10 M events the published copy grew by 6 %, to 2.01 times the landing
     zone). A rebuilt participant whose rows come out as before (the same count and sum of row hashes
-    as kept by the pre-hook) keeps their stamp; any other gets this build's start. -#}
+    as kept by the pre-hook) keeps their stamp; any other gets this build's start. A row's hash is of
+    every column but the stamp (`*columns(...)`, so that a new column is in it): a column the stored
+    table lacks or holds in another place only makes the hashes differ, and the stamp new. -#}
 {% macro kept_member_stamps_relation() -%}
     temp.main.kept_member_stamps__{{ this.identifier }}
-{%- endmacro %}
-
-{% macro member_row_hash() -%}
-    hash(measure_id, period_grain, period_start, member_id, participant_key, is_in_numerator, program_type,
-         to_provider_id, service_type, groups, event_ids, provider_ids)
 {%- endmacro %}
 
 {#- The select of `rows` (a CTE of member rows without refreshed_at) with each row's refreshed_at. -#}
@@ -230,7 +230,7 @@ rebuilt_participants as (
                 then kept.refreshed_at else {{ build_started_at() }} end as refreshed_at
     from {{ rows }}
     inner join (
-        select participant_key, count(*) as row_count, sum({{ member_row_hash() }}) as row_hashes
+        select participant_key, count(*) as row_count, sum(hash(*columns(*))) as row_hashes
         from {{ rows }} group by participant_key
     ) as written on written.participant_key is not distinct from {{ rows }}.participant_key
     left join {{ kept_member_stamps_relation() }} as kept
