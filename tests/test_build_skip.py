@@ -43,7 +43,7 @@ from streams.producer import build_envelope
 #: it; if not (a ledger time, a time read from an event's data), next_change must learn its values first.
 EVENT_TIME_COLUMNS = re.compile(
     r"^(occurred_at|requested_at|changed_at|last_changed_at|first_seen_at|last_seen_at|enrolled_at|"
-    r"first_response_at)$"
+    r"first_response_at|valid_from_at)$"
 )
 #: Functions whose value is one of their arguments: a greatest() of event times is an event time.
 ONE_OF_ITS_ARGUMENTS = {"greatest", "least", "coalesce"}

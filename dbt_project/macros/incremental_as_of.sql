@@ -59,11 +59,19 @@
 {%- endmacro %}
 
 {#- True for a `date_expression` between the UTC dates of the last build's as_of and this one's, a day
-    wider on each end (for windows on as_of_date()); true for every row without state. -#}
+    wider on each end (for windows on as_of_date()); true for every row without state. False for every
+    row when the two as_of share their date: a window on as_of_date() cannot have moved then (with the
+    marks as constants the whole search folds away; before, a build minutes after the last one rebuilt
+    every participant with a window ending within a day of it, 13,210 at 10 M events). -#}
 {% macro date_between_the_two_as_of(date_expression) -%}
-    {%- if incremental_state() is none -%}true{%- else -%}
-    ({{ date_expression }} between cast(least({{ last_as_of() }}, {{ as_of() }}) as date) - 1
-                               and cast(greatest({{ last_as_of() }}, {{ as_of() }}) as date) + 1)
+    {%- set date_moved = 'cast(' ~ last_as_of() ~ ' as date) is distinct from ' ~ as_of_date() -%}
+    {%- if incremental_state() is none -%}true
+    {#- asked now: DuckDB does not fold a cast of a timestamptz to a date (it depends on the time zone) -#}
+    {%- elif execute and not value_now(date_moved) -%}false
+    {%- else -%}
+    ({{ date_moved }}
+     and {{ date_expression }} between cast(least({{ last_as_of() }}, {{ as_of() }}) as date) - 1
+                                   and cast(greatest({{ last_as_of() }}, {{ as_of() }}) as date) + 1)
     {%- endif -%}
 {%- endmacro %}
 

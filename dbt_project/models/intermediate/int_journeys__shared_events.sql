@@ -4,17 +4,21 @@
     an event int_events__unioned (re)wrote since this model's last build (`refreshed_at`: loaded since,
     timed between the two as_of, or an exit's program or a status change's service derived again),
     and every participant when as_of moved back (events and consent after it leave). The pre-hook
-    deletes their rows and the model appends their rows anew (a participant who revoked has none). -#}
+    finds them (a temporary table) and deletes their rows, and the model appends their rows anew (a
+    participant who revoked has none). From a table DuckDB knows how few they are: behind a subquery it
+    joined every event with the spine before keeping theirs (1.5-2.7 s at 10 M events with nobody to
+    rebuild, 0.01 s from the table). -#}
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
     on_schema_change='sync_all_columns',
     pre_hook="""
         {% if is_incremental() %}
+        create or replace temp table {{ rebuilt_participants_relation() }} as
+        select distinct participant_key from {{ ref('int_events__unioned') }} where {{ refreshed_since_last_build() }};
         delete from {{ this }}
         where {{ as_of_moved_back() }}
-           or participant_key in (
-               select participant_key from {{ ref('int_events__unioned') }} where {{ refreshed_since_last_build() }})
+           or participant_key in (select participant_key from {{ rebuilt_participants_relation() }})
         {% endif %}
     """,
     post_hook="{{ save_incremental_state(['int_events__unioned'], refreshed_from='int_events__unioned') }}"
@@ -25,8 +29,8 @@
 with events as (
     select * from {{ ref('int_events__unioned') }}
     {% if is_incremental() %}
-    where {{ as_of_moved_back() }} or participant_key in (
-        select participant_key from {{ ref('int_events__unioned') }} where {{ refreshed_since_last_build() }})
+    where {{ as_of_moved_back() }}
+       or participant_key in (select participant_key from {{ rebuilt_participants_relation() }})
     {% endif %}
 ),
 
