@@ -4,6 +4,16 @@
 -- operators.funder_outcome_member_rows (which the operators' drill-down reads too); here they are
 -- counted for `all` and for each dimension the measure lists (seed funder_measure_dimensions), then
 -- small cells are suppressed.
+-- Recounted whole, only in a build where a member row can have changed (funder_outcomes_recounted(),
+-- macros/incremental_outcomes.sql): otherwise the stored cells are kept as they are.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    pre_hook="{% if is_incremental() %}delete from {{ this }} where {{ funder_outcomes_recounted() }}{% endif %}",
+    post_hook="{{ save_funder_outcomes_inputs() }}",
+) }}
+{%- set recounted = funder_outcomes_recounted() %}
+
 with members as (  -- each member once per measure and period, with every group it counts in
     -- a participants_served member is a participant, its rows per program type (and for services) merged
     -- by int_outcomes__served_members; in every other measure a member is one member row (the
@@ -73,3 +83,4 @@ select
     rate,
     is_suppressed
 from published
+where {{ recounted }}
