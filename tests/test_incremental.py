@@ -387,6 +387,8 @@ def test_nothing_new_leaves_staging_and_what_as_of_cannot_change(tmp_path: Path)
         "--exclude",
         "resource_type:unit_test",
         "tag:independent_of_as_of",
+        "--threads",
+        "4",
     )
 
 
