@@ -88,6 +88,46 @@ def test_row_by_row_staging_tests_read_only_the_rows_loaded_since_the_last_teste
     assert failures_of(settings, SERVICE_TYPE_TEST) == [("fail", 2)]
 
 
+LANDED_ROWS_UNIQUE_TEST = (
+    "unique_combination_of_columns_stg_raw__landed_rows_kafka_topic__kafka_partition__kafka_offset"
+)
+
+
+@pytest.mark.slow
+def test_a_staging_grain_test_counts_only_the_keys_loaded_since_the_last_tested_build(tmp_path: Path):
+    """Two landed rows (Kafka positions) are duplicated in place in staging: one copy loaded before the
+    last successful build's mark (tested already: its key is not counted again), one loaded since
+    (counted, over the whole table); a valid new raw row makes the next build one with new rows, which
+    tests staging. dbt's test returns a row per duplicated key: 1, not 2."""
+    settings = home(tmp_path, "pipeline", raw_rows(envelopes()))
+    first = T + timedelta(hours=1)
+    tasks.build_warehouse(settings, first.isoformat())
+    assert dbt.read_build_state(settings).tested_through == LOADED
+    with duckdb.connect(str(settings.warehouse_path)) as conn:
+        service_type = conn.execute(
+            "select any_value(service_type) from staging.stg_events__service_delivered"
+        )
+        service_type = service_type.fetchone()[0]
+        (old_copy, new_copy) = conn.execute(
+            "select event_id from staging.stg_raw__landed_rows order by event_id limit 2"
+        ).fetchall()
+        for (event_id,), loaded in (
+            (old_copy, LOADED - timedelta(hours=1)),
+            (new_copy, LOADED + timedelta(minutes=1)),
+        ):
+            conn.execute(
+                "insert into staging.stg_raw__landed_rows "
+                "select * replace (?::timestamptz as loaded_at) from staging.stg_raw__landed_rows "
+                "where event_id = ?",
+                [loaded, event_id],
+            )
+    write_raw(settings.warehouse_path, a_new_service_row_with_service_type(service_type))
+
+    with pytest.raises(dbt.DbtBuildFailed, match=LANDED_ROWS_UNIQUE_TEST):
+        tasks.build_warehouse(settings, (first + timedelta(hours=2)).isoformat())
+    assert failures_of(settings, LANDED_ROWS_UNIQUE_TEST) == [("fail", 1)]
+
+
 UNIONED_UNIQUE_TEST = "unique_combination_of_columns_int_events__unioned_provider_id__event_id"
 JOURNEY_UNIQUE_TESTS = (
     "unique_combination_of_columns_journey_events_participant_key__seq",

@@ -12,20 +12,29 @@
     that value to `written_with` (journey_events: a participant's events are written when the shared
     events wrote theirs): the rows written since are those of the values `written_with` wrote since.
     The pipeline gives no mark when as_of moved back (journey_events then renumbers participants the
-    shared events did not write). -#}
+    shared events did not write).
+    `keys_loaded_since_tested: true`, on a staging model (append-only, its rows carry the loader's
+    `loaded_at`), does the same with the rows loaded since the last successful build of this project
+    tested the table (CONTINUUM_DBT_TESTED_THROUGH, the mark staging's row-by-row tests read): grouping
+    every landed row's Kafka position took 2.3 s of a 1 % run at 10 M events. -#}
 {% test unique_combination_of_columns(
-    model, combination_of_columns, keys_written_since_tested=false, written_with=none, written_by=none
+    model, combination_of_columns, keys_written_since_tested=false, written_with=none, written_by=none,
+    keys_loaded_since_tested=false
 ) %}
 {%- set columns = combination_of_columns | join(', ') -%}
-{%- set tested_through = env_var('CONTINUUM_DBT_WRITTEN_TESTED_THROUGH', '')
-        if execute and keys_written_since_tested else '' -%}
+{%- set tested_through, since_column = '', none -%}
+{%- if execute and keys_written_since_tested -%}
+    {%- set tested_through, since_column = env_var('CONTINUUM_DBT_WRITTEN_TESTED_THROUGH', ''), 'refreshed_at' -%}
+{%- elif execute and keys_loaded_since_tested -%}
+    {%- set tested_through, since_column = env_var('CONTINUUM_DBT_TESTED_THROUGH', ''), 'loaded_at' -%}
+{%- endif -%}
 select {{ columns }}, count(*) as rows_with_this_grain
 from (select * from {{ model }}) as tested
 {%- if tested_through %}
 semi join (
     select distinct {{ columns }} from {{ model }}
     {%- if written_with is none %}
-    where refreshed_at > cast('{{ tested_through }}' as timestamptz)
+    where {{ since_column }} > cast('{{ tested_through }}' as timestamptz)
     {%- else %}
     where {{ written_by }} in (
         select {{ written_by }} from {{ written_with }}
