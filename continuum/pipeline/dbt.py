@@ -289,9 +289,9 @@ INDEPENDENT_OF_AS_OF = "tag:independent_of_as_of"
 REBUILD_ALL_KEYS = ("--vars", "{rebuild_all_keys: true}")  # macros/incremental_as_of.sql
 # A build with nothing new is some 150 small nodes (most of a model's or test's time is dbt's own Python,
 # between two short queries): twice profiles.yml's threads let one node's query run while another's
-# Python does (at 10 M events, dbt's clock 7.5-10.2 s in four builds with 4 threads, 8.3-13.8 s in seven
-# with 2). Not for the other builds: their big queries use every core already, and each thread's query
-# holds memory.
+# Python does (at 10 M events, on one home one after the other: dbt's clock 7.5-10.2 s in four builds with
+# 4 threads, 9.4-11.5 s in three with 2). Not for the other builds: their big queries use every core
+# already, and each thread's query holds memory.
 SMALL_NODES_THREADS = ("--threads", "4")
 
 
