@@ -18,7 +18,6 @@ import math
 import re
 import shutil
 import subprocess
-import sys
 import uuid
 import zlib
 from dataclasses import dataclass, field
@@ -398,17 +397,8 @@ def test_unit_tests_pass_when_run_by_hand_on_a_built_warehouse(
     a run like this one finds a macro that asks for the state before asking is_incremental()."""
     shutil.copyfile(warehouse.path, tmp_path / "warehouse.duckdb")
     settings = Settings(home=tmp_path)
-    project = str(pipeline_dbt.DBT_PROJECT_DIR)
-    dbt = [
-        str(Path(sys.executable).with_name("dbt")),
-        "test",
-        "--project-dir",
-        project,
-        "--profiles-dir",
-        project,
-    ]
     done = subprocess.run(
-        [*dbt, "--select", "test_type:unit"],
+        pipeline_dbt.dbt_command("test", "--select", "test_type:unit"),
         env=pipeline_dbt.dbt_env(settings, warehouse.as_of),
         capture_output=True,
         text=True,

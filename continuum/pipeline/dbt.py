@@ -87,10 +87,15 @@ def dbt_env(
     }
 
 
-def dbt_build_command(*args: str, project_dir: Path = DBT_PROJECT_DIR) -> list[str]:
-    """`dbt build` of the project; the as_of goes in the environment (dbt_env), see AS_OF_ENV."""
+def dbt_command(subcommand: str, *args: str, project_dir: Path = DBT_PROJECT_DIR) -> list[str]:
+    """`dbt <subcommand>` of the project; the as_of goes in the environment (dbt_env), see AS_OF_ENV."""
     dbt = str(Path(sys.executable).with_name("dbt"))
-    return [dbt, "build", "--project-dir", str(project_dir), "--profiles-dir", str(project_dir), *args]
+    return [dbt, subcommand, "--project-dir", str(project_dir), "--profiles-dir", str(project_dir), *args]
+
+
+def dbt_build_command(*args: str, project_dir: Path = DBT_PROJECT_DIR) -> list[str]:
+    """`dbt build` of the project (dbt_command)."""
+    return dbt_command("build", *args, project_dir=project_dir)
 
 
 #: Statuses in run_results.json that fail the build (`warn` does not; `skipped` follows a failure).
