@@ -11,7 +11,7 @@ so the failing test's count says which rows it read: 1 (the new row only), not 2
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -53,6 +53,21 @@ def failures_of(settings, test_prefix: str) -> list[tuple[str, int | None]]:
         for r in results
         if r["unique_id"].startswith(f"test.continuum.{test_prefix}")
     ]
+
+
+def copy_two_rows_around(conn: duckdb.DuckDBPyConnection, table: str, stamp: str, mark: datetime) -> None:
+    """Duplicate the rows of two events of `table` in place: the first copy with `stamp` an hour before
+    `mark` (tested already), the second a minute after it (since)."""
+    (old_copy, new_copy) = conn.execute(f"select event_id from {table} order by event_id limit 2").fetchall()
+    for (event_id,), stamped in (
+        (old_copy, mark - timedelta(hours=1)),
+        (new_copy, mark + timedelta(minutes=1)),
+    ):
+        conn.execute(
+            f"insert into {table} select * replace (?::timestamptz as {stamp}) from {table} "
+            "where event_id = ?",
+            [stamped, event_id],
+        )
 
 
 @pytest.mark.slow
@@ -108,19 +123,7 @@ def test_a_staging_grain_test_counts_only_the_keys_loaded_since_the_last_tested_
             "select any_value(service_type) from staging.stg_events__service_delivered"
         )
         service_type = service_type.fetchone()[0]
-        (old_copy, new_copy) = conn.execute(
-            "select event_id from staging.stg_raw__landed_rows order by event_id limit 2"
-        ).fetchall()
-        for (event_id,), loaded in (
-            (old_copy, LOADED - timedelta(hours=1)),
-            (new_copy, LOADED + timedelta(minutes=1)),
-        ):
-            conn.execute(
-                "insert into staging.stg_raw__landed_rows "
-                "select * replace (?::timestamptz as loaded_at) from staging.stg_raw__landed_rows "
-                "where event_id = ?",
-                [loaded, event_id],
-            )
+        copy_two_rows_around(conn, "staging.stg_raw__landed_rows", "loaded_at", LOADED)
     write_raw(settings.warehouse_path, a_new_service_row_with_service_type(service_type))
 
     with pytest.raises(dbt.DbtBuildFailed, match=LANDED_ROWS_UNIQUE_TEST):
@@ -145,19 +148,7 @@ def test_a_marked_uniqueness_test_counts_only_the_keys_written_since_the_last_te
     tasks.build_warehouse(settings, first.isoformat())
     built = dbt.read_build_state(settings).built_at
     with duckdb.connect(str(settings.warehouse_path)) as conn:
-        (old_copy, new_copy) = conn.execute(
-            "select event_id from intermediate.int_events__unioned order by event_id limit 2"
-        ).fetchall()
-        for (event_id,), written in (
-            (old_copy, built - timedelta(hours=1)),
-            (new_copy, built + timedelta(minutes=1)),
-        ):
-            conn.execute(
-                "insert into intermediate.int_events__unioned "
-                "select * replace (?::timestamptz as refreshed_at) from intermediate.int_events__unioned "
-                "where event_id = ?",
-                [written, event_id],
-            )
+        copy_two_rows_around(conn, "intermediate.int_events__unioned", "refreshed_at", built)
 
     # Nothing new, as_of a month on (past the next change: a build, not a skip); no event is rewritten.
     with pytest.raises(dbt.DbtBuildFailed, match=UNIONED_UNIQUE_TEST):
