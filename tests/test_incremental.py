@@ -360,18 +360,20 @@ RAW = {"events": "10 rows, hash 1", "staged landed rows": "10"}
 def test_a_first_build_or_a_changed_project_builds_everything_and_every_key() -> None:
     """Every node, and the as_of-incremental models rebuild every key: their kept rows may come from
     other code."""
-    every_key = ("--vars", "{rebuild_all_keys: true}")
     now = pipeline_dbt.BuildState("project-a", RAW)
-    assert pipeline_dbt.plan_build(None, now).args == every_key
-    assert pipeline_dbt.plan_build(pipeline_dbt.BuildState("project-b", RAW), now).args == every_key
     unreadable = pipeline_dbt.BuildState("project-a", None)
-    assert pipeline_dbt.plan_build(now, unreadable).args == every_key
+    for last, this in ((None, now), (pipeline_dbt.BuildState("project-b", RAW), now), (now, unreadable)):
+        plan = pipeline_dbt.plan_build(last, this)
+        assert (plan.args, plan.rebuild_all_keys) == ((), True)
+        env = pipeline_dbt.dbt_env(Settings(), rebuild_all_keys=plan.rebuild_all_keys)
+        assert env[pipeline_dbt.REBUILD_ALL_KEYS_ENV] == "true"
 
 
 def test_new_raw_rows_build_every_model_and_data_test_but_not_the_unit_tests() -> None:
     last = pipeline_dbt.BuildState("project-a", RAW)
     now = pipeline_dbt.BuildState("project-a", {**RAW, "events": "11 rows, hash 7"})
-    assert pipeline_dbt.plan_build(last, now).args == ("--exclude", "resource_type:unit_test")
+    plan = pipeline_dbt.plan_build(last, now)
+    assert (plan.args, plan.rebuild_all_keys) == (("--exclude", "resource_type:unit_test"), False)
 
 
 def test_nothing_new_leaves_staging_and_what_as_of_cannot_change(tmp_path: Path) -> None:

@@ -393,8 +393,8 @@ def test_unit_tests_pass_when_run_by_hand_on_a_built_warehouse(
 ) -> None:
     """`dbt test --select test_type:unit`, as an engineer runs it, on a built warehouse: without the
     pipeline's rebuild_all_keys the incremental macros look up the model's own state, which a unit test
-    (is_incremental overridden) has no relation for. The pipeline's first build passes that var, so only
-    a run like this one finds a macro that asks for the state before asking is_incremental()."""
+    (is_incremental overridden) has no relation for. The pipeline's first build rebuilds every key, so
+    only a run like this one finds a macro that asks for the state before asking is_incremental()."""
     shutil.copyfile(warehouse.path, tmp_path / "warehouse.duckdb")
     settings = Settings(home=tmp_path)
     done = subprocess.run(

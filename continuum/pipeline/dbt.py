@@ -50,6 +50,12 @@ def dbt_target_dir(settings: Settings) -> Path:
 AS_OF_ENV = "CONTINUUM_DBT_AS_OF"
 
 
+#: "true": the incremental models rebuild every key (the `rebuild_all_keys()` macro, in
+#: macros/incremental_as_of.sql). An environment variable for the same reason as AS_OF_ENV: as `--vars`
+#: it would make the build after a full one parse the whole project again.
+REBUILD_ALL_KEYS_ENV = "CONTINUUM_DBT_REBUILD_ALL_KEYS"
+
+
 #: The rows the last successful build of this project tested already: row-local data tests of staging
 #: (macros/get_where_subquery.sql) read only rows loaded after this instant. Unset: every row is tested.
 TESTED_THROUGH_ENV = "CONTINUUM_DBT_TESTED_THROUGH"
@@ -69,14 +75,18 @@ class AlreadyTested:
 
 
 def dbt_env(
-    settings: Settings, as_of: datetime | None = None, tested: AlreadyTested = AlreadyTested()
+    settings: Settings,
+    as_of: datetime | None = None,
+    tested: AlreadyTested = AlreadyTested(),
+    rebuild_all_keys: bool = False,
 ) -> dict[str, str]:
     env = continuum_env(settings)
-    for name in (TESTED_THROUGH_ENV, WRITTEN_TESTED_THROUGH_ENV):
-        env.pop(name, None)  # never inherited: only the build record says what was tested
+    for name in (TESTED_THROUGH_ENV, WRITTEN_TESTED_THROUGH_ENV, REBUILD_ALL_KEYS_ENV):
+        env.pop(name, None)  # never inherited: only the build record and its plan say these
     return {
         **env,
         **({AS_OF_ENV: as_of.isoformat()} if as_of is not None else {}),
+        **({REBUILD_ALL_KEYS_ENV: "true"} if rebuild_all_keys else {}),
         **({TESTED_THROUGH_ENV: tested.loaded.isoformat()} if tested.loaded is not None else {}),
         **({WRITTEN_TESTED_THROUGH_ENV: tested.written.isoformat()} if tested.written is not None else {}),
         "CONTINUUM_WAREHOUSE_PATH": str(settings.warehouse_path),
@@ -174,7 +184,7 @@ def dbt_build(
         log.info("staging's row-by-row tests read rows loaded after %s", tested.loaded.isoformat())
     if tested.written is not None:
         log.info("the marked uniqueness tests count keys written after %s", tested.written.isoformat())
-    results = run_dbt_build(settings, as_of, plan.args, project_dir, timeout_s, tested)
+    results = run_dbt_build(settings, as_of, plan, project_dir, timeout_s, tested)
     if before is not None:
         record_build(settings, before, as_of)
     summary = f"{summarize(results)}; {plan.why}"
@@ -204,18 +214,19 @@ def rows_tested_already(last: BuildState | None, now: BuildState | None, as_of: 
 def run_dbt_build(
     settings: Settings,
     as_of: datetime,
-    args: tuple[str, ...],
+    plan: BuildPlan,
     project_dir: Path,
     timeout_s: float,
     tested: AlreadyTested = AlreadyTested(),
 ) -> list[NodeResult]:
-    command = dbt_build_command(*args, project_dir=project_dir)
+    command = dbt_build_command(*plan.args, project_dir=project_dir)
     results_path = run_results_path(settings)
     results_path.unlink(missing_ok=True)  # a failure before dbt writes one must not read the last build's
-    log.info("running %s (as_of %s)", " ".join(command), as_of.isoformat())
+    every_key = f", {REBUILD_ALL_KEYS_ENV}=true" if plan.rebuild_all_keys else ""
+    log.info("running %s (as_of %s%s)", " ".join(command), as_of.isoformat(), every_key)
     done = subprocess.run(
         command,
-        env=dbt_env(settings, as_of, tested),
+        env=dbt_env(settings, as_of, tested, plan.rebuild_all_keys),
         cwd=settings.state_dir,
         capture_output=True,
         text=True,
@@ -285,13 +296,13 @@ def _time(value: str | None) -> datetime | None:
 class BuildPlan:
     args: tuple[str, ...]
     why: str
+    rebuild_all_keys: bool = False  # REBUILD_ALL_KEYS_ENV
 
 
 NO_UNIT_TESTS = ("--exclude", "resource_type:unit_test")
 # Models outside staging whose rows depend on the raw rows alone, never on as_of (their config says so):
 # a build with nothing new leaves them, and the data tests on them, as built.
 INDEPENDENT_OF_AS_OF = "tag:independent_of_as_of"
-REBUILD_ALL_KEYS = ("--vars", "{rebuild_all_keys: true}")  # macros/incremental_as_of.sql
 # A build with nothing new is some 150 small nodes (most of a model's or test's time is dbt's own Python,
 # between two short queries): twice profiles.yml's threads let one node's query run while another's
 # Python does (at 10 M events, on one home one after the other: dbt's clock 7.5-10.2 s in four builds with
@@ -323,7 +334,7 @@ def plan_build(last: BuildState | None, now: BuildState, project_dir: Path = DBT
     """The dbt arguments for this build, given the last successful planned build.
 
     - No such build, or the project changed: everything (models, seeds, data tests, unit tests), and
-      every key of the incremental models that depend on as_of (REBUILD_ALL_KEYS: their kept rows may
+      every key of the incremental models that depend on as_of (REBUILD_ALL_KEYS_ENV: their kept rows may
       have been made by other code).
     - Same project, new raw rows: everything but the unit tests, which test code (with their own inputs
       and as_of) and passed on this very project in an earlier build.
@@ -333,10 +344,10 @@ def plan_build(last: BuildState | None, now: BuildState, project_dir: Path = DBT
       tagged independent of as_of. Staging, the seeds, those models and the tests that read only them
       are exactly as last built."""
     if last is None or now.raw is None:
-        return BuildPlan(REBUILD_ALL_KEYS, "full build: no successful build recorded for this warehouse")
+        return BuildPlan((), "full build: no successful build recorded for this warehouse", True)
     if last.project != now.project:
         return BuildPlan(
-            REBUILD_ALL_KEYS, "full build: the dbt project (or dbt, DuckDB) changed since the last build"
+            (), "full build: the dbt project (or dbt, DuckDB) changed since the last build", True
         )
     if last.raw != now.raw:
         return BuildPlan(NO_UNIT_TESTS, "new raw rows: all models and data tests, unit tests passed already")

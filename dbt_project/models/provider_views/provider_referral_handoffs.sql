@@ -73,7 +73,7 @@ rows_for_viewers as (
     from viewed
 )
 
-{% if is_incremental() and not var('rebuild_all_keys', false) %}
+{% if is_incremental() and not rebuild_all_keys() %}
 , differing as (  -- the referrals with a row that is new, changed or gone
     select coalesce(worked_out.referral_id, stored.referral_id) as referral_id
     from rows_for_viewers as worked_out
