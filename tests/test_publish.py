@@ -133,10 +133,8 @@ def test_publishing_the_same_build_again_copies_nothing_and_renders_no_data_docs
     assert parquet_rows(settings, "referral_handoffs") == 8
     (settings.published_warehouse_path.parent / "exports" / "referral_handoffs.parquet").unlink()
     publish_all(settings)
-    assert (
-        set(files(settings)) == set(newer)
-        and files(settings)["warehouse.duckdb"] != newer["warehouse.duckdb"]
-    )
+    assert set(files(settings)) == set(newer)
+    assert files(settings)["warehouse.duckdb"] == newer["warehouse.duckdb"], "no table differs: kept"
 
 
 def test_a_build_that_was_not_recorded_is_always_published(settings: Settings):
@@ -145,8 +143,36 @@ def test_a_build_that_was_not_recorded_is_always_published(settings: Settings):
     build_warehouse(settings.warehouse_path)
     publish_all(settings)
     published = files(settings)
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute("INSERT INTO marts.referral_handoffs VALUES (7)")
     publish_all(settings)
     assert files(settings)["warehouse.duckdb"] != published["warehouse.duckdb"]
+    assert parquet_rows(settings, "referral_handoffs") == 8
+
+
+def test_a_publish_that_finds_no_table_differing_keeps_the_published_file(settings: Settings):
+    """Compared read-only first: with no table differing the file is not copied (nor synced) again; with
+    one differing, only that one is compared again and written in the new copy."""
+    build_warehouse(settings.warehouse_path)
+    first = publish_changes(settings)
+    before = settings.published_warehouse_path.stat().st_mtime_ns
+    again = publish_changes(settings)
+    assert settings.published_warehouse_path.stat().st_mtime_ns == before
+    assert actions(again) == dict.fromkeys(actions(first), "kept")
+
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute("INSERT INTO marts.referral_handoffs VALUES (7)")
+    third = publish_changes(settings)
+    assert settings.published_warehouse_path.stat().st_mtime_ns != before
+    written = {name for name, action in actions(third).items() if action != "kept"}
+    assert written == {"marts.referral_handoffs"}
+    assert_equal_tables(settings.published_warehouse_path, settings.warehouse_path, set(actions(third)))
+
+    # A table the warehouse no longer has is dropped from the copy, though no other table differs.
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute("DROP TABLE reference.provider_directory")
+    publish_changes(settings)
+    assert "reference.provider_directory" not in tables(settings.published_warehouse_path)
 
 
 def test_without_the_record_of_the_last_publish_every_export_is_written_again(settings: Settings):
@@ -161,7 +187,8 @@ def test_without_the_record_of_the_last_publish_every_export_is_written_again(se
     publish.forget_published(settings)  # as a publish that failed after the copy was renamed leaves it
     recorded_build(settings, "2026-11-12T07:10+00:00")
     publish_all(settings)
-    assert all(files(settings)[name] != published[name] for name in published)
+    exports = [name for name in published if name.endswith(".parquet")]
+    assert exports and all(files(settings)[name] != published[name] for name in exports)
 
 
 # --- publishing only what changed ------------------------------------------------------------------------
