@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import shutil
 from collections.abc import Collection
@@ -124,6 +125,7 @@ def publish_changes(settings: Settings, delta_min_rows: int = DELTA_MIN_ROWS) ->
     differing = tables_that_differ(settings, target)
     if differing is not None and not differing.tables and not differing.to_drop:
         log.info("no published table differs from the warehouse's: %s kept as it is", target)
+        os.utime(target)  # readers are shown the file's time as the copy's: it is this build's copy
         return Publication(target, dict.fromkeys(differing.compared, TableChange("kept")))
     with atomic_path(target) as tmp:
         changes, free_share = write_copy(
