@@ -152,8 +152,8 @@ def test_a_build_that_was_not_recorded_is_always_published(settings: Settings):
 
 
 def test_a_publish_that_finds_no_table_differing_keeps_the_published_file(settings: Settings):
-    """Compared read-only first: with no table differing the file is not copied (nor synced) again; with
-    one differing, only that one is compared again and written in the new copy."""
+    """Compared read-only first, up to the first table that differs: with none differing the file is not
+    copied (nor synced) again; with one differing, the new copy has it written and the rest kept."""
     build_warehouse(settings.warehouse_path)
     first = publish_changes(settings)
     before = settings.published_warehouse_path.stat()
