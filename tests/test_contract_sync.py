@@ -147,8 +147,19 @@ def _accepted_values(tests: list[Any]) -> list[Any]:
     return found
 
 
+def _accepted_values_by_column(tests: list[Any]) -> dict[str, list[Any]]:
+    """A model's accepted_values_columns tests (tests/generic): column -> its accepted values."""
+    found = {}
+    for test in tests or []:
+        if isinstance(test, dict) and "accepted_values_columns" in test:
+            spec = test["accepted_values_columns"]
+            found.update(spec.get("arguments", spec)["values"])
+    return found
+
+
 def dbt_accepted_values(dbt_dir: Path) -> dict[tuple[str, str], list[Any]]:
-    """(model, seed or source table, column) -> its accepted values, from every YAML file of the project."""
+    """(model, seed or source table, column) -> its accepted values, from every YAML file of the project:
+    a column's accepted_values test, or its entry in its model's accepted_values_columns."""
     lists: dict[tuple[str, str], list[Any]] = {}
     for path in _yaml_files(dbt_dir):
         doc = yaml.safe_load(path.read_text()) or {}
@@ -156,6 +167,8 @@ def dbt_accepted_values(dbt_dir: Path) -> dict[tuple[str, str], list[Any]]:
         for source in doc.get("sources", []):
             nodes += [{**t, "name": f"{source['name']}.{t['name']}"} for t in source.get("tables", [])]
         for node in nodes:
+            for column, values in _accepted_values_by_column(node.get("data_tests")).items():
+                lists[(node["name"], column)] = values
             for column in node.get("columns", []) or []:
                 for values in _accepted_values(column.get("data_tests") or column.get("tests")):
                     lists[(node["name"], column["name"])] = values
@@ -241,8 +254,8 @@ def test_a_value_added_to_a_dbt_list_is_reported(tmp_path: Path) -> None:
     copy = _altered_copy(
         tmp_path,
         "models/staging/_staging__models.yml",
-        "values: [jail, prison]",
-        "values: [jail, prison, hospital]",
+        "facility_type: [jail, prison]",
+        "facility_type: [jail, prison, hospital]",
     )
     assert drift(copy) == [
         "stg_events__custody_admitted.facility_type (accepted_values): missing [], not in the contract "
@@ -254,8 +267,8 @@ def test_a_value_missing_from_a_dbt_list_is_reported(tmp_path: Path) -> None:
     copy = _altered_copy(
         tmp_path,
         "models/staging/_staging__models.yml",
-        "values: [low, moderate, high, very_high]",
-        "values: [low, moderate, high]",
+        "risk_level: [low, moderate, high, very_high]",
+        "risk_level: [low, moderate, high]",
     )
     assert drift(copy) == [
         "stg_events__participant_enrolled.risk_level (accepted_values): missing ['very_high'], "
