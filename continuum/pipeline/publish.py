@@ -437,6 +437,9 @@ def export_marts(settings: Settings, changed: Collection[str] | None = None) -> 
     out.mkdir(parents=True, exist_ok=True)
     exports, written = [], 0
     with bound(duckdb.connect(str(settings.published_warehouse_path), read_only=True), settings) as con:
+        # As in the copy (write_copy): an export's rows have no order, and keeping the table's would
+        # leave DuckDB fewer threads for the Parquet (journey_events at 10 M events: 2.44 s, 2.24 without).
+        con.execute("SET preserve_insertion_order = false")
         tables = con.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'marts' ORDER BY 1"
         ).fetchall()
