@@ -4,8 +4,8 @@ issue 13's "run the heavy data tests on what changed".
 
 The proof uses two invalid values that the contract would refuse and that only a tampered warehouse can
 hold: an old staged row altered in place (loaded before the last build, so tested already: not read
-again) and a new raw row (loaded after it: read). dbt's accepted_values returns one row per invalid value,
-so the failing test's count says which rows it read: 1 (the new row only), not 2.
+again) and a new raw row (loaded after it: read). The accepted values test returns one row per column and
+invalid value, so the failing test's count says which rows it read: 1 (the new row only), not 2.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from test_warehouse import RawRows, assign_batches, write_raw
 from continuum.pipeline import dbt, tasks
 
 LOADED_LATER = LOADED + timedelta(hours=2)
-SERVICE_TYPE_TEST = "accepted_values_stg_events__service_delivered_service_type"
+#: stg_events__service_delivered's accepted_values_columns test (its name goes on with the values).
+SERVICE_TYPE_TEST = "accepted_values_columns_stg_events__service_delivered_"
 
 
 def a_new_service_row_with_service_type(value: str) -> RawRows:
@@ -83,9 +84,7 @@ def test_row_by_row_staging_tests_read_only_the_rows_loaded_since_the_last_teste
         conn.execute("update staging.stg_events__service_delivered set service_type = 'tampered_old_row'")
     write_raw(settings.warehouse_path, a_new_service_row_with_service_type("invalid_new_row"))
 
-    with pytest.raises(
-        dbt.DbtBuildFailed, match="accepted_values_stg_events__service_delivered_service_type"
-    ):
+    with pytest.raises(dbt.DbtBuildFailed, match=SERVICE_TYPE_TEST):
         tasks.build_warehouse(settings, (first + timedelta(hours=1)).isoformat())
     # One invalid value found: the new row's. The old row was not read again.
     assert failures_of(settings, SERVICE_TYPE_TEST) == [("fail", 1)]
@@ -177,7 +176,8 @@ def test_journey_events_uniqueness_counts_the_keys_of_the_participants_whose_sha
 
     def run_journey_events_tests() -> None:
         dbt.run_dbt_build(
-            settings, first, ("--select", "journey_events", "--resource-type", "test"),
+            settings, first,
+            dbt.BuildPlan(("--select", "journey_events", "--resource-type", "test"), "journey_events' tests"),
             dbt.DBT_PROJECT_DIR, 600, dbt.AlreadyTested(written=built),
         )  # fmt: skip
 
