@@ -303,7 +303,7 @@ NO_UNIT_TESTS = ("--exclude", "resource_type:unit_test")
 # Models outside staging whose rows depend on the raw rows alone, never on as_of (their config says so):
 # a build with nothing new leaves them, and the data tests on them, as built.
 INDEPENDENT_OF_AS_OF = "tag:independent_of_as_of"
-# A build with nothing new is some 150 small nodes (most of a model's or test's time is dbt's own Python,
+# A build with nothing new is about 100 small nodes (most of a model's or test's time is dbt's own Python,
 # between two short queries): twice profiles.yml's threads let one node's query run while another's
 # Python does (at 10 M events, on one home one after the other: dbt's clock 7.5-10.2 s in four builds with
 # 4 threads, 9.4-11.5 s in three with 2). Not for the other builds: their big queries use every core
