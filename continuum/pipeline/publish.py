@@ -2,10 +2,11 @@
 good build, and the public marts as Parquet exports. A record beside them says which build they were made
 from, so that a run whose build was skipped (nothing new, docs/pipeline.md) leaves them as they are.
 
-Publishing writes only what changed: the new file starts as a copy of the published one, and each table
-is compared with the warehouse's by a digest per participant, or per distinct row in a table without
-participant_key (a count and a sum of row hashes); only the rows of the keys whose digest differs are
-deleted and inserted again. A table that is new, whose columns
+Publishing writes only what changed: the published file, opened read-only, is compared first
+(`first_difference`) and kept as it is when no table differs; else the new file starts as a copy of the
+published one, and each table is compared with the warehouse's by a digest per participant, or per
+distinct row in a table without participant_key (a count and a sum of row hashes); only the rows of the
+keys whose digest differs are deleted and inserted again. A table that is new, whose columns
 changed, or of which much changed is copied whole. The result equals a fresh copy up to 64-bit hash
 collisions (docs/pipeline.md, "Publishing only what changed"); an export is rewritten only for a mart that
 changed."""
