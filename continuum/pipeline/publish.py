@@ -163,9 +163,7 @@ def first_difference(settings: Settings, target: Path) -> FirstLook | None:
         log.warning("the published copy %s cannot be opened (%s)", target, error)
         return None
     with bound(con, settings):
-        con.execute(f"ATTACH '{settings.warehouse_path}' AS source (READ_ONLY)")
-        catalog = con.execute("SELECT current_database()").fetchone()[0]
-        tables = published_tables(con, "source")
+        catalog, tables = attach_warehouse(con, settings)
         if unpublished(con, catalog, tables):
             return FirstLook(frozenset(), True)
         same = []
@@ -174,6 +172,14 @@ def first_difference(settings: Settings, target: Path) -> FirstLook | None:
                 return FirstLook(frozenset(same), True)
             same.append((schema, table))
         return FirstLook(frozenset(same), False)
+
+
+def attach_warehouse(con: duckdb.DuckDBPyConnection, settings: Settings) -> tuple[str, list[tuple[str, str]]]:
+    """Attach the warehouse read-only as `source` to `con` (a published file or its copy); returns the
+    catalog `con` opened and the warehouse's published tables."""
+    con.execute(f"ATTACH '{settings.warehouse_path}' AS source (READ_ONLY)")
+    catalog = con.execute("SELECT current_database()").fetchone()[0]
+    return catalog, published_tables(con, "source")
 
 
 def estimated_rows(con: duckdb.DuckDBPyConnection, catalog: str, schema: str, table: str) -> int:
@@ -186,11 +192,29 @@ def estimated_rows(con: duckdb.DuckDBPyConnection, catalog: str, schema: str, ta
 
 
 def table_differs(con: duckdb.DuckDBPyConnection, catalog: str, schema: str, table: str) -> bool:
+    found = compare_table(con, catalog, schema, table)
+    return found is None or found.groups > 0
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The groups of rows that differ between `catalog`'s table and the warehouse's (`changed_groups`,
+    whose keys are in temp table `changed`), grouped by `key`."""
+
+    key: str
+    groups: int
+    rows_out: int
+    rows_in: int
+
+
+def compare_table(con: duckdb.DuckDBPyConnection, catalog: str, schema: str, table: str) -> Comparison | None:
+    """Compare `catalog`'s table with the warehouse's (attached as `source`); None when it is new there or
+    its columns differ (names, types, order): then no group comparison says anything."""
     columns = table_columns(con, "source", schema, table)
     if table_columns(con, catalog, schema, table) != columns:
-        return True
-    groups, _, _ = changed_groups(con, quoted(schema, table), group_key([c for c, _ in columns]), columns)
-    return groups > 0
+        return None
+    key = group_key([column for column, _ in columns])
+    return Comparison(key, *changed_groups(con, quoted(schema, table), key, columns))
 
 
 def write_copy(
@@ -212,9 +236,7 @@ def write_copy(
         # table into new blocks and left the old ones free in the file (up to 1.64 times a fresh copy's
         # size in 12 publishes of 1 M rows, 5 % changed each). MAX_DELETED_SHARE bounds them instead.
         con.execute("SET max_vacuum_tasks = 0")
-        con.execute(f"ATTACH '{settings.warehouse_path}' AS source (READ_ONLY)")
-        catalog = con.execute("SELECT current_database()").fetchone()[0]
-        tables = published_tables(con, "source")
+        catalog, tables = attach_warehouse(con, settings)
         drop_unpublished(con, catalog, tables)
         changes = {
             (schema, table): publish_table(con, catalog, schema, table, delta_min_rows)
@@ -285,11 +307,10 @@ def publish_table(
     """Make the copy's table equal to the warehouse's: keep it, delete and insert the groups of rows that
     differ, or replace it whole (`reason_to_replace`)."""
     name = quoted(schema, table)
-    columns = table_columns(con, "source", schema, table)
-    if table_columns(con, catalog, schema, table) != columns:
+    found = compare_table(con, catalog, schema, table)
+    if found is None:
         return replace_table(con, name, "new, or other columns")
-    key = group_key([column for column, _ in columns])
-    groups, rows_out, rows_in = changed_groups(con, name, key, columns)
+    key, groups, rows_out, rows_in = found.key, found.groups, found.rows_out, found.rows_in
     if groups == 0:
         log.info("%s: kept (no row changed)", name)
         return TableChange("kept")
