@@ -75,14 +75,13 @@ rows_for_viewers as (
 )
 
 {% if is_incremental() and not rebuild_all_keys() %}
+{%- set row_hash = 'hash(' ~ columns | join(', ') ~ ') as row_hash' %}
 , worked_out as (
-    select referral_id, viewer_provider_id, direction, hash({{ columns | join(', ') }}) as row_hash
-    from rows_for_viewers
+    select referral_id, viewer_provider_id, direction, {{ row_hash }} from rows_for_viewers
 ),
 
 stored as (
-    select referral_id, viewer_provider_id, direction, hash({{ columns | join(', ') }}) as row_hash
-    from {{ this }}
+    select referral_id, viewer_provider_id, direction, {{ row_hash }} from {{ this }}
 ),
 
 differing as (  -- the referrals with a row that is new, changed or gone
