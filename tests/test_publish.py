@@ -152,8 +152,9 @@ def test_a_build_that_was_not_recorded_is_always_published(settings: Settings):
 
 
 def test_a_publish_that_finds_no_table_differing_keeps_the_published_file(settings: Settings):
-    """Compared read-only first, up to the first table that differs: with none differing the file is not
-    copied (nor synced) again; with one differing, the new copy has it written and the rest kept."""
+    """Compared read-only first, one digest per table: with none differing the file is not copied (nor
+    synced) again; with one differing (a row added, a value changed), the new copy has it written and the
+    rest kept."""
     build_warehouse(settings.warehouse_path)
     first = publish_changes(settings)
     before = settings.published_warehouse_path.stat()
@@ -170,6 +171,14 @@ def test_a_publish_that_finds_no_table_differing_keeps_the_published_file(settin
     written = {name for name, action in actions(third).items() if action != "kept"}
     assert written == {"marts.referral_handoffs"}
     assert_equal_tables(settings.published_warehouse_path, settings.warehouse_path, set(actions(third)))
+
+    # A value changed in place (the same count of rows) differs too.
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute("UPDATE marts.referral_handoffs SET referral_id = 70 WHERE referral_id = 3")
+    fourth = publish_changes(settings)
+    written = {name for name, action in actions(fourth).items() if action != "kept"}
+    assert written == {"marts.referral_handoffs"}
+    assert_equal_tables(settings.published_warehouse_path, settings.warehouse_path, set(actions(fourth)))
 
     # A table the warehouse no longer has is dropped from the copy, though no other table differs.
     with duckdb.connect(str(settings.warehouse_path)) as con:
@@ -327,6 +336,26 @@ def test_a_table_stamped_by_its_writes_is_compared_by_count_and_latest_stamp_and
     assert second.tables[tuple(stamped.split("."))].keys == 12
     kept = 8000 - 4 - 1 + 1  # p20's four rows and row 85 deleted, p-new's inserted
     assert differences(second.path, warehouse, stamped) == (0, 0, kept, kept)
+
+
+def test_the_look_finds_a_stamped_table_whose_rows_were_only_deleted(settings: Settings):
+    """Its latest stamp stays as it was (no row was written): only the count tells."""
+    warehouse = settings.warehouse_path
+    build_warehouse(warehouse)
+    stamped = "operators.stamped_rows"
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("CREATE SCHEMA operators")
+        con.execute(
+            f"CREATE TABLE {stamped} AS SELECT 'p' || (i // 4) AS participant_key, i AS row_id, "
+            "timestamptz '2026-12-01 10:00:00+00' + i * interval 1 minute AS refreshed_at "
+            "FROM range(400) t(i)"
+        )
+    publish_changes(settings)
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(f"DELETE FROM {stamped} WHERE participant_key = 'p20'")
+    publication = publish_changes(settings)
+    assert actions(publication)[stamped] != "kept"
+    assert differences(publication.path, warehouse, stamped) == (0, 0, 396, 396)
 
 
 @pytest.mark.parametrize("table", [MEMBERS, LEDGER])
