@@ -3,13 +3,13 @@ good build, and the public marts as Parquet exports. A record beside them says w
 from, so that a run whose build was skipped (nothing new, docs/pipeline.md) leaves them as they are.
 
 Publishing writes only what changed: the published file, opened read-only, is compared first, one
-digest per table (`look_for_differences`), and kept as it is when no table differs; else the new file
-starts as a copy of the published one, and each table that differs is compared with the warehouse's by
-a digest per participant, or per distinct row in a table without participant_key (a count and a sum of
-row hashes); only the rows of the keys whose digest differs are deleted and inserted again. A table that
-is new, whose columns changed, or of which much changed is copied whole. The result equals a fresh copy
-up to 64-bit hash collisions (docs/pipeline.md, "Publishing only what changed"); an export is rewritten
-only for a mart that changed."""
+digest per table, the smallest first (`first_difference`), and kept as it is when no table differs;
+else the new file starts as a copy of the published one, and each table not found equal is compared
+with the warehouse's by a digest per participant, or per distinct row in a table without
+participant_key (a count and a sum of row hashes); only the rows of the keys whose digest differs are
+deleted and inserted again. A table that is new, whose columns changed, or of which much changed is
+copied whole. The result equals a fresh copy up to 64-bit hash collisions (docs/pipeline.md,
+"Publishing only what changed"); an export is rewritten only for a mart that changed."""
 
 from __future__ import annotations
 
@@ -123,7 +123,7 @@ def publish_changes(settings: Settings, delta_min_rows: int = DELTA_MIN_ROWS) ->
     When no table differs (a build with nothing new that changed no answer), the published file is kept
     as it is: copying it and syncing the copy to disk took 1.4 s at 10 M events for no change."""
     target = settings.published_warehouse_path
-    look = look_for_differences(settings, target)
+    look = first_difference(settings, target)
     if look is not None and not look.differs:
         log.info("no published table differs from the warehouse's: %s kept as it is", target)
         os.utime(target)  # readers are shown the file's time as the copy's: it is this build's copy
@@ -142,19 +142,21 @@ def publish_changes(settings: Settings, delta_min_rows: int = DELTA_MIN_ROWS) ->
 
 
 @dataclass(frozen=True)
-class Look:
-    """What a read-only look at the published file found: the tables equal to the warehouse's, and whether
-    something differs (a table's rows or columns, a table or schema to drop)."""
+class FirstLook:
+    """What a read-only look at the published file found: the tables it found equal to the warehouse's,
+    and whether something differs (a table's rows or columns, a table or schema to drop). It stops at
+    the first difference: the copy then compares the other tables key by key (changed_groups), and after
+    new rows most of them differ."""
 
     same: frozenset[tuple[str, str]]
     differs: bool
 
 
-def look_for_differences(settings: Settings, target: Path) -> Look | None:
-    """Compare each table of the published file `target`, opened read-only, with the warehouse's by one
-    digest of the whole table (`table_digest`), not one per key: at 10 M events 1.3 s for every table
-    against 6.1 s grouped as publish_table compares. None when there is no such file or it cannot be
-    opened."""
+def first_difference(settings: Settings, target: Path) -> FirstLook | None:
+    """Compare the published file `target`, opened read-only, with the warehouse, the smallest tables
+    first, by one digest per table (`table_digest`), not one per key: at 10 M events, when no table
+    differs, 1.3 s against 6.1 s key by key. After new rows the operators' ledgers differ, and the look
+    ends there. None when there is no such file or it cannot be opened."""
     if not target.exists():
         return None
     try:
@@ -164,10 +166,14 @@ def look_for_differences(settings: Settings, target: Path) -> Look | None:
         return None
     with bound(con, settings):
         catalog, tables = attach_warehouse(con, settings)
-        same = frozenset(
-            t for t in tables if table_digest(con, catalog, *t) == table_digest(con, "source", *t)
-        )
-        return Look(same, bool(unpublished(con, catalog, tables)) or len(same) < len(tables))
+        if unpublished(con, catalog, tables):
+            return FirstLook(frozenset(), True)
+        same = []
+        for schema, table in sorted(tables, key=lambda t: estimated_rows(con, "source", *t)):
+            if table_digest(con, catalog, schema, table) != table_digest(con, "source", schema, table):
+                return FirstLook(frozenset(same), True)
+            same.append((schema, table))
+        return FirstLook(frozenset(same), False)
 
 
 def table_digest(con: duckdb.DuckDBPyConnection, catalog: str, schema: str, table: str) -> tuple:
@@ -231,7 +237,7 @@ def write_copy(
     same: Collection[tuple[str, str]] = frozenset(),
 ) -> tuple[dict[tuple[str, str], TableChange], float]:
     """Make `tmp` hold the warehouse's published tables, starting from a copy of `start_from` (None: from
-    an empty file). The tables in `same` (found equal in `start_from`, look_for_differences) are kept
+    an empty file). The tables in `same` (found equal in `start_from`, first_difference) are kept
     without comparing them again. Returns what was done to each table and the share of the file's blocks
     left free."""
     with open_copy(start_from, tmp, settings) as con:
