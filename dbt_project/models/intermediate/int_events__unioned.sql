@@ -19,7 +19,9 @@
 -- One row per event (after staging's one-row-per-source+id) of every type, that had happened by as_of,
 -- with what the journey needs: its stage, its program type (enrollments and exits), its service type
 -- (referrals and services) and whether it is a substance-use-treatment (42 CFR Part 2) record.
-with enrolled as (
+-- enrolled and requested are read more than once: not materialized, or DuckDB copies every row of both
+-- before filtering (0.77 GB of memory at 10 M events, against 0.3 GB reading the tables again).
+with enrolled as not materialized (
     select * from {{ ref('stg_events__participant_enrolled') }}
 ),
 
@@ -27,7 +29,7 @@ exited as (
     select * from {{ ref('stg_events__participant_exited') }}
 ),
 
-requested as (
+requested as not materialized (
     select * from {{ ref('stg_events__referral_requested') }}
 ),
 
