@@ -299,11 +299,17 @@ def test_a_publish_by_difference_equals_the_warehouse_table_for_table(settings: 
         )
 
 
+@pytest.mark.parametrize(
+    "restamped", [True, False], ids=["as the model writes", "rows deleted, not restamped"]
+)
 def test_a_table_stamped_by_its_writes_is_compared_by_count_and_latest_stamp_and_published_equal(
-    settings: Settings,
+    settings: Settings, restamped: bool, caplog: pytest.LogCaptureFixture
 ):
     """A table with refreshed_at is written as the models write theirs: a participant's rows deleted and
-    inserted again with the build's stamp (some with the same values), or deleted only."""
+    inserted again with the build's stamp (some with the same values), or deleted only. A participant left
+    with fewer rows is stamped anew by the member rows' model; if a table's writer did not (`restamped`
+    False), publishing finds fewer rows newer than the copy's latest stamp than the comparison counted,
+    and searches every row instead."""
     warehouse = settings.warehouse_path
     build_warehouse(warehouse)
     stamped = "operators.stamped_rows"
@@ -328,10 +334,14 @@ def test_a_table_stamped_by_its_writes_is_compared_by_count_and_latest_stamp_and
         con.execute(f"INSERT INTO {stamped} FROM rebuilt")
         con.execute(f"DELETE FROM {stamped} WHERE participant_key = 'p20'")  # left with no row
         con.execute(f"DELETE FROM {stamped} WHERE row_id = 85")  # p21 left with three rows
+        if restamped:
+            con.execute(f"UPDATE {stamped} SET refreshed_at = {build} WHERE participant_key = 'p21'")
         con.execute(f"INSERT INTO {stamped} SELECT 'p-new', -1, 'new', [], {build}")
     second = publish_changes(settings, delta_min_rows=1000)
 
     assert actions(second)[stamped] == "updated"
+    searched_every_row = "all searched" in caplog.text
+    assert searched_every_row is not restamped
     # p1 to p9 (written again), p20 and p21 (rows deleted), p-new
     assert second.tables[tuple(stamped.split("."))].keys == 12
     kept = 8000 - 4 - 1 + 1  # p20's four rows and row 85 deleted, p-new's inserted

