@@ -3,6 +3,7 @@ warehouse, never staging, intermediate models or raw events, and never a half-wr
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import duckdb
@@ -299,17 +300,17 @@ def test_a_publish_by_difference_equals_the_warehouse_table_for_table(settings: 
         )
 
 
-@pytest.mark.parametrize(
-    "restamped", [True, False], ids=["as the model writes", "rows deleted, not restamped"]
-)
+@pytest.mark.parametrize("scenario", ["rebuilt and new", "a participant gone", "rows deleted, not restamped"])
 def test_a_table_stamped_by_its_writes_is_compared_by_count_and_latest_stamp_and_published_equal(
-    settings: Settings, restamped: bool, caplog: pytest.LogCaptureFixture
+    settings: Settings, scenario: str, caplog: pytest.LogCaptureFixture
 ):
     """A table with refreshed_at is written as the models write theirs: a participant's rows deleted and
-    inserted again with the build's stamp (some with the same values), or deleted only. A participant left
-    with fewer rows is stamped anew by the member rows' model; if a table's writer did not (`restamped`
-    False), publishing finds fewer rows newer than the copy's latest stamp than the comparison counted,
-    and searches every row instead."""
+    inserted again with the build's stamp (some with the same values), or deleted only. The changed keys
+    are found from the stamps alone when the other keys' rows balance; a participant whose rows are all
+    gone leaves no stamp, and every group is compared. A participant left with fewer rows is stamped anew
+    by the member rows' model; if a table's writer did not, publishing also finds fewer rows newer than
+    the copy's latest stamp than the comparison counted, and searches every row for them."""
+    caplog.set_level(logging.INFO, logger="continuum.pipeline.publish")
     warehouse = settings.warehouse_path
     build_warehouse(warehouse)
     stamped = "operators.stamped_rows"
@@ -332,19 +333,21 @@ def test_a_table_stamped_by_its_writes_is_compared_by_count_and_latest_stamp_and
         )
         con.execute(f"DELETE FROM {stamped} WHERE participant_key IN (SELECT participant_key FROM rebuilt)")
         con.execute(f"INSERT INTO {stamped} FROM rebuilt")
-        con.execute(f"DELETE FROM {stamped} WHERE participant_key = 'p20'")  # left with no row
         con.execute(f"DELETE FROM {stamped} WHERE row_id = 85")  # p21 left with three rows
-        if restamped:
+        if scenario != "rows deleted, not restamped":
             con.execute(f"UPDATE {stamped} SET refreshed_at = {build} WHERE participant_key = 'p21'")
+        if scenario == "a participant gone":
+            con.execute(f"DELETE FROM {stamped} WHERE participant_key = 'p20'")  # left with no row
         con.execute(f"INSERT INTO {stamped} SELECT 'p-new', -1, 'new', [], {build}")
     second = publish_changes(settings, delta_min_rows=1000)
 
     assert actions(second)[stamped] == "updated"
-    searched_every_row = "all searched" in caplog.text
-    assert searched_every_row is not restamped
-    # p1 to p9 (written again), p20 and p21 (rows deleted), p-new
-    assert second.tables[tuple(stamped.split("."))].keys == 12
-    kept = 8000 - 4 - 1 + 1  # p20's four rows and row 85 deleted, p-new's inserted
+    assert ("compared group by group" in caplog.text) is (scenario != "rebuilt and new")
+    assert ("all searched" in caplog.text) is (scenario == "rows deleted, not restamped")
+    # p1 to p9 (written again), p21 (a row deleted), p-new; and p20 (rows deleted)
+    gone = scenario == "a participant gone"
+    assert second.tables[tuple(stamped.split("."))].keys == 11 + gone
+    kept = 8000 - 1 + 1 - 4 * gone  # row 85 deleted, p-new's inserted, p20's four rows deleted
     assert differences(second.path, warehouse, stamped) == (0, 0, kept, kept)
 
 
