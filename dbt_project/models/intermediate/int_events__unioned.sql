@@ -3,12 +3,13 @@
     Incremental on (provider_id, event_id): a staged event never changes, so a build (re)writes only the
     events loaded since the last build, those timed between its as_of and this one's, and the exits and
     status changes whose derived column (the enrollment's program, the referral's service) can have
-    changed: their enrollment or request was loaded since. The post-hook drops the events after as_of (it
+    changed: their enrollment or request was loaded since; of those, it deletes only the events loaded
+    before (macros/replace_kept_keys). The post-hook drops the events after as_of (it
     moved back). Each row written carries the build's start (`refreshed_at`), which is how the shared
     events and journey_events find what changed without comparing every event. -#}
 {{ config(
     materialized='incremental',
-    incremental_strategy='delete+insert',
+    incremental_strategy='replace_kept_keys',
     unique_key=['provider_id', 'event_id'],
     on_schema_change='sync_all_columns',
     post_hook=[

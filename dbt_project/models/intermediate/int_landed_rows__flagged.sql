@@ -5,15 +5,18 @@
   Incremental: numbering every landed row took 6-9 s of every build at 10 M events. A build writes again
   (delete+insert on provider_id + event_id) only every copy of the events with a copy loaded since its
   last build: a copy loaded later may have landed earlier (a quarantined batch released) and take first
-  place from a kept one. Landing facts never depend on as_of, so a build with nothing new leaves the
-  model as built (tagged: continuum.pipeline.dbt.plan_build; scanning the landed rows' keys for none
-  loaded since took 2.7 s at 10 M events).
+  place from a kept one. It deletes only the events with a copy loaded before (macros/replace_kept_keys:
+  an event with new copies only has no row here yet), which is why each row carries its `loaded_at`.
+  Landing facts never depend on as_of, so a build with nothing new leaves the model as built (tagged:
+  continuum.pipeline.dbt.plan_build; scanning the landed rows' keys for none loaded since took 2.7 s at
+  10 M events).
 -#}
 {{ config(
     materialized='incremental',
     tags=['independent_of_as_of'],
-    incremental_strategy='delete+insert',
+    incremental_strategy='replace_kept_keys',
     unique_key=['provider_id', 'event_id'],
+    on_schema_change='append_new_columns',
     post_hook=["{{ save_incremental_state(['stg_raw__landed_rows']) }}"]
 ) }}
 
@@ -45,5 +48,6 @@ select
         partition by provider_id, event_id
         order by landed_at, kafka_topic, kafka_partition, kafka_offset
     ) = 1 as is_first_copy,
-    landed_at > occurred_at + interval 7 day as landed_late
+    landed_at > occurred_at + interval 7 day as landed_late,
+    loaded_at
 from copies
