@@ -89,6 +89,25 @@ def test_a_batch_loads_once_whatever_the_retries(settings: Settings) -> None:
     assert batch.events_path.exists()  # loaded files stay in landing: the lander resumes from them
 
 
+def test_every_load_is_stamped_after_every_load_before_it_even_with_the_clock_set_back(
+    settings: Settings,
+) -> None:
+    """Staging reads the rows loaded after the latest loaded_at it staged (macros/staging_events.sql):
+    a load stamped at or before that instant would never be staged."""
+    write_batch(settings, PROVIDER, 0, 0, valid_events(settings, PROVIDER, 10, seed=1))
+    run_once(settings)
+    ahead = "timestamptz '2999-01-01 00:00:00+00'"  # loaded while the clock was far ahead
+    with warehouse.connect(settings) as con:
+        con.execute(f"UPDATE raw.events SET loaded_at = {ahead}")
+    write_batch(settings, PROVIDER, 1, 0, valid_events(settings, PROVIDER, 10, seed=2))
+    run_once(settings)
+    with warehouse.connect(settings) as con:
+        stamps = con.execute(
+            f"SELECT loaded_at > {ahead}, count(*) FROM raw.events GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+    assert stamps == [(False, 10), (True, 10)]
+
+
 def test_a_failing_batch_is_quarantined_and_released_once_corrected(settings: Settings) -> None:
     good = write_batch(settings, PROVIDER, 0, 0, valid_events(settings, PROVIDER, 40, seed=1))
     events = valid_events(settings, PROVIDER, 40, seed=2)

@@ -20,7 +20,7 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -237,15 +237,26 @@ def _chunks(verdicts: Sequence[BatchVerdict], chunk_events: int) -> list[list[Ba
     return [chunk for chunk in chunks if chunk]
 
 
+def next_loaded_at(con: duckdb.DuckDBPyConnection) -> datetime:
+    """The `loaded_at` of a load about to insert into raw.events: now, but always after every
+    `loaded_at` there (a clock set back would otherwise stamp new rows earlier than old ones). Each load
+    commits its rows at once, and the warehouse has one writer at a time, so every committed loaded_at
+    is then later than any before it: staging reads exactly the rows loaded after the latest one it
+    staged (macros/staging_events.sql), without reading that last load again."""
+    latest = con.execute("SELECT max(loaded_at) FROM raw.events").fetchone()[0]
+    now = datetime.now(UTC)
+    return now if latest is None or now > latest else latest + timedelta(microseconds=1)
+
+
 def _load_chunk(
     con: duckdb.DuckDBPyConnection,
     verdicts: list[BatchVerdict],
     held: Mapping[str, Mapping[int, list[str]]],
 ) -> list[LoadOutcome]:
-    loaded_at = datetime.now(UTC)
     names = [v.ref.name for v in verdicts]
     con.begin()
     try:
+        loaded_at = next_loaded_at(con)
         done = loaded_already(con, names)
         todo = [v for v in verdicts if v.ref.name not in done]
         for name in sorted(done):
@@ -451,9 +462,9 @@ def load_released_rows(
 ) -> int:
     """Insert released rows of a loaded batch, those not in already, and count them in its ledger row
     (whose failed expectations become `still_held`). Returns the rows inserted (0 on a retry)."""
-    loaded_at = datetime.now(UTC)
     con.begin()
     try:
+        loaded_at = next_loaded_at(con)
         present = con.execute(
             "SELECT kafka_offset FROM raw.events WHERE batch_name = ? AND kafka_offset IN "
             "(SELECT unnest(?::BIGINT[]))",

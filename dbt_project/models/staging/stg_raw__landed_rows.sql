@@ -5,7 +5,7 @@ with source as (
     select *
     from {{ source('raw', 'events') }}
     {% if is_incremental() %}
-    where loaded_at >= {{ stg_events_loaded_since() }}
+    where loaded_at > {{ stg_events_loaded_since() }}
     {% endif %}
 ),
 
