@@ -342,16 +342,22 @@ def publish_table(
     )
     if why:
         return replace_table(con, name, why)
-    latest_stamp = latest_stamp_of(con, schema, table) if found.stamped else None
+    latest_stamp = latest_stamp_of(con, name) if found.stamped else None
     con.execute(f"DELETE FROM {name} WHERE {key} IN (SELECT k FROM changed)")
     insert_changed_rows(con, name, key, rows_in, latest_stamp)
     log.info("%s: updated %d keys (%d rows deleted, %d inserted)", name, groups, rows_out, rows_in)
     return TableChange("updated", groups)
 
 
-def latest_stamp_of(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> datetime | None:
-    """The copy's latest STAMP_COLUMN (None for an empty table)."""
-    return con.execute(f"SELECT max({quoted(STAMP_COLUMN)}) FROM {quoted(schema, table)}").fetchone()[0]
+def latest_stamp_of(con: duckdb.DuckDBPyConnection, name: str) -> datetime | None:
+    """The latest STAMP_COLUMN of table `name` (None for an empty table)."""
+    return con.execute(f"SELECT max({quoted(STAMP_COLUMN)}) FROM {name}").fetchone()[0]
+
+
+def stamped_after(stamp: datetime) -> str:
+    """A predicate on STAMP_COLUMN: after `stamp`, a constant, not a parameter: DuckDB compares it with
+    each row group's range of stamps and skips the row groups written before."""
+    return f"{quoted(STAMP_COLUMN)} > '{stamp.isoformat()}'::timestamptz"
 
 
 def insert_changed_rows(
@@ -362,12 +368,11 @@ def insert_changed_rows(
     With `after_stamp` (the copy's latest stamp, in a table with STAMP_COLUMN), only the rows stamped
     after it are read: a model writes all of a participant's rows with one stamp, so every row of a
     changed key is stamped after any the copy holds, and DuckDB skips the row groups written before
-    (at 10 M events 0.1 s against 1.0 s reading every member row). The count checks it: if the rows
+    (at 10 M events 0.27 s against 1.04 s reading every member row). The count checks it: if the rows
     found are not all `rows_in`, they are taken out again and every row is searched."""
     changed = f"{key} IN (SELECT k FROM changed)"
     if after_stamp is not None:
-        # A constant, not a parameter: DuckDB compares it with each row group's range of stamps.
-        newer = f"{quoted(STAMP_COLUMN)} > '{after_stamp.isoformat()}'::timestamptz"
+        newer = stamped_after(after_stamp)
         found = con.execute(f"INSERT INTO {name} SELECT * FROM source.{name} WHERE {newer} AND {changed}")
         if found.fetchone()[0] == rows_in:
             return
@@ -495,15 +500,14 @@ def changed_by_stamp(con: duckdb.DuckDBPyConnection, name: str, key: str) -> tup
     groups written since), and the rows of every other key must then balance: the copy's rows but the
     changed keys' as many as the warehouse's. They do not when a key's rows were all deleted (no row
     carries a new stamp): None, and the caller compares every group. At 10 M events, for the member rows,
-    0.4 s against 1.7 s.
+    0.24 to 0.49 s against 0.47 s read alone, 1.7 s during a build's publish.
     Exact on the same terms as changed_groups: a key whose rows changed has a later stamp, or fewer rows."""
-    latest = con.execute(f"SELECT max({quoted(STAMP_COLUMN)}) FROM {name}").fetchone()[0]
+    latest = latest_stamp_of(con, name)
     if latest is None:
         return None
-    # A constant, not a parameter: DuckDB compares it with each row group's range of stamps.
-    newer = f"{quoted(STAMP_COLUMN)} > '{latest.isoformat()}'::timestamptz"
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE changed AS SELECT DISTINCT {key} AS k FROM source.{name} WHERE {newer}"
+        f"CREATE OR REPLACE TEMP TABLE changed AS "
+        f"SELECT DISTINCT {key} AS k FROM source.{name} WHERE {stamped_after(latest)}"
     )
     in_changed = f"{key} IN (SELECT k FROM changed)"
     groups, rows_out, rows_in, copy_rows, warehouse_rows = con.execute(
