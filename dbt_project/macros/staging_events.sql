@@ -32,10 +32,10 @@
   loaded_at later than any before it (continuum.pipeline.load.next_loaded_at), so no row is ever loaded
   at or before the mark once the mark is staged. It was `>=`, in case a load shared the last one's
   instant; that read the last load again in every build (at 10 M events a back-load's last load of
-  880,000 rows, parsed and anti-joined again by each of the 13 staging models). A constant, unlike a subquery, lets DuckDB skip the row
-  groups of raw.events loaded before it by their min/max (raw.events is appended in load order), so an
-  incremental run reads the new batches, not all of history. Microseconds survive the text round trip
-  (the profile's TimeZone is UTC).
+  880,000 rows, parsed and anti-joined again by each of the 13 staging models). A constant, unlike a
+  subquery, lets DuckDB skip the row groups of raw.events loaded before it by their min/max (raw.events
+  is appended in load order), so an incremental run reads the new batches, not all of history.
+  Microseconds survive the text round trip (the profile's TimeZone is UTC).
 -#}
 {% macro stg_events_loaded_since() -%}
     {%- if execute -%}
