@@ -38,8 +38,6 @@ def discover_groups(settings: Settings, limit: int = MAX_BATCHES_PER_RUN) -> lis
     the ids the run knows, written once for all groups (`discover.plan_groups`)."""
     with warehouse.connect(settings) as con:
         batches = discover.new_batches(con, settings)
-        if batches:
-            validate.import_gx_in_background()
         if len(batches) > limit:
             log.info(
                 "%d new batches: taking the first %d, the rest wait for the next run", len(batches), limit

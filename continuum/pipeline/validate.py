@@ -4,11 +4,8 @@ held back, the rest loads)."""
 
 from __future__ import annotations
 
-import contextlib
-import importlib
 import json
 import logging
-import threading
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -84,20 +81,6 @@ def count_rows(path: str | None) -> int:
 def validate_batch(settings: Settings, ref: BatchRef) -> BatchVerdict:
     """Validate one batch on its own (a release, a test)."""
     return validate_batches(settings, [ref])[0]
-
-
-def import_gx_in_background() -> None:
-    """Start importing GX (expectations.runner) on a thread of its own: 1.6 s at 10 M events that
-    discovery, busy in DuckDB (which releases the GIL), hides. Under `continuum run` every task runs in
-    one process, so validate then finds GX imported (or waits on the same import); a task in a process
-    of its own (an Airflow executor) imports it as before. An import that fails here fails again, with
-    its error, where validate imports it."""
-
-    def import_runner() -> None:
-        with contextlib.suppress(Exception):
-            importlib.import_module("expectations.runner")
-
-    threading.Thread(target=import_runner, name="import-gx", daemon=True).start()
 
 
 def validate_batches(
