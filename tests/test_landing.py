@@ -254,6 +254,34 @@ def test_lands_valid_events_with_lineage(broker_settings: Settings, writer_threa
         assert before <= row["landed_at"] <= datetime.now(UTC)
 
 
+def test_a_bounded_lander_finishes_a_partition_whose_log_ends_in_a_transaction_marker(
+    broker_settings: Settings,
+) -> None:
+    # A transactional producer's commit writes a control record after its records: the log ends an
+    # offset past the last record, which no record taken reaches; only the fetch position does.
+    settings = broker_settings
+    sender = KafkaProducer(
+        bootstrap_servers=settings.bootstrap_servers, transactional_id=f"test-{uuid.uuid4()}"
+    )
+    sender.init_transactions()
+    sender.begin_transaction()
+    for i in range(5):
+        sender.send(TOPIC, key=subject(i).encode(), value=valid_value(i), partition=0)
+    sender.commit_transaction()
+    sender.close()
+    lander = Lander(settings, until_caught_up=True)
+    codes: list[int] = []
+    running = threading.Thread(target=lambda: codes.append(lander.run()), daemon=True)
+    running.start()
+    running.join(timeout=60)
+    if running.is_alive():
+        lander.request_stop()
+        running.join(timeout=30)
+        pytest.fail("the bounded lander was still waiting for the offset of the transaction's marker")
+    assert codes == [EXIT_OK]
+    assert landed_offsets(settings.landing_dir) == Counter({(TOPIC, 0, 0, offset): 1 for offset in range(5)})
+
+
 def test_every_contract_reason_reaches_the_dead_letter_topic_and_files(broker_settings: Settings) -> None:
     settings = broker_settings
     messages = malformed_by_reason(1)

@@ -389,7 +389,8 @@ class Lander:
     def _check_highwaters(self, fetched: Collection[TopicPartition]) -> None:
         """Find partitions whose log now ends before what was taken (offsets went backwards), and in
         bounded mode learn each partition's end and see which are done (`fetched`: partitions that
-        gave records just now)."""
+        gave records just now; a partition whose last offsets carry no record is done only after a poll
+        that gave none at all, see `_past_target`)."""
         for tp, state in list(self.states.items()):
             highwater = self._consumer.highwater(tp)
             if highwater is None:
@@ -402,16 +403,16 @@ class Lander:
                 continue
             # The end seen at start; lowered if the log shrank since (never wait for offsets gone).
             state.target = highwater if state.target is None else min(state.target, highwater)
-            if state.next_offset >= state.target or (
-                tp not in fetched and self._past_target(tp, state.target)
-            ):
+            if state.next_offset >= state.target or (not fetched and self._past_target(tp, state.target)):
                 state.done = True
                 self._consumer.pause(tp)
 
     def _past_target(self, tp: TopicPartition, target: int) -> bool:
         # The fetch position also counts offsets that carry no record (transaction markers, compacted
-        # records), which the records taken never reach. Asked only of partitions that gave nothing
-        # just now: position() is far dearer than a comparison.
+        # records), which the records taken never reach. Asked only after a poll that gave no records
+        # at all: kafka-python's position() checks every assigned partition's position each time it is
+        # called, so asking it of each partition without records on every poll cost 1 s of landing
+        # 107,000 events on 204 partitions, for the rare partition that ends in such offsets.
         position = self._consumer.position(tp, timeout_ms=100)
         return position is not None and position >= target
 
