@@ -4,7 +4,7 @@ call without Airflow. Each is idempotent: run twice, the second run finds its wo
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from common.settings import Settings
@@ -58,9 +58,13 @@ def validate_one(settings: Settings, batch: dict[str, Any]) -> dict[str, Any]:
 
 
 def _verdicts(values: Iterable[Any]) -> list[BatchVerdict]:
-    """Verdicts from the validate task's output: one per batch, or a list per group."""
+    """Verdicts from the validate task's output: one per batch, or a list per group.
+
+    Airflow hands a mapped task's output as a lazy sequence: read whole with one slice, not iterated.
+    Iterating asks for the item one past the end, and Airflow's client logs that expected miss as an
+    error ("XCom not found", apache/airflow#73175): three error lines in every healthy run's log."""
     flat: list[dict[str, Any]] = []
-    for value in values:
+    for value in values[:] if isinstance(values, Sequence) else values:
         if isinstance(value, dict):
             flat.append(value)
         elif value:
