@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -348,7 +348,7 @@ class Lander:
             state = self.states.get(tp)
             if state is not None and records:
                 self._take(tp, state, records)
-        self._check_highwaters(fetched.keys())
+        self._check_highwaters(fetched)
 
     def _pass_unreadable(self, error: CorruptRecordError) -> None:
         """A fetch kafka-python still could not decode (unreadable.py reads what it can; a record batch
@@ -386,11 +386,10 @@ class Lander:
         state.records.extend(records)
         state.next_offset = records[-1].offset + 1
 
-    def _check_highwaters(self, fetched: Collection[TopicPartition]) -> None:
+    def _check_highwaters(self, fetched: Mapping[TopicPartition, list[Any]]) -> None:
         """Find partitions whose log now ends before what was taken (offsets went backwards), and in
-        bounded mode learn each partition's end and see which are done (`fetched`: partitions that
-        gave records just now; a partition whose last offsets carry no record is done only after a poll
-        that gave none at all, see `_past_target`)."""
+        bounded mode learn each partition's end and see which are done (`fetched`: the records each
+        partition gave just now)."""
         for tp, state in list(self.states.items()):
             highwater = self._consumer.highwater(tp)
             if highwater is None:
@@ -403,16 +402,25 @@ class Lander:
                 continue
             # The end seen at start; lowered if the log shrank since (never wait for offsets gone).
             state.target = highwater if state.target is None else min(state.target, highwater)
-            if state.next_offset >= state.target or (not fetched and self._past_target(tp, state.target)):
+            if state.next_offset >= state.target or self._fetched_past(tp, fetched, state.target):
                 state.done = True
                 self._consumer.pause(tp)
 
-    def _past_target(self, tp: TopicPartition, target: int) -> bool:
-        # The fetch position also counts offsets that carry no record (transaction markers, compacted
-        # records), which the records taken never reach. Asked only after a poll that gave no records
-        # at all: kafka-python's position() checks every assigned partition's position each time it is
-        # called, so asking it of each partition without records on every poll cost 1 s of landing
-        # 107,000 events on 204 partitions, for the rare partition that ends in such offsets.
+    def _fetched_past(
+        self, tp: TopicPartition, fetched: Mapping[TopicPartition, list[Any]], target: int
+    ) -> bool:
+        """Whether fetching reached `target` though the records taken did not: the last offsets before it
+        carry no record (a transaction's commit marker, compacted records). Records fetched at or past
+        the target say so at once (those before it were taken: `_take`), even while a provider keeps
+        sending to the partition. Else the fetch position is asked, but only after a poll that gave no
+        records at all: kafka-python's position() checks every assigned partition's position on each
+        call, and asked of each partition without records on every poll it cost 1 s of landing 107,000
+        events on 204 partitions."""
+        records = fetched.get(tp)
+        if records:
+            return records[-1].offset >= target
+        if fetched:
+            return False
         position = self._consumer.position(tp, timeout_ms=100)
         return position is not None and position >= target
 
