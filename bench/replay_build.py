@@ -1,7 +1,7 @@
 """One incremental build and publish, replayed on a copy of a kept home, as often as a comparison needs.
 
     # a home kept by `bench/pipeline.py --keep`, and more events sent to the same broker:
-    CONTINUUM_HOME=$KEPT continuum simulate --participants 4000 --seed 51
+    CONTINUUM_HOME=$KEPT CONTINUUM_KAFKA_BOOTSTRAP=$BROKER continuum simulate --participants 4000 --seed 51
     CONTINUUM_KAFKA_BOOTSTRAP=$BROKER PYTHONPATH=. python bench/replay_build.py prepare $KEPT $PREPARED
     PYTHONPATH=$CHECKOUT python bench/replay_build.py build $PREPARED $WORK --name try1 [--out results.jsonl]
 
@@ -18,26 +18,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import time
+from dataclasses import replace
 from pathlib import Path
 
+from common.settings import Settings
+
 LEFT_OUT = ("landing", "airflow")  # not read by the build or the publish; the landing zone is 750 MB at 10 M
-
-
-def settings_for(home: Path):
-    os.environ["CONTINUUM_HOME"] = str(home)
-    from common.settings import Settings
-
-    return Settings()
 
 
 def prepare(kept: Path, prepared: Path) -> None:
     shutil.rmtree(prepared, ignore_errors=True)
     subprocess.run(["cp", "-a", str(kept), str(prepared)], check=True)
-    settings = settings_for(prepared)
+    settings = Settings(home=prepared)
     from continuum.pipeline import tasks
 
     tasks.land_new_events(settings)
@@ -57,15 +52,15 @@ def build(prepared: Path, work: Path, name: str, out: Path | None) -> None:
         if child.name not in LEFT_OUT:
             subprocess.run(["cp", "-a", str(child), str(work / child.name)], check=True)
     subprocess.run(["sync"], check=True)
-    for path in (work / "warehouse.duckdb", work / "published" / "warehouse.duckdb"):
+    settings = Settings(home=work)
+    for path in (settings.warehouse_path, settings.published_warehouse_path):
         with open(path, "rb") as f:
             while f.read(1 << 24):
                 pass
-    settings = settings_for(work)
     from continuum.pipeline import dbt, tasks
 
-    record = work / "dbt" / "last_build.json"
-    record.write_text(json.dumps({**json.loads(record.read_text()), "project": dbt.project_fingerprint()}))
+    last = dbt.read_build_state(settings)
+    dbt.write_build_state(settings, replace(last, project=dbt.project_fingerprint()))
     started = time.monotonic()
     tasks.build_warehouse(settings, None)
     built = time.monotonic()
