@@ -203,6 +203,14 @@ def ran(db_path: Path, kind: str, name_part: str = "") -> list[str]:
     ]
 
 
+def member_counts_counted_by_difference(db_path: Path) -> bool:
+    """Whether the last build counted int_outcomes__member_counts by difference (its state says so)."""
+    with duckdb.connect(str(db_path), read_only=True) as conn:
+        return conn.execute(
+            "select counted_by_difference from intermediate.incremental_state__int_outcomes__member_counts"
+        ).fetchone()[0]
+
+
 def consenting_participants(db_path: Path) -> list[str]:
     with duckdb.connect(str(db_path), read_only=True) as conn:
         rows = conn.execute(
@@ -323,6 +331,9 @@ def test_incremental_builds_publish_what_a_full_rebuild_does(
     assert differences(incremental, full) == {}
     # the forgotten model is whole again (the published member rows keep theirs: they would not show it)
     assert differences(incremental, full, ["intermediate.int_outcomes__referrals"]) == {}
+    # counted by difference, cell for cell as counted whole (funder_outcomes hides its small cells)
+    assert member_counts_counted_by_difference(incremental)
+    assert differences(incremental, full, ["intermediate.int_outcomes__member_counts"]) == {}
     with duckdb.connect(str(full), read_only=True) as conn:
         (answered,) = conn.execute(
             "select count(*) from marts.journey_events where event_type = 'participant.exited' "
@@ -343,6 +354,7 @@ def test_incremental_builds_publish_what_a_full_rebuild_does(
         write_raw(later, load)
     dbt_build(later, LATER_AS_OF)
     assert differences(incremental, later) == {}
+    assert differences(incremental, later, ["intermediate.int_outcomes__member_counts"]) == {}
     with duckdb.connect(str(later), read_only=True) as conn:
         (moved,) = conn.execute(
             "select count(*) from marts.referral_handoffs where is_stalled "

@@ -1,8 +1,10 @@
 {#-
   One row per participants_served member (a participant) and period, with every group it counts in:
   operators.funder_outcome_member_rows has a row per program type (and one for services) of the same
-  participant, who counts once in `all` and once in each group of any of its rows. funder_outcomes
-  counts these beside the other measures' member rows (one row per member already).
+  participant, who counts once in `all` and once in each group of any of its rows (served_members_of).
+  int_outcomes__member_counts counts these beside the other measures' member rows (one row per member
+  already) when it counts whole; counting by difference, it merges the changed participants' rows itself,
+  with the same macro.
   Incremental by participant like the member rows it reads (macros/incremental_outcomes.sql): merging
   3.7 million served rows was most of funder_outcomes' 12 s in every build at 10 million events.
 -#}
@@ -14,13 +16,4 @@ served_rows as (
     where measure_id = 'participants_served' and {{ outcome_member_is_rebuilt() }}
 )
 
-select
-    measure_id,
-    period_grain,
-    period_start,
-    member_id,
-    participant_key,
-    -- sorted: the same groups make the same list, which funder_outcomes counts together
-    list_sort(list_distinct(flatten(list(groups)))) as groups
-from served_rows
-group by measure_id, period_grain, period_start, member_id, participant_key
+{{ served_members_of('served_rows') }}
