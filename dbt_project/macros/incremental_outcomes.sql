@@ -1,7 +1,7 @@
 {#-
   Incremental outcome members (docs/pipeline.md, Incremental models): the int_outcomes__* models, the
-  release cohorts they read, operators.funder_outcome_member_rows and the served members merged from it
-  (int_outcomes__served_members) keep their rows from one build to the next and rebuild only the participants whose member rows can have changed since the model's last
+  release cohorts they read and operators.funder_outcome_member_rows keep their rows from one build to
+  the next and rebuild only the participants whose member rows can have changed since the model's last
   build. Every member row belongs to one participant and is decided by that participant's events, its
   referrals' answers and as_of, so a participant's rows can change only when
     - an event of theirs was loaded since, or is timed between the last build's as_of and this one's
@@ -21,7 +21,7 @@
   (save_incremental_state). Without state (a first build, an older warehouse, or a build after the dbt
   project changed: incremental_state()) every participant is rebuilt.
 
-  The search for those participants reads every event three times; eight models need it, and after
+  The search for those participants reads every event three times; seven models need it, and after
   a build in which all of them succeeded they need the same set. So int_outcomes__rebuilt_participants
   searches once per build, since its own last build, and keeps the state it searched from (its base);
   a model whose own state is that base takes the set from it, any other (it failed or was not selected
@@ -300,21 +300,21 @@ rebuilt_participants as (
     1.7 s at the end of every build at 10 M events; the difference reads the rows written and replaced. -#}
 
 {#- The members of `rows` (member rows): one per measure, period and member, with every group it counts
-    in. A participants_served member is a participant, its rows merged (served_members_of, or the
-    relation `served_members` that holds them: int_outcomes__served_members); in every other measure a
-    member is one member row. -#}
-{% macro members_of(rows, served_members=none) -%}
+    in. A participants_served member is a participant, its rows merged (served_members_of); in every other
+    measure a member is one member row. -#}
+{% macro members_of(rows) -%}
     select measure_id, period_grain, period_start, true as is_in_numerator, groups
-    from {{ served_members if served_members is not none else '(' ~ served_members_of(rows) ~ ')' }}
+    from ({{ served_members_of(rows) }})
     union all
     select measure_id, period_grain, period_start, is_in_numerator, groups
     from {{ rows }}
     where measure_id <> 'participants_served'
 {%- endmacro %}
 
-{#- The participants_served members of `rows` (member rows): one per participant and period, the rows of
-    each program type (and of services) merged; `groups` sorted, so that the same groups make the same
-    list (int_outcomes__served_members, and the difference of the member counts). -#}
+{#- The participants_served members of `rows` (member rows): one per participant and period, who counts
+    once in `all` and once in each group of any of their rows (one per program type and one for
+    services); `groups` sorted, so that the same groups make the same list. Merged whole when the counts
+    are counted whole (3.7 M served rows at 10 M events), else for the changed participants only. -#}
 {% macro served_members_of(rows) -%}
     select
         measure_id,
