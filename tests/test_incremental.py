@@ -211,6 +211,11 @@ def member_counts_counted_by_difference(db_path: Path) -> bool:
         ).fetchone()[0]
 
 
+def column_types(db_path: Path, table: str) -> list[tuple[str, str]]:
+    with duckdb.connect(str(db_path), read_only=True) as conn:
+        return [(name, kind) for name, kind, *_ in conn.execute(f"describe {table}").fetchall()]
+
+
 def consenting_participants(db_path: Path) -> list[str]:
     with duckdb.connect(str(db_path), read_only=True) as conn:
         rows = conn.execute(
@@ -334,6 +339,9 @@ def test_incremental_builds_publish_what_a_full_rebuild_does(
     # counted by difference, cell for cell as counted whole (funder_outcomes hides its small cells)
     assert member_counts_counted_by_difference(incremental)
     assert differences(incremental, full, ["intermediate.int_outcomes__member_counts"]) == {}
+    assert column_types(incremental, "intermediate.int_outcomes__member_counts") == column_types(
+        full, "intermediate.int_outcomes__member_counts"
+    )
     with duckdb.connect(str(full), read_only=True) as conn:
         (answered,) = conn.execute(
             "select count(*) from marts.journey_events where event_type = 'participant.exited' "

@@ -410,8 +410,10 @@ rebuilt_participants as (
         {%- for column in cell %}
         difference.{{ column }},
         {%- endfor %}
-        coalesce(stored.members, 0) + difference.members as members,
-        coalesce(stored.numerator_members, 0) + difference.numerator_members as numerator_members
+        -- bigint, as count(*) gives them counted whole (a sum is a hugeint: the model's columns would
+        -- change type, and dbt's sync_all_columns rewrote both columns of every row)
+        cast(coalesce(stored.members, 0) + difference.members as bigint) as members,
+        cast(coalesce(stored.numerator_members, 0) + difference.numerator_members as bigint) as numerator_members
     from difference
     left join {{ this }} as stored
         on {% for column in cell -%}
