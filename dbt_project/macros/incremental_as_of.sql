@@ -96,6 +96,15 @@
     {{ return(run_query('select ' ~ expression).columns[0].values()[0]) }}
 {%- endmacro %}
 
+{#- Whether `relation` exists, asked of the database now (call it only when executing), not of dbt's
+    cache of relations, which does not know a table a hook made in this run. -#}
+{% macro relation_exists_now(relation) -%}
+    {{ return(run_query(
+        "select count(*) from information_schema.tables where table_catalog = '" ~ relation.database
+        ~ "' and table_schema = '" ~ relation.schema ~ "' and table_name = '" ~ relation.identifier ~ "'"
+    ).columns[0].values()[0] > 0) }}
+{%- endmacro %}
+
 {#- as_of_moved_back(), asked of the database (false when not executing, and without state). -#}
 {% macro as_of_moved_back_now() -%}
     {%- if not execute or incremental_state() is none -%}{{ return(false) }}{%- endif -%}

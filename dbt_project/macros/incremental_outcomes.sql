@@ -214,12 +214,8 @@ rebuilt_participants as (
     {%- set state = incremental_state() -%}
     {%- set base = rebuilt_participants_base_relation() -%}
     {%- if not execute or state is none -%}{{ return(false) }}{%- endif -%}
-    {#- Asked of the database, not of dbt's cache of relations: the base is made by a hook in this run. -#}
-    {%- set base_exists = run_query(
-        "select count(*) from information_schema.tables where table_catalog = '" ~ base.database
-        ~ "' and table_schema = '" ~ base.schema ~ "' and table_name = '" ~ base.identifier ~ "'"
-    ).columns[0].values()[0] -%}
-    {%- if base_exists == 0 -%}{{ return(false) }}{%- endif -%}
+    {#- the base is made by a hook in this run -#}
+    {%- if not relation_exists_now(base) -%}{{ return(false) }}{%- endif -%}
     {%- set same = run_query(
         "select count(*) from " ~ state ~ " as mine, " ~ base ~ " as base"
         ~ " where mine.loaded_watermark is not distinct from base.loaded_watermark"
@@ -346,12 +342,8 @@ rebuilt_participants as (
     {%- set state = incremental_state() -%}
     {%- set marks = replaced_member_rows_marks_relation() -%}
     {%- if state is none -%}{{ return(false) }}{%- endif -%}
-    {#- Asked of the database, not of dbt's cache of relations: the marks are made by a hook in this run. -#}
-    {%- set marked = run_query(
-        "select count(*) from information_schema.tables where table_catalog = '" ~ marks.database
-        ~ "' and table_schema = '" ~ marks.schema ~ "' and table_name = '" ~ marks.identifier ~ "'"
-    ).columns[0].values()[0] -%}
-    {%- if marked == 0 -%}{{ return(false) }}{%- endif -%}
+    {#- the marks are made by a hook in this run -#}
+    {%- if not relation_exists_now(marks) -%}{{ return(false) }}{%- endif -%}
     {{ return(value_now(
         '(select count(*) = 1 from ' ~ marks ~ ' as marks, ' ~ state ~ ' as seen'
         ~ ' where not marks.replaced_whole and marks.replaced_by = ' ~ build_started_at()
