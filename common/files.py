@@ -2,11 +2,13 @@
 
 Write under a temporary name beside the target, fsync it, rename it over the target, fsync the directory:
 a reader (or a restart after a crash) sees the old file or the new one, never half of one. The temporary
-name ends in `.tmp`, which the landing zone's crash recovery removes.
+name ends in `.tmp`, which the landing zone's crash recovery removes. And `exclusive_lock`, for writers
+that must take turns.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -57,3 +59,13 @@ def write_atomically(path: Path, data: bytes | str, mode: int = 0o644) -> Path:
         with os.fdopen(fd, "wb") as f:
             f.write(payload)
     return path
+
+
+@contextmanager
+def exclusive_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive flock on `path` (created if missing) for the block: other processes asking for it
+    wait. The kernel releases it when the holder dies, so a crashed writer leaves nothing to clean."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield

@@ -57,10 +57,11 @@ Every 15 minutes, when the lander service posts the asset `continuum_landed_batc
 triggered: land the provider topics (skipped while a lander service runs;
 failed, naming its pid, while a bounded lander holds the landing lock),
 find the landed batches not yet in the ledger `raw.batches`, validate each with the Great Expectations
-suites (one mapped task per group of batches, one GX run per suite), load the ones that pass into
+suites (one mapped task per group of batches, one GX run per suite, whose Data Docs pages it renders),
+load the ones that pass into
 `raw` (rows that break a row rule held back), move the ones that fail to
 `CONTINUUM_HOME/quarantine/` with their validation result, build the warehouse with one `dbt build`,
-then publish a copy for readers (`published/warehouse.duckdb`), the marts as Parquet and GX Data Docs.
+then publish a copy for readers (`published/warehouse.duckdb`) and the marts as Parquet.
 A failed task does not stop the rest (batches landed before a landing failure still load), but the
 `watcher` task then fails, so that the run itself is `failed`.
 
@@ -123,9 +124,9 @@ def continuum_pipeline() -> None:
     def dbt_build() -> str:
         return tasks.build_warehouse(get_settings(), get_current_context()["params"].get("as_of"))
 
-    @task(pool=WAREHOUSE_POOL, trigger_rule="none_failed", doc_md="Publish the copy, exports and Data Docs.")
-    def publish(verdicts: list[dict[str, Any]]) -> dict[str, Any]:
-        return tasks.publish_all(get_settings(), verdicts)
+    @task(pool=WAREHOUSE_POOL, trigger_rule="none_failed", doc_md="Publish the readers' copy and exports.")
+    def publish() -> dict[str, Any]:
+        return tasks.publish_all(get_settings())
 
     # Airflow's rule makes a run `success` when its last tasks are; with land failed and the rest done the
     # run would say `success`. The watcher runs only when some task failed, and fails: the run is failed.
@@ -139,7 +140,7 @@ def continuum_pipeline() -> None:
     verdicts = validate.expand(group=batches)
     loaded, quarantined = load(verdicts), quarantine(verdicts)
     built = dbt_build()
-    published = publish(verdicts)
+    published = publish()
     [loaded, quarantined] >> built >> published
     [landed, batches, verdicts, loaded, quarantined, built, published] >> watcher()
 

@@ -136,14 +136,15 @@ def known_ids_query(sources: Sequence[str]) -> str:
 
 
 def write_known_ids(
-    con: duckdb.DuckDBPyConnection, events_paths: Sequence[str], warehouse_events: str | None, target: Path
+    con: duckdb.DuckDBPyConnection, events_paths: Sequence[str], loaded_events: str | None, target: Path
 ) -> Path:
-    """Write the ids a run knows (its new events files' and, `warehouse_events` a table such as
-    `raw.events`, those loaded before) to `target` (Parquet, written aside then renamed): computed once
-    per run, read by each validation group instead of every other group's files and the warehouse."""
+    """Write the ids a run knows (its new events files' and, `loaded_events` a query of columns `type` and
+    `data` such as `SELECT type, data FROM raw.events`, those loaded before) to `target` (Parquet,
+    written aside then renamed): computed once per run, read by each validation group instead of every
+    other group's files and the warehouse."""
     sources = ["SELECT type, data FROM read_parquet($paths)"] if events_paths else []
-    if warehouse_events:
-        sources.append(f"SELECT type, data FROM {warehouse_events}")
+    if loaded_events:
+        sources.append(loaded_events)
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".partial")
     query = known_ids_query(sources) if sources else "SELECT NULL::VARCHAR AS type, NULL::VARCHAR AS known_id"
@@ -157,16 +158,16 @@ class GroupFrames:
     """A group of landed files in DuckDB, and the frames the suites run on.
 
     `history_db` is the warehouse (read only) for the provider's history and the ids loaded earlier;
-    `known_ids_path` is the run's known ids (`write_known_ids`: every new file's and the warehouse's,
-    computed once per run by discover), since a status change and its referral come from two
-    providers and may land in two groups. Without it, ids are known from this group's files and the
-    warehouse. `settings` bound DuckDB's memory (common/duckdb_limits.py)."""
+    `known_ids_paths` hold the run's known ids (`write_known_ids`: every new file's and the
+    warehouse's, written by discover, continuum/pipeline/discover.py), since a status change and its
+    referral come from two providers and may land in two groups. Without them, ids are known from this
+    group's files and the warehouse. `settings` bound DuckDB's memory (common/duckdb_limits.py)."""
 
     def __init__(
         self,
         files: Sequence[LandedFile],
         history_db: Path | None = None,
-        known_ids_path: str | None = None,
+        known_ids_paths: Sequence[str] = (),
         settings: Settings | None = None,
     ) -> None:
         self.files = list(files)
@@ -180,7 +181,7 @@ class GroupFrames:
         self._read_events()
         self.has_history = history_db is not None and history_db.exists() and self._attach(history_db)
         self._history()
-        self._known_ids(known_ids_path)
+        self._known_ids(known_ids_paths)
 
     def _attach(self, history_db: Path) -> bool:
         """The warehouse, read only; False when a writer holds it (another process loading, or this
@@ -251,18 +252,18 @@ class GroupFrames:
             """
         )
 
-    def _known_ids(self, known_ids_path: str | None) -> None:
+    def _known_ids(self, known_ids_paths: Sequence[str]) -> None:
         """Ids of enrollments and referrals known to this run: in its files or loaded before."""
         sources = ["SELECT type, data FROM landed"]
-        if known_ids_path and Path(known_ids_path).exists():
+        if known_ids_paths and all(Path(p).exists() for p in known_ids_paths):
             self.con.execute(
                 f"CREATE TEMP TABLE known_ids AS {known_ids_query(sources)} "
-                "UNION SELECT type, known_id FROM read_parquet($path)",
-                {"path": known_ids_path},
+                "UNION SELECT type, known_id FROM read_parquet($paths)",
+                {"paths": list(known_ids_paths)},
             )
             return
-        if known_ids_path:
-            log.warning("known ids %s missing: ids known from this group and the warehouse", known_ids_path)
+        if known_ids_paths:
+            log.warning("known ids %s missing: ids known from this group and the warehouse", known_ids_paths)
         if self.has_history:
             sources.append("SELECT type, data FROM wh.raw.events")
         self.con.execute(f"CREATE TEMP TABLE known_ids AS {known_ids_query(sources)}")

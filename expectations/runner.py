@@ -27,6 +27,7 @@ from great_expectations.data_context.types.base import DataContextConfig, InMemo
 from great_expectations.expectations.metadata_types import FailureSeverity
 
 from common.directory import load_directory
+from common.files import exclusive_lock
 from common.settings import Settings
 from expectations.families import BATCH_SUITE, GroupFrames, LandedFile
 from expectations.suites import BATCH, SUITE_BUILDERS, build_suite, level_of, run_parameters, suite_name
@@ -98,16 +99,16 @@ class ValidationProject:
         self,
         files: Sequence[LandedFile],
         run_name: str,
-        known_ids_path: str | None = None,
+        known_ids_paths: Sequence[str] = (),
     ) -> dict[str, FileVerdict]:
         """One GX run per suite over every row of `files`; a verdict per file (by batch name).
 
-        The provider's history (and, without the run's `known_ids_path`, the ids loaded before) come
+        The provider's history (and, without the run's `known_ids_paths`, the ids loaded before) come
         from the warehouse, read only."""
         verdicts = {f.batch_name: FileVerdict() for f in files}
         if not files:
             return verdicts
-        frames = GroupFrames(files, self.settings.warehouse_path, known_ids_path, self.settings)
+        frames = GroupFrames(files, self.settings.warehouse_path, known_ids_paths, self.settings)
         try:
             locations = frames.locations()
             for name, rows in locations.groupby("batch_name").size().items():
@@ -126,16 +127,20 @@ class ValidationProject:
 
     def build_data_docs(self, run_names: Iterable[str] | None = None) -> Path:
         """Render Data Docs: the pages of the results of `run_names` (None: of every result) and the
-        index. Rendering only a run's own results keeps the step's time flat as results pile up."""
-        if run_names is None:
-            self.context.build_data_docs(site_names=[DOCS_SITE])
-        else:
-            wanted = set(run_names)
-            keys = [
-                k for k in self.context.validation_results_store.list_keys() if k.run_id.run_name in wanted
-            ]
-            if keys:  # an empty list would mean "everything" to GX
-                self.context.build_data_docs(site_names=[DOCS_SITE], resource_identifiers=keys)
+        index. Rendering only a run's own results keeps the step's time flat as results pile up.
+
+        Renders take turns (a lock beside the site): a DAG run's validate tasks each render their own
+        results, at the same time, and each rewrites the index from the results it finds; one at a
+        time, the last to render finds every result written before it."""
+        with exclusive_lock(self.settings.data_docs_dir.with_name("data_docs.lock")):
+            if run_names is None:
+                self.context.build_data_docs(site_names=[DOCS_SITE])
+            else:
+                wanted = set(run_names)
+                store = self.context.validation_results_store
+                keys = [k for k in store.list_keys() if k.run_id.run_name in wanted]
+                if keys:  # an empty list would mean "everything" to GX
+                    self.context.build_data_docs(site_names=[DOCS_SITE], resource_identifiers=keys)
         return self.settings.data_docs_dir / "index.html"
 
 

@@ -89,6 +89,20 @@ def test_a_batch_loads_once_whatever_the_retries(settings: Settings) -> None:
     assert batch.events_path.exists()  # loaded files stay in landing: the lander resumes from them
 
 
+def test_each_validate_task_renders_the_data_docs_of_its_run_and_the_index_keeps_every_run(
+    settings: Settings,
+) -> None:
+    # Publishing no longer renders them (tasks.publish_all): the validate task does, for its own GX run.
+    first = write_batch(settings, PROVIDER, 0, 0, valid_events(settings, PROVIDER, 20, seed=31))
+    run_once(settings)
+    second = write_batch(settings, PROVIDER, 1, 0, valid_events(settings, PROVIDER, 20, seed=32))
+    run_once(settings)
+    index = (settings.data_docs_dir / "index.html").read_text()
+    for batch in (first, second):
+        assert batch.name.removesuffix(".parquet") in index  # the later render kept the earlier run
+    assert len(list(settings.data_docs_dir.glob("validations/**/*.html"))) >= 2
+
+
 def test_every_load_is_stamped_after_every_load_before_it_even_with_the_clock_set_back(
     settings: Settings,
 ) -> None:

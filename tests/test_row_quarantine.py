@@ -23,6 +23,7 @@ from continuum.pipeline.batches import BatchRef
 from continuum.pipeline.summary import reconciliation
 from streams.landing.files import EVENTS_SCHEMA
 from streams.landing.status import dead_letter_counts
+from streams.landing.zone import LandingZone
 
 #: A provider the demo directory does not mark as publishing custody events.
 NO_CUSTODY = "okc-street-outreach"
@@ -251,17 +252,65 @@ def test_ids_of_other_groups_count_as_known_once_written_by_discover(settings: S
     second = write_batch(settings, PROVIDER, 1, 0, changes)
     with warehouse.connect(settings) as con:
         groups = discover.plan_groups(con, settings, [BatchRef.of(first), BatchRef.of(second)])
-    assert len(groups) == 1 and groups[0].known_ids_path
+    assert len(groups) == 1 and groups[0].known_ids_paths
     from continuum.pipeline.validate import validate_batches
 
-    def unknown(known_ids_path):
-        [verdict] = validate_batches(settings, [BatchRef.of(second)], known_ids_path)
+    def unknown(known_ids_paths):
+        [verdict] = validate_batches(settings, [BatchRef.of(second)], known_ids_paths)
         return [w for w in verdict.warnings if "changes_of_unknown_referrals" in w]
 
-    assert unknown(groups[0].known_ids_path) == []
-    assert unknown(None) == [
+    assert unknown(groups[0].known_ids_paths) == []
+    assert unknown(()) == [
         f"referral: expect_column_values_to_be_between(changes_of_unknown_referrals): observed {len(changes)}"
     ]
+
+
+def _ids_of(events: list[dict]) -> set[tuple[str, str]]:
+    """The oracle: (type, id) of every enrolment and referral request, read from the events themselves."""
+    field = {"participant.enrolled": "enrollment_id", "referral.requested": "referral_id"}
+    return {(e["type"], orjson.loads(e["data"])[field[e["type"]]]) for e in events if e["type"] in field}
+
+
+def _rows(paths: tuple[str, ...]) -> list[tuple[str, str]]:
+    rows = []
+    for path in paths:
+        table = pq.read_table(path)
+        rows += zip(table["type"].to_pylist(), table["known_id"].to_pylist(), strict=True)
+    return rows
+
+
+def test_the_warehouses_known_ids_are_kept_between_runs_and_written_again_for_another_warehouse(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Discover keeps the ids of the rows loaded so far and reads only the rows loaded since: the two files
+    # it hands a run must still hold every id loaded and every new file's, checked against the events.
+    def plan(*refs: BatchRef) -> list[discover.Group]:
+        with warehouse.connect(settings) as con:
+            return discover.plan_groups(con, settings, list(refs))
+
+    def kept() -> list[str]:
+        return sorted(p.name for p in directory.glob("loaded-through-*"))
+
+    directory = LandingZone.for_settings(settings).validations_dir / "known-ids"
+    sent = [valid_events(settings, PROVIDER, 60, seed=s) for s in (81, 82, 83)]
+    write_batch(settings, PROVIDER, 0, 0, sent[0])
+    run_once(settings)  # loads the first batch: the kept file then held no row
+    second = write_batch(settings, PROVIDER, 1, 0, sent[1])
+    assert set(_rows(plan(BatchRef.of(second))[0].known_ids_paths)) == _ids_of(sent[0] + sent[1])
+    [first_kept] = kept()  # written again: the rows loaded since were more than 5 % of its none
+    run_once(settings)  # loads the second batch
+
+    monkeypatch.setattr(discover, "LOADED_IDS_RENEW_SHARE", 10.0)  # the second batch is "few" rows now
+    third = write_batch(settings, PROVIDER, 2, 0, sent[2])
+    groups = plan(BatchRef.of(third))
+    assert kept() == [first_kept]  # kept: the second batch's ids come from the rows loaded since
+    assert set(_rows(groups[0].known_ids_paths)) == _ids_of(sent[0] + sent[1] + sent[2])
+
+    # Another warehouse (an empty one here): the kept file is not its ids, and is written again.
+    settings.warehouse_path.unlink()
+    groups = plan(BatchRef.of(third))
+    assert kept() != [first_kept] and len(kept()) == 1
+    assert set(_rows(groups[0].known_ids_paths)) == _ids_of(sent[2])
 
 
 def test_one_group_run_records_each_file_and_row(settings: Settings) -> None:

@@ -45,7 +45,7 @@ from continuum.pipeline.load import (
     loaded_already,
     record_quarantined,
 )
-from continuum.pipeline.validate import BatchVerdict, run_name, validate_batch
+from continuum.pipeline.validate import BatchVerdict, render_data_docs, validate_batch
 from streams.landing.files import QUARANTINED_DEAD_LETTERS, QUARANTINED_EVENTS
 from streams.landing.zone import HELD_ROWS_FILE, ORIGIN_FILE, RESULT_FILE, LandingZone
 
@@ -218,7 +218,7 @@ def release(
         directory / EVENTS_FILE, dead_letters if dead_letters.exists() else None
     )
     verdict = validate_batch(settings, in_quarantine)
-    _render_docs(settings, name)
+    render_data_docs(settings, [verdict])
     if not verdict.passed:
         quarantine_batch(con, settings, verdict)  # files are in place: this refreshes result and ledger
         return verdict
@@ -237,7 +237,7 @@ def _release_rows(
     """Validate the held rows again; load those that pass (once) and keep the others."""
     held_file = batch.directory / HELD_ROWS_FILE
     verdict = validate_batch(settings, batch.verdict.ref.with_paths(held_file, None))
-    _render_docs(settings, batch.name)
+    render_data_docs(settings, [verdict])
     # Only ROW rules judge held rows: a handful of rows (say ten stamped 0001-01-01) may well look like
     # a batch dominated by one time, which says nothing about them.
     still_held = verdict.held_offsets()
@@ -251,9 +251,3 @@ def _release_rows(
         LandingZone.for_settings(settings).forget_quarantined(batch.name)
     log.info("batch %s: %d held rows loaded, %d still held", batch.name, loaded, len(still_held))
     return RowsReleased(batch.name, loaded, still_held)
-
-
-def _render_docs(settings: Settings, name: str) -> None:
-    from expectations.runner import ValidationProject
-
-    ValidationProject.for_settings(settings).build_data_docs([run_name(name)])

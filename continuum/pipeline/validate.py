@@ -70,6 +70,15 @@ def group_run_name(refs: Sequence[BatchRef]) -> str:
     return run_name(refs[0].name) if len(refs) == 1 else f"{run_name(refs[0].name)}+{len(refs)}-batches"
 
 
+def render_data_docs(settings: Settings, verdicts: Sequence[BatchVerdict]) -> None:
+    """Render the Data Docs pages of the GX runs that judged `verdicts` (none when none ran)."""
+    from expectations.runner import ValidationProject
+
+    names = sorted({v.gx_run or run_name(v.ref.name) for v in verdicts})
+    if names:
+        ValidationProject.for_settings(settings).build_data_docs(names)
+
+
 def validations_dir(settings: Settings) -> Path:
     return LandingZone.for_settings(settings).validations_dir
 
@@ -84,11 +93,11 @@ def validate_batch(settings: Settings, ref: BatchRef) -> BatchVerdict:
 
 
 def validate_batches(
-    settings: Settings, refs: Sequence[BatchRef], known_ids_path: str | None = None
+    settings: Settings, refs: Sequence[BatchRef], known_ids_paths: Sequence[str] = ()
 ) -> list[BatchVerdict]:
     """Run the suites once over every events file of `refs`; write validations/<name>.json per batch.
 
-    `known_ids_path` holds the ids the run knows (every new file's, validated in other groups too, and
+    `known_ids_paths` hold the ids the run knows (every new file's, validated in other groups too, and
     the warehouse's: `discover.plan_groups`); they count as known references. A file that cannot be
     read fails validation (and is quarantined with the error) instead of failing the task: retrying
     would not make it readable, and the other batches must not wait for it; its dead letters are
@@ -113,12 +122,12 @@ def validate_batches(
     project = ValidationProject.for_settings(settings)
     readable = [r for r in refs if r.name not in unreadable]
     try:
-        files = project.validate_group([_landed_file(r) for r in readable], gx_run, known_ids_path)
+        files = project.validate_group([_landed_file(r) for r in readable], gx_run, known_ids_paths)
     except duckdb.Error:
         # A file whose footer reads but whose pages do not: find it (and only then pay per file).
         unreadable.update(_unreadable_files(readable))
         readable = [r for r in readable if r.name not in unreadable]
-        files = project.validate_group([_landed_file(r) for r in readable], gx_run, known_ids_path)
+        files = project.validate_group([_landed_file(r) for r in readable], gx_run, known_ids_paths)
     verdicts = []
     for ref in refs:
         if ref.name in unreadable:

@@ -7,7 +7,6 @@ request. Several credentials may speak for one provider; revoking one leaves the
 
 from __future__ import annotations
 
-import fcntl
 import json
 import re
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 
+from common.files import exclusive_lock
 from continuum.web import tokens
 
 
@@ -131,9 +131,7 @@ def revoke(path: Path, name: str) -> Credential:
 @contextmanager
 def _locked(path: Path) -> Iterator[list[Credential]]:
     """Read, change and write the file under a lock, so two `access` commands cannot lose a change."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with exclusive_lock(path.with_name(path.name + ".lock")):
         credentials = load(path)
         yield credentials
         payload = {"credentials": [{**asdict(c), "role": str(c.role)} for c in credentials]}
