@@ -18,12 +18,11 @@ from test_pipeline_support import valid_events, write_batch
 
 from common.settings import Settings
 from continuum.commands import quarantine as quarantine_command
-from continuum.pipeline import discover, quarantine, warehouse
+from continuum.pipeline import discover, known_ids, quarantine, warehouse
 from continuum.pipeline.batches import BatchRef
 from continuum.pipeline.summary import reconciliation
 from streams.landing.files import EVENTS_SCHEMA
 from streams.landing.status import dead_letter_counts
-from streams.landing.zone import LandingZone
 
 #: A provider the demo directory does not mark as publishing custody events.
 NO_CUSTODY = "okc-street-outreach"
@@ -282,28 +281,29 @@ def _rows(paths: tuple[str, ...]) -> list[tuple[str, str]]:
 def test_the_warehouses_known_ids_are_kept_between_runs_and_written_again_for_another_warehouse(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Discover keeps the ids of the rows loaded so far and reads only the rows loaded since: the two files
-    # it hands a run must still hold every id loaded and every new file's, checked against the events.
+    # The load keeps the ids of the rows loaded so far, and discover reads only the rows loaded since:
+    # the two files a run gets must still hold every id loaded and every new file's, checked against the
+    # events themselves.
     def plan(*refs: BatchRef) -> list[discover.Group]:
         with warehouse.connect(settings) as con:
             return discover.plan_groups(con, settings, list(refs))
 
     def kept() -> list[str]:
-        return sorted(p.name for p in directory.glob("loaded-through-*"))
+        return sorted(p.name for p in known_ids.directory(settings).glob("loaded-through-*"))
 
-    directory = LandingZone.for_settings(settings).validations_dir / "known-ids"
     sent = [valid_events(settings, PROVIDER, 60, seed=s) for s in (81, 82, 83)]
     write_batch(settings, PROVIDER, 0, 0, sent[0])
-    run_once(settings)  # loads the first batch: the kept file then held no row
+    run_once(settings)
+    [first_kept] = kept()
+    assert first_kept.endswith("-60.parquet")  # written again by the load, with the rows it loaded
+
+    monkeypatch.setattr(known_ids, "LOADED_IDS_RENEW_SHARE", 10.0)  # the kept file is now kept as it is
     second = write_batch(settings, PROVIDER, 1, 0, sent[1])
     assert set(_rows(plan(BatchRef.of(second))[0].known_ids_paths)) == _ids_of(sent[0] + sent[1])
-    [first_kept] = kept()  # written again: the rows loaded since were more than 5 % of its none
     run_once(settings)  # loads the second batch
-
-    monkeypatch.setattr(discover, "LOADED_IDS_RENEW_SHARE", 10.0)  # the second batch is "few" rows now
     third = write_batch(settings, PROVIDER, 2, 0, sent[2])
     groups = plan(BatchRef.of(third))
-    assert kept() == [first_kept]  # kept: the second batch's ids come from the rows loaded since
+    assert kept() == [first_kept]  # the second batch's ids come from the rows loaded since
     assert set(_rows(groups[0].known_ids_paths)) == _ids_of(sent[0] + sent[1] + sent[2])
 
     # Another warehouse (an empty one here): the kept file is not its ids, and is written again.

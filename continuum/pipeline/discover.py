@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow.parquet as pq
 
 from common.settings import Settings
+from continuum.pipeline import known_ids
 from continuum.pipeline.batches import BatchRef
 from expectations.families import write_known_ids
 from streams.landing.zone import LandingZone
@@ -97,65 +95,23 @@ def in_groups(
 
 def plan_groups(con: duckdb.DuckDBPyConnection, settings: Settings, batches: list[BatchRef]) -> list[Group]:
     """The run's groups, with the ids it knows in two files of `validations/known-ids/`: the warehouse's,
-    kept between runs (`kept_loaded_ids`), and the run's own, which adds the ids of its new files and of
-    the rows loaded since the kept file (the files of earlier runs are removed: max_active_runs=1, so no
-    other run's tasks read them)."""
+    kept between runs (`known_ids.kept_loaded_ids`), and the run's own, which adds the ids of its new
+    files and of the rows loaded since the kept file (the files of earlier runs are removed:
+    max_active_runs=1, so no other run's tasks read them)."""
     groups = in_groups(batches)
     if not groups:
         return []
-    directory = LandingZone.for_settings(settings).validations_dir / "known-ids"
-    loaded, through = kept_loaded_ids(con, directory)
+    directory = known_ids.directory(settings)
+    loaded, through = known_ids.kept_loaded_ids(con, settings)
     key = hashlib.sha256("\n".join(b.name for b in batches).encode()).hexdigest()[:16]
     target = directory / f"{key}.parquet"
     for old in directory.glob("*.parquet"):
         if old not in (target, loaded):
             old.unlink(missing_ok=True)
-    since = f"SELECT type, data FROM raw.events WHERE {loaded_after(through)}"
+    since = f"SELECT type, data FROM raw.events WHERE {known_ids.loaded_after(through)}"
     try:
         write_known_ids(con, [b.events_path for b in batches], since, target)
     except duckdb.Error as exc:  # an unreadable file is its own group's problem (quarantined there)
         log.warning("new files not all readable for known ids (%s): the warehouse's ids only", exc)
         write_known_ids(con, [], since, target)
     return [Group(group.batches, (str(loaded), str(target))) for group in groups]
-
-
-#: The warehouse's known ids, kept between runs: those of the rows of `raw.events` loaded at or before
-#: THROUGH (microseconds since 1970), ROWS rows. Reading every row's ids took 0.7 to 1.1 s at 10 M events;
-#: a run reads only the rows loaded since THROUGH (loads stamp loaded_at later than every earlier load's,
-#: and DuckDB skips the row groups loaded before).
-LOADED_IDS = "loaded-through-{through}-{rows}.parquet"
-#: The kept file is written again once the rows loaded since it are more than this share of its rows.
-LOADED_IDS_RENEW_SHARE = 0.05
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def kept_loaded_ids(con: duckdb.DuckDBPyConnection, directory: Path) -> tuple[Path, datetime]:
-    """The kept file of the warehouse's ids and the loaded_at it holds them through. Written again (from
-    every row) when there is none, when it is not this warehouse's (another count of rows loaded through
-    its instant: a warehouse replaced or rebuilt) or when the rows loaded since are more than
-    LOADED_IDS_RENEW_SHARE of its rows."""
-    latest, total = con.execute("SELECT max(loaded_at), count(*) FROM raw.events").fetchone()
-    for path in sorted(directory.glob(LOADED_IDS.format(through="*", rows="*"))):
-        found = re.fullmatch(LOADED_IDS.format(through=r"(\d+)", rows=r"(\d+)"), path.name)
-        if found is None:
-            continue
-        through, rows = _EPOCH + timedelta(microseconds=int(found[1])), int(found[2])
-        counted = f"SELECT count(*) FROM raw.events WHERE NOT {loaded_after(through)}"
-        is_this_warehouses = con.execute(counted).fetchone()[0] == rows
-        if is_this_warehouses and total - rows <= LOADED_IDS_RENEW_SHARE * rows:
-            return path, through
-    through = latest or _EPOCH
-    micros = (through - _EPOCH) // timedelta(microseconds=1)
-    path = directory / LOADED_IDS.format(through=micros, rows=total)
-    write_known_ids(con, [], f"SELECT type, data FROM raw.events WHERE NOT {loaded_after(through)}", path)
-    for old in directory.glob(LOADED_IDS.format(through="*", rows="*")):
-        if old != path:
-            old.unlink(missing_ok=True)
-    log.info("the warehouse's known ids written again, %d rows loaded through %s", total, through.isoformat())
-    return path, through
-
-
-def loaded_after(instant: datetime) -> str:
-    """A predicate on raw.events' loaded_at: after `instant`, a constant (not a parameter), so that DuckDB
-    compares it with each row group's range of loaded_at and skips the row groups loaded before."""
-    return f"loaded_at > '{instant.isoformat()}'::timestamptz"

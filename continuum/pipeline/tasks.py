@@ -9,7 +9,17 @@ from typing import Any
 
 from common.settings import Settings
 from common.times import parse_as_of
-from continuum.pipeline import dbt, discover, feedback, land, publish, quarantine, validate, warehouse
+from continuum.pipeline import (
+    dbt,
+    discover,
+    feedback,
+    known_ids,
+    land,
+    publish,
+    quarantine,
+    validate,
+    warehouse,
+)
 from continuum.pipeline.batches import BatchRef
 from continuum.pipeline.validate import BatchVerdict
 
@@ -89,6 +99,8 @@ def load_passed(settings: Settings, verdicts: Iterable[Any]) -> dict[str, int]:
             counts["dead_letters"] += outcome.dead_letters
             counts["rows_held"] += outcome.held_rows
         feedback.tell_providers_of_held_records(con, settings)
+        if counts["events"]:
+            known_ids.kept_loaded_ids(con, settings)  # the ids just loaded, read now, not by the next run
     log.info("loaded %s", counts)
     return counts
 
