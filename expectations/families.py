@@ -158,8 +158,8 @@ class GroupFrames:
     """A group of landed files in DuckDB, and the frames the suites run on.
 
     `history_db` is the warehouse (read only) for the provider's history and the ids loaded earlier;
-    `known_ids_paths` hold the run's known ids (`write_known_ids`: every new file's and the
-    warehouse's, written by discover, continuum/pipeline/discover.py), since a status change and its
+    `known_ids_paths` hold the run's known ids (`write_known_ids`: the warehouse's, kept between runs,
+    and every new file's: continuum/pipeline/known_ids.py and discover.py), since a status change and its
     referral come from two providers and may land in two groups. Without them, ids are known from this
     group's files and the warehouse. `settings` bound DuckDB's memory (common/duckdb_limits.py)."""
 

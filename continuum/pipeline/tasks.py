@@ -58,9 +58,9 @@ def discover_groups(settings: Settings, limit: int = MAX_BATCHES_PER_RUN) -> lis
 
 
 def validate_group(settings: Settings, group: dict[str, Any]) -> list[dict[str, Any]]:
-    """Validate a group of batches and render the Data Docs pages of its GX run. Rendered here, where GX
-    is loaded already: rendered when publishing, they cost that task GX's import and context (about 3 s
-    of a 1 % run at 10 M events, docs/benchmarks.md)."""
+    """Validate a group of batches and render the Data Docs pages of its GX run: here GX is loaded
+    already, where the publish task, a process of its own when deployed, paid GX's import and context
+    for them (about 3 s of CPU, docs/pipeline.md)."""
     found = discover.Group.from_xcom(group)
     verdicts = validate.validate_batches(settings, found.batches, found.known_ids_paths)
     validate.render_data_docs(settings, verdicts)
