@@ -9,7 +9,9 @@ import shlex
 import subprocess
 import sys
 
-from common.settings import get_settings
+from common.settings import Settings, get_settings
+from infra import embedded_broker
+from streams.landing.zone import LandingZone
 
 
 def steps(report_dir: str) -> list[tuple[str, list[str]]]:
@@ -25,8 +27,29 @@ def steps(report_dir: str) -> list[tuple[str, list[str]]]:
     ]
 
 
-def main() -> int:
-    settings = get_settings()
+def left_by_a_stopped_broker(settings: Settings) -> str | None:
+    """Why this home cannot run the demo again as it is (None: it can): it holds batches landed from an
+    embedded broker that is not running any more. That broker kept nothing (memory storage), so the one
+    step 1 starts has new topics, whose offsets start again at 0, and landing refuses them as a lost log
+    (docs/landing.md), as it must for a real broker; the demo says so before it starts."""
+    if not settings.uses_embedded_broker or embedded_broker.status(settings).running:
+        return None
+    if not LandingZone.for_settings(settings).committed_batches():
+        return None
+    return (
+        f"{settings.state_dir} holds batches landed from an embedded broker that has stopped since; it "
+        "kept nothing, so a new one's topics would start again at offset 0, and landing refuses offsets "
+        f"that go backwards. Remove that directory (rm -rf {settings.state_dir}) or set CONTINUUM_HOME to "
+        "a new one, then run `make demo` again."
+    )
+
+
+def main(settings: Settings | None = None) -> int:
+    settings = settings or get_settings()
+    stale = left_by_a_stopped_broker(settings)
+    if stale:
+        print(stale, file=sys.stderr)
+        return 1
     report_dir = settings.state_dir / "report"
     for number, (title, args) in enumerate(steps(str(report_dir)), start=1):
         print(f"\n== {number}. {title}\n$ continuum {shlex.join(args)}", flush=True)
