@@ -407,18 +407,20 @@ rebuilt_participants as (
         cast(coalesce(stored.members, 0) + difference.members as bigint) as members,
         cast(coalesce(stored.numerator_members, 0) + difference.numerator_members as bigint) as numerator_members
     from difference
-    left join {{ this }} as stored
-        on {% for column in cell -%}
-        stored.{{ column }} is not distinct from difference.{{ column }}{{ ' and ' if not loop.last }}
-        {%- endfor %};
+    left join {{ this }} as stored on {{ same_cell('stored', 'difference', cell) }};
     delete from {{ this }} as stored
     using {{ member_counts_difference_relation() }} as changed
-    where {% for column in cell -%}
-        stored.{{ column }} is not distinct from changed.{{ column }}{{ ' and ' if not loop.last }}
-    {%- endfor %}
+    where {{ same_cell('stored', 'changed', cell) }}
     {%- else -%}
     delete from {{ this }}
     {%- endif -%}
+{%- endmacro %}
+
+{#- `left` and `right` hold the same cell: equal in each of the `cell` columns, nulls included. -#}
+{% macro same_cell(left, right, cell) -%}
+    {%- for column in cell -%}
+    {{ left }}.{{ column }} is not distinct from {{ right }}.{{ column }}{{ ' and ' if not loop.last }}
+    {%- endfor -%}
 {%- endmacro %}
 
 {#- Post-hook: what the member rows were when this count was made (and how it was made). -#}
