@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import multiprocessing
 import os
 import random
 import signal
@@ -461,6 +462,25 @@ def test_one_lander_per_landing_zone(broker_settings: Settings) -> None:
         run_landers(settings, 2, until_caught_up=True, accept_reset=False, lock_wait_s=0.5)
     send_valid(settings, 10)
     assert run_landers(settings, 2, until_caught_up=True, accept_reset=False) == EXIT_OK
+    assert_exactly_once(settings, [TOPIC])
+
+
+def test_what_runs_while_landing_starts_once_the_workers_run_and_only_with_records_to_land(
+    broker_settings: Settings,
+) -> None:
+    """`continuum run` imports validation's modules meanwhile (airflow_run); a thread started before the
+    workers' fork would leave them its locks."""
+    settings = broker_settings
+    workers_running = []
+
+    def while_landing() -> None:
+        workers_running.append(len(multiprocessing.active_children()))
+
+    assert run_landers(settings, 2, until_caught_up=True, accept_reset=False, while_landing=while_landing) == 0
+    assert workers_running == []  # nothing to land
+    send_valid(settings, 10)
+    assert run_landers(settings, 2, until_caught_up=True, accept_reset=False, while_landing=while_landing) == 0
+    assert workers_running == [2]
     assert_exactly_once(settings, [TOPIC])
 
 

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import json
 import logging
 import os
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -278,6 +280,29 @@ def poll_sooner_in_dag_test() -> bool:
     return True
 
 
+#: What the validate task imports first (Great Expectations: 3 to 4 s of this machine's CPU).
+VALIDATION_MODULE = "expectations.runner"
+
+
+def import_validation_while_landing() -> None:
+    """Import validation's modules in a thread while the land task's workers land new records.
+
+    Here, unlike a deployment, every task of the run runs in this one process (dag.test), and the land
+    task only waits for its workers (processes of their own); the validate task that follows, in a run
+    with new records, imported GX first (3 s of a run after 1 % new events at 10 M). Only once the workers
+    are started (a thread alive at the fork would leave them its locks) and only when the broker listed
+    records to land: a run with nothing new validates nothing. The validate task's own import waits for
+    this one (Python's import lock) if it has not finished."""
+    from continuum.pipeline import land
+
+    def start() -> None:
+        threading.Thread(
+            target=importlib.import_module, args=(VALIDATION_MODULE,), name="import-validation", daemon=True
+        ).start()
+
+    land.while_landing = start
+
+
 @contextlib.contextmanager
 def phase(name: str) -> Iterator[None]:
     """Say in Airflow's log of the run how long a phase of the runner took (docs/benchmarks.md)."""
@@ -304,6 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     get_listener_manager().add_listener(TaskListener(reporter))
     serve_only_the_task_sdk_version()
     poll_sooner_in_dag_test()
+    import_validation_while_landing()
     with phase("dag.test"):
         dag_run = dag.test(run_conf=json.loads(args.conf))
     reporter.send("result", **run_outcome(dag_run.run_id))

@@ -19,6 +19,7 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from common.settings import Settings
@@ -139,6 +140,11 @@ def service_is_landing(settings: Settings) -> bool:
     )
 
 
+#: What this process does while its lander workers land new records (workers.run_landers): nothing, but
+#: in `continuum run`, whose tasks all run in one process (airflow_run.import_validation_while_landing).
+while_landing: Callable[[], None] | None = None
+
+
 def land_until_caught_up(settings: Settings, lock_wait_s: float = 30.0) -> str:
     """Land up to the end offsets seen at start, in this process (workers forked as `continuum land`
     does: they die with it). Returns what was landed; raises LandingHeld or LandingFailed."""
@@ -149,7 +155,12 @@ def land_until_caught_up(settings: Settings, lock_wait_s: float = 30.0) -> str:
     kafka_log.setLevel(logging.CRITICAL)
     try:
         code = run_landers(
-            settings, settings.land_workers, until_caught_up=True, accept_reset=False, lock_wait_s=lock_wait_s
+            settings,
+            settings.land_workers,
+            until_caught_up=True,
+            accept_reset=False,
+            lock_wait_s=lock_wait_s,
+            while_landing=while_landing,
         )
     finally:
         kafka_log.setLevel(level)

@@ -57,11 +57,17 @@ def balance(backlogs: Mapping[TopicPartition, int], workers: int) -> dict[TopicP
 
 def plan_shards(settings: Settings, workers: int) -> dict[TopicPartition, int]:
     """A balanced plan for the partitions the broker has now, or {} (hash for all) if it does not answer
-    within `land_broker_timeout_seconds`: a plan is an optimisation, never a reason to wait.
+    within `land_broker_timeout_seconds`: a plan is an optimisation, never a reason to wait."""
+    return balance(listed_backlogs(settings), workers)
 
-    Backlogs use the broker's listed end offsets (ListOffsets), which some brokers under-report by a
-    record batch (the embedded one does; see source.py): good enough to share work, never used to decide
-    that a partition is landed."""
+
+def listed_backlogs(settings: Settings) -> dict[TopicPartition, int]:
+    """Each provider partition's backlog: its end offset as the broker lists it, less the landed offset;
+    {} if the broker does not answer within `land_broker_timeout_seconds`.
+
+    Listed end offsets (ListOffsets) are under-reported by some brokers by a record batch (the embedded
+    one does; see source.py): good enough to share work, never used to decide that a partition is
+    landed."""
     topics = ProviderTopics(settings)
     consumer = None
     try:
@@ -77,5 +83,4 @@ def plan_shards(settings: Settings, workers: int) -> dict[TopicPartition, int]:
         if consumer is not None:
             consumer.close(autocommit=False)
     landed = resume_points(settings.landing_dir, settings.quarantine_dir)
-    backlogs = {tp: max(0, end - (landed[tp].next_offset if tp in landed else 0)) for tp, end in ends.items()}
-    return balance(backlogs, workers)
+    return {tp: max(0, end - (landed[tp].next_offset if tp in landed else 0)) for tp, end in ends.items()}

@@ -32,7 +32,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -43,7 +43,7 @@ from common.settings import Settings
 from streams.landing.dead_letters import DeadLettersNotDelivered
 from streams.landing.holds import apply_operator_requests
 from streams.landing.lander import EXIT_FAILED, EXIT_HELD, EXIT_OK, Lander
-from streams.landing.shards import Shard, plan_shards
+from streams.landing.shards import Shard, balance, listed_backlogs
 from streams.landing.zone import LandingZone
 
 log = logging.getLogger(__name__)
@@ -110,12 +110,15 @@ def run_landers(
     lock_wait_s: float = 30.0,
     releases: Sequence[TopicPartition] = (),
     skip_offsets: Sequence[tuple[TopicPartition, int]] = (),
+    while_landing: Callable[[], None] | None = None,
 ) -> int:
     """Land with `workers` processes (1: in this process). Returns the exit code (lander.py's).
 
     `releases` and `skip_offsets`: held partitions the operator releases, and records to dead-letter in
     this run (holds.py); applied under the lock, before any lander starts. Raises OperatorRequestRefused
-    for one that cannot be done (then nothing is changed)."""
+    for one that cannot be done (then nothing is changed). `while_landing`: called in this process once
+    the workers are started, when the broker listed records to land (never with one worker, which lands
+    in this process): this process then only waits for them."""
     tune_gc()
     handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
@@ -129,7 +132,7 @@ def run_landers(
                 )
                 _stop_on_signals(lander.request_stop)
                 return lander.run()
-            return _run_workers(settings, workers, until_caught_up, accept_reset, skips)
+            return _run_workers(settings, workers, until_caught_up, accept_reset, skips, while_landing)
     finally:
         for signum, handler in handlers.items():  # a caller (a bench, a test) gets its own back
             signal.signal(signum, handler)
@@ -145,7 +148,12 @@ def tune_gc() -> None:
 
 
 def _run_workers(
-    settings: Settings, workers: int, until_caught_up: bool, accept_reset: bool, skips: dict
+    settings: Settings,
+    workers: int,
+    until_caught_up: bool,
+    accept_reset: bool,
+    skips: dict,
+    while_landing: Callable[[], None] | None = None,
 ) -> int:
     # Crash leftovers are removed here, once, before any worker writes: a worker's clean-up must never
     # meet another worker's temporary file.
@@ -154,7 +162,8 @@ def _run_workers(
         log.warning(
             "removed %d uncommitted files left by a crash: %s", len(removed), _relative(removed, settings)
         )
-    plan = plan_shards(settings, workers)
+    backlogs = listed_backlogs(settings)
+    plan = balance(backlogs, workers)
     # fork once the plan's Kafka clients are closed: workers start at once, sharing nothing live.
     context = multiprocessing.get_context("fork")
     parent = os.getpid()
@@ -168,6 +177,9 @@ def _run_workers(
     ]
     for process in processes:
         process.start()
+    # Only now: a thread started before the fork would leave the workers whatever locks it held.
+    if while_landing is not None and any(backlogs.values()):
+        while_landing()
 
     def stop_all(signum: int) -> None:
         for process in processes:
