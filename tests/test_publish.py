@@ -373,6 +373,63 @@ def test_the_look_finds_a_stamped_table_whose_rows_were_only_deleted(settings: S
     assert differences(publication.path, warehouse, STAMPED) == (0, 0, 7996, 7996)
 
 
+JOURNEYS, SHARED = "marts.journey_events", "intermediate.int_journeys__shared_events"
+
+
+def add_journeys_stamped_by_shared_events(warehouse: Path) -> None:
+    """journey_events as the marts write it (no stamp of its own: its columns are the public interface)
+    and the shared events that stamp its participants (publish.STAMPED_BY): 2,000 participants, four
+    events each, all written by one build."""
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(
+            f"CREATE TABLE {SHARED} AS SELECT 'p' || (i // 4) AS participant_key, 'e' || i AS event_id, "
+            "timestamptz '2026-12-01 10:00:00+00' AS refreshed_at FROM range(8000) t(i)"
+        )
+        con.execute(
+            f"CREATE TABLE {JOURNEYS} AS SELECT participant_key, "
+            "row_number() OVER (PARTITION BY participant_key ORDER BY event_id) AS seq, event_id FROM "
+            + SHARED
+        )
+
+
+@pytest.mark.parametrize("scenario", ["rebuilt and new", "a participant gone", "another warehouse's stamps"])
+def test_journey_events_are_compared_by_the_shared_events_stamps_and_published_equal(
+    settings: Settings, scenario: str, caplog: pytest.LogCaptureFixture
+):
+    """Its changed participants are those whose shared events were stamped after the stamp the copy was
+    brought up to (kept on the copy). A participant gone (consent revoked) leaves no stamp, and stamps
+    older than the copy's are another warehouse's: then every participant is compared."""
+    caplog.set_level(logging.INFO, logger="continuum.pipeline.publish")
+    warehouse = settings.warehouse_path
+    build_warehouse(warehouse)
+    add_journeys_stamped_by_shared_events(warehouse)
+    assert actions(publish_changes(settings, delta_min_rows=1000))[JOURNEYS] == "replaced"
+    with duckdb.connect(str(warehouse)) as con:
+        if scenario == "another warehouse's stamps":  # every stamp before the copy's, and p30 renumbered
+            con.execute(f"UPDATE {SHARED} SET refreshed_at = timestamptz '2026-11-30 10:00:00+00'")
+            con.execute(f"UPDATE {JOURNEYS} SET seq = seq + 10 WHERE participant_key = 'p30'")
+        else:  # p1 to p9 rebuilt by the next build, p5 to p9 numbered anew; p-new
+            stamp = "timestamptz '2026-12-01 10:15:00+00'"
+            rebuilt = "('p1','p2','p3','p4','p5','p6','p7','p8','p9')"
+            renumbered = "('p5','p6','p7','p8','p9')"
+            con.execute(f"UPDATE {SHARED} SET refreshed_at = {stamp} WHERE participant_key IN {rebuilt}")
+            con.execute(f"UPDATE {JOURNEYS} SET seq = seq + 10 WHERE participant_key IN {renumbered}")
+            con.execute(f"INSERT INTO {SHARED} VALUES ('p-new', 'e-new', {stamp})")
+            con.execute(f"INSERT INTO {JOURNEYS} VALUES ('p-new', 1, 'e-new')")
+        if scenario == "a participant gone":
+            con.execute(f"DELETE FROM {SHARED} WHERE participant_key = 'p20'")
+            con.execute(f"DELETE FROM {JOURNEYS} WHERE participant_key = 'p20'")
+    second = publish_changes(settings, delta_min_rows=1000)
+
+    assert actions(second)[JOURNEYS] == "updated"
+    assert ("compared group by group" in caplog.text) is (scenario != "rebuilt and new")
+    if scenario == "rebuilt and new":
+        assert second.tables[tuple(JOURNEYS.split("."))].keys == 10  # p1 to p9 and p-new, from the stamps
+    rows = {"rebuilt and new": 8001, "a participant gone": 7997, "another warehouse's stamps": 8000}[scenario]
+    assert differences(second.path, warehouse, JOURNEYS) == (0, 0, rows, rows)
+    assert not {t for t in tables(second.path) if t.startswith("intermediate.")}
+
+
 @pytest.mark.parametrize("table", [MEMBERS, LEDGER])
 def test_a_row_held_twice_on_one_side_and_once_on_the_other_is_published_as_often_as_the_warehouse_has_it(
     settings: Settings, table: str
