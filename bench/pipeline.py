@@ -11,7 +11,9 @@ events landed per second of the run, and the peak RSS of the largest process it 
 warehouse and the published warehouse, in bytes.
 
 The "1 %" run adds a second, smaller simulated network (participants N/100, another seed) to the same
-topics: new people's events, as a day of a real network adds.
+topics: new people's events, as a day of a real network adds. `--runs-1pct K` makes K of them, one after
+the other (each seed one more), and reports each one's share of the full run and their median: one run's
+share moves with the machine's moment by more than a second either way.
 
 Simulating 10 M events into the broker takes longer than the runs themselves; `--broker HOST:PORT` uses a
 broker that already holds `continuum simulate --participants N --seed S` (same N and seed) and skips that step
@@ -25,6 +27,7 @@ import argparse
 import json
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -124,7 +127,12 @@ def wait_for_next_change(home: Path, at_most_s: float = 900) -> float:
 
 
 def bench(
-    participants: int, seed: int, workdir: Path, broker: str | None = None, more_seed: int | None = None
+    participants: int,
+    seed: int,
+    workdir: Path,
+    broker: str | None = None,
+    more_seed: int | None = None,
+    runs_1pct: int = 1,
 ) -> dict:
     home = workdir / "home"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "CONTINUUM_HOME": str(home)}
@@ -144,11 +152,20 @@ def bench(
         steps["run_full"] = timed(env, "run", log=log)
         steps["run_full"]["events"] = landed_events(home)
         extra = max(1, participants // 100)
-        steps["simulate_1pct"] = timed(
-            env, "simulate", "--participants", str(extra), "--seed", str(more_seed or seed + 1), log=log
-        )
-        steps["run_1pct"] = timed(env, "run", log=log)
-        steps["run_1pct"]["events"] = landed_events(home) - steps["run_full"]["events"]
+        for i in range(runs_1pct):  # each on a network 1 % larger than the last one's: if anything, slower
+            suffix = f"_{i + 1}" if i else ""
+            before = landed_events(home)
+            steps[f"simulate_1pct{suffix}"] = timed(
+                env,
+                "simulate",
+                "--participants",
+                str(extra),
+                "--seed",
+                str((more_seed or seed + 1) + i),
+                log=log,
+            )
+            steps[f"run_1pct{suffix}"] = timed(env, "run", log=log)
+            steps[f"run_1pct{suffix}"]["events"] = landed_events(home) - before
         steps["run_nothing_new"] = timed(env, "run", log=log)
         # With nothing new the build is skipped until an answer can change (docs/pipeline.md): the run
         # after that instant, as a 15-minute schedule would make it, rebuilds what depends on as_of.
@@ -158,15 +175,17 @@ def bench(
         if not broker:
             subprocess.run([*CONTINUUM, "broker", "stop"], env=env, cwd=ROOT, capture_output=True)
     full = steps["run_full"]
+    incremental = [v["seconds"] for k, v in steps.items() if k.startswith("run_1pct")]
     return {
         "participants": participants,
         "steps": steps,
         "events_per_second_full_run": round(full["events"] / full["seconds"]),
         "incremental_share_of_full": round(steps["run_1pct"]["seconds"] / full["seconds"], 3),
-        "peak_rss_mb_of_runs": max(
-            steps[k]["peak_rss_mb"]
-            for k in ("run_full", "run_1pct", "run_nothing_new", "run_nothing_new_answer_due")
-        ),
+        # with --runs-1pct K: every 1 % run's share, and their median (one run's share moves with the
+        # machine's moment by more than a second either way)
+        "incremental_shares_of_full": [round(s / full["seconds"], 3) for s in incremental],
+        "incremental_share_median": round(statistics.median(incremental) / full["seconds"], 3),
+        "peak_rss_mb_of_runs": max(steps[k]["peak_rss_mb"] for k in steps if k.startswith("run_")),
         "landing_parquet_bytes": tree_bytes(home / "landing", ".parquet"),
         "warehouse_bytes": file_bytes(home / "warehouse.duckdb"),
         "published_bytes": file_bytes(home / "published" / "warehouse.duckdb"),
@@ -190,13 +209,19 @@ def main() -> None:
         type=int,
         help="seed of the 1 %% network (default: --seed + 1; another if the broker holds that one already)",
     )
+    parser.add_argument(
+        "--runs-1pct",
+        type=int,
+        default=1,
+        help="how many 1 %% runs, one after the other, each after 1 %% more (seeds --more-seed, +1, ...)",
+    )
     args = parser.parse_args()
     if args.broker and len(args.participants) != 1:
         parser.error("--broker holds one simulated network: give one --participants")
     results = []
     for n in args.participants:
         workdir = Path(tempfile.mkdtemp(prefix=f"continuum-bench-{n}-"))
-        result = bench(n, args.seed, workdir, args.broker, args.more_seed)
+        result = bench(n, args.seed, workdir, args.broker, args.more_seed, args.runs_1pct)
         results.append(result)
         print(json.dumps(result, indent=2), flush=True)
         if not args.keep:
