@@ -241,8 +241,8 @@ def compare_table(con: duckdb.DuckDBPyConnection, catalog: str, schema: str, tab
     stamps = latest = None
     if STAMP_COLUMN in names:
         stamps, latest = name, latest_stamp_of(con, name)
-    elif stamped_by(con, schema, table) is not None and GROUP_COLUMN in names:
-        stamps, latest = stamped_by(con, schema, table), stamped_through(con, catalog, schema, table)
+    elif GROUP_COLUMN in names and (stamps := stamped_by(con, schema, table)) is not None:
+        latest = stamped_through(con, catalog, schema, table)
     found = changed_by_stamp(con, name, key, latest, stamps) if latest is not None else None
     if stamps is not None and found is None:
         log.info("%s: compared group by group (no stamp to go by, or a key's rows deleted unstamped)", name)
