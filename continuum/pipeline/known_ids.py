@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 #: The kept file: the ids of the rows of `raw.events` loaded at or before THROUGH (microseconds since
 #: 1970), ROWS rows.
 LOADED_IDS = "loaded-through-{through}-{rows}.parquet"
+#: ... matched: "." is the only character of its name that a pattern reads otherwise.
+LOADED_IDS_PATTERN = LOADED_IDS.replace(".", r"\.").format(through=r"(\d+)", rows=r"(\d+)")
 #: The kept file is written again once the rows loaded since it are more than this share of its rows:
 #: until then a run reads them (DuckDB skips the row groups loaded before THROUGH).
 LOADED_IDS_RENEW_SHARE = 0.05
@@ -44,7 +46,7 @@ def kept_loaded_ids(con: duckdb.DuckDBPyConnection, settings: Settings) -> tuple
     kept_dir = directory(settings)
     latest, total = con.execute("SELECT max(loaded_at), count(*) FROM raw.events").fetchone()
     for path in sorted(kept_dir.glob(LOADED_IDS.format(through="*", rows="*"))):
-        found = re.fullmatch(LOADED_IDS.format(through=r"(\d+)", rows=r"(\d+)"), path.name)
+        found = re.fullmatch(LOADED_IDS_PATTERN, path.name)
         if found is None:
             continue
         through, rows = _EPOCH + timedelta(microseconds=int(found[1])), int(found[2])
