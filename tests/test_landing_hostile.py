@@ -33,7 +33,7 @@ from streams.landing.batch import DeadLetter, original_headers_json
 from streams.landing.dead_letters import dead_letter_message
 from streams.landing.holds import load_holds
 from streams.landing.lander import EXIT_FAILED, EXIT_HELD, EXIT_OK, Lander
-from streams.landing.shards import Shard, plan_shards
+from streams.landing.shards import Shard, balance, listed_backlogs
 from streams.landing.status import fetch_end_offsets, landing_status
 from streams.landing.unreadable import TolerantMemoryRecords, UnreadableHeaders
 from streams.landing.workers import run_landers
@@ -301,7 +301,7 @@ def test_one_worker_failing_leaves_the_other_landing(
     for partition in range(3):
         send_to_partition(settings, partition, [{"value": valid_value(i)} for i in range(10)])
     send_other_provider(settings, 30, start=200)
-    plan = plan_shards(settings, 2)  # what run_landers plans for the same backlogs
+    plan = balance(listed_backlogs(settings), 2)  # what run_landers plans for the same backlogs
     tps = [TopicPartition(t, p) for t in (TOPIC, OTHER_TOPIC) for p in range(3)]
     second = {tp for tp in tps if Shard(1, 2, plan).owns(tp)}
     assert second and len(second) < len(tps)

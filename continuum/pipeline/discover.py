@@ -108,7 +108,7 @@ def plan_groups(con: duckdb.DuckDBPyConnection, settings: Settings, batches: lis
     for old in directory.glob("*.parquet"):
         if old not in (target, loaded):
             old.unlink(missing_ok=True)
-    since = f"SELECT type, data FROM raw.events WHERE {known_ids.loaded_after(through)}"
+    since = known_ids.events_loaded(known_ids.loaded_after(through))
     try:
         write_known_ids(con, [b.events_path for b in batches], since, target)
     except duckdb.Error as exc:  # an unreadable file is its own group's problem (quarantined there)

@@ -57,7 +57,7 @@ def kept_loaded_ids(con: duckdb.DuckDBPyConnection, settings: Settings) -> tuple
     through = latest or _EPOCH
     micros = (through - _EPOCH) // timedelta(microseconds=1)
     path = kept_dir / LOADED_IDS.format(through=micros, rows=total)
-    write_known_ids(con, [], f"SELECT type, data FROM raw.events WHERE NOT {loaded_after(through)}", path)
+    write_known_ids(con, [], events_loaded(f"NOT {loaded_after(through)}"), path)
     for old in kept_dir.glob(LOADED_IDS.format(through="*", rows="*")):
         if old != path:
             old.unlink(missing_ok=True)
@@ -69,3 +69,9 @@ def loaded_after(instant: datetime) -> str:
     """A predicate on raw.events' loaded_at: after `instant`, a constant (not a parameter), so that DuckDB
     compares it with each row group's range of loaded_at and skips the row groups loaded before."""
     return f"loaded_at > '{instant.isoformat()}'::timestamptz"
+
+
+def events_loaded(predicate: str) -> str:
+    """The query `write_known_ids` reads the warehouse's ids from: the rows of raw.events that `predicate`
+    keeps (`loaded_after` an instant, or not)."""
+    return f"SELECT type, data FROM raw.events WHERE {predicate}"

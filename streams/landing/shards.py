@@ -55,15 +55,10 @@ def balance(backlogs: Mapping[TopicPartition, int], workers: int) -> dict[TopicP
     return owners
 
 
-def plan_shards(settings: Settings, workers: int) -> dict[TopicPartition, int]:
-    """A balanced plan for the partitions the broker has now, or {} (hash for all) if it does not answer
-    within `land_broker_timeout_seconds`: a plan is an optimisation, never a reason to wait."""
-    return balance(listed_backlogs(settings), workers)
-
-
 def listed_backlogs(settings: Settings) -> dict[TopicPartition, int]:
     """Each provider partition's backlog: its end offset as the broker lists it, less the landed offset;
-    {} if the broker does not answer within `land_broker_timeout_seconds`.
+    {} if the broker does not answer within `land_broker_timeout_seconds` (then `balance` plans nothing
+    and every partition goes by hash: a plan is an optimisation, never a reason to wait).
 
     Listed end offsets (ListOffsets) are under-reported by some brokers by a record batch (the embedded
     one does; see source.py): good enough to share work, never used to decide that a partition is
