@@ -430,6 +430,25 @@ def test_journey_events_are_compared_by_the_shared_events_stamps_and_published_e
     assert not {t for t in tables(second.path) if t.startswith("intermediate.")}
 
 
+def test_a_stamp_comment_changed_by_hand_is_no_stamp_to_go_by(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+):
+    caplog.set_level(logging.INFO, logger="continuum.pipeline.publish")
+    warehouse = settings.warehouse_path
+    build_warehouse(warehouse)
+    add_journeys_stamped_by_shared_events(warehouse)
+    first = publish_changes(settings, delta_min_rows=1000)
+    with duckdb.connect(str(first.path)) as con:
+        con.execute(
+            f"COMMENT ON COLUMN {JOURNEYS}.participant_key IS 'rows as of the stamps through yesterday'"
+        )
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(f"UPDATE {JOURNEYS} SET seq = seq + 10 WHERE participant_key = 'p7'")
+    second = publish_changes(settings, delta_min_rows=1000)
+    assert "compared group by group" in caplog.text
+    assert differences(second.path, warehouse, JOURNEYS) == (0, 0, 8000, 8000)
+
+
 @pytest.mark.parametrize("table", [MEMBERS, LEDGER])
 def test_a_row_held_twice_on_one_side_and_once_on_the_other_is_published_as_often_as_the_warehouse_has_it(
     settings: Settings, table: str

@@ -564,7 +564,10 @@ def stamped_through(con: duckdb.DuckDBPyConnection, catalog: str, schema: str, t
         [catalog, schema, table, GROUP_COLUMN],
     ).fetchone()
     found = re.fullmatch(STAMPED_THROUGH.format(stamp="(.+)"), (comment and comment[0]) or "")
-    return datetime.fromisoformat(found[1]) if found else None
+    try:
+        return datetime.fromisoformat(found[1]) if found else None
+    except ValueError:  # a comment someone changed by hand says nothing to go by
+        return None
 
 
 def record_stamps(con: duckdb.DuckDBPyConnection, catalog: str) -> None:
