@@ -8,12 +8,14 @@ offset: a ROW rule holds back those rows, a BATCH rule holds those files (expect
 The context, its data source, assets and validation definitions are set up once per process
 (`ValidationProject.for_settings` is cached). Each run stores its result in the context's validation
 results store (CONTINUUM_HOME/gx/validations), from which `build_data_docs` renders GX Data Docs into
-`settings.data_docs_dir`.
+`settings.data_docs_dir`. The store keeps each suite's latest KEPT_RUNS_PER_SUITE runs: older results move to
+CONTINUUM_HOME/gx/validations-archive (`archive_old_results`).
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from numbers import Real
@@ -35,6 +37,12 @@ from expectations.suites import BATCH, SUITE_BUILDERS, build_suite, level_of, ru
 DATA_SOURCE = "landed_batches"
 BATCH_DEFINITION = "whole_batch"
 DOCS_SITE = "continuum"
+#: The results Data Docs are rendered from: each suite's latest this many GX runs (at 15-minute runs, a
+#: day and more). GX lists and parses every result in the store on each render, and each validate task
+#: renders: rendering one run took 0.27 s with 134 results on file and 0.6 to 0.7 s with 1,340 (10 M
+#: events, docs/benchmarks.md), more with every run. Older results move to the archive beside the store,
+#: and GX drops their pages from the site when it next writes the index.
+KEPT_RUNS_PER_SUITE = 100
 
 
 @dataclass
@@ -133,6 +141,8 @@ class ValidationProject:
         results, at the same time, and each rewrites the index from the results it finds; one at a
         time, the last to render finds every result written before it."""
         with exclusive_lock(self.settings.data_docs_dir.with_name("data_docs.lock")):
+            gx_dir = self.settings.state_dir / "gx"
+            archive_old_results(gx_dir / "validations", gx_dir / "validations-archive", KEPT_RUNS_PER_SUITE)
             if run_names is None:
                 self.context.build_data_docs(site_names=[DOCS_SITE])
             else:
@@ -145,6 +155,29 @@ class ValidationProject:
 
 
 log = logging.getLogger(__name__)
+
+
+def archive_old_results(store: Path, archive: Path, keep: int) -> int:
+    """Move all but each suite's latest `keep` GX runs from the results `store` to `archive`, under the
+    same paths; returns how many runs moved. The store's files are
+    `<suite, one directory per dotted part>/<run name>/<run time>/<batch>.json`, run times in GX's
+    `20261205T010851.401956Z` form, whose order as text is their order in time."""
+    runs_by_suite: dict[tuple[str, ...], set[Path]] = {}
+    for result in store.rglob("*.json"):
+        run = result.parent.relative_to(store)
+        runs_by_suite.setdefault(run.parts[:-2], set()).add(run)
+    moved = 0
+    for runs in runs_by_suite.values():
+        for run in sorted(runs, key=lambda r: (r.name, r.parent.name), reverse=True)[keep:]:
+            (archive / run).parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(store / run, archive / run)
+            if not any((store / run.parent).iterdir()):
+                (store / run.parent).rmdir()
+            moved += 1
+    if moved:
+        log.info("moved %d GX runs' results to %s (each suite keeps its latest %d)", moved, archive, keep)
+    return moved
+
 
 _PROJECTS: dict[tuple[Path, Path], ValidationProject] = {}
 

@@ -206,3 +206,50 @@ def test_data_docs_show_a_batch_result(settings: Settings) -> None:
     html = index.read_text()
     assert "batch" in html and PROVIDER in html
     assert list(settings.data_docs_dir.glob("validations/**/*.html"))
+
+
+def test_each_suite_keeps_its_latest_runs_and_older_results_move_to_the_archive(tmp_path: Path) -> None:
+    from expectations.runner import archive_old_results
+
+    store, archive = tmp_path / "validations", tmp_path / "archive"
+    runs = {  # (suite, run name, run time); the run names' order is not the runs' order in time
+        ("continuum", "participant", "c-run", "20261201T000000.000000Z"),
+        ("continuum", "participant", "a-run", "20261202T000000.000000Z"),
+        ("continuum", "participant", "b-run", "20261203T000000.000000Z"),
+        ("continuum", "participant", "a-run", "20261204T000000.000000Z"),
+        ("continuum", "batch", "c-run", "20261201T000000.000000Z"),
+        ("continuum", "batch", "b-run", "20261203T000000.000000Z"),
+    }
+    for *run, time in runs:
+        (store.joinpath(*run, time)).mkdir(parents=True)
+        (store.joinpath(*run, time, "the-batch.json")).write_text("{}")
+    assert archive_old_results(store, archive, keep=2) == 2
+    kept = {p.relative_to(store).parts[:-1] for p in store.rglob("*.json")}
+    moved = {p.relative_to(archive).parts[:-1] for p in archive.rglob("*.json")}
+    oldest_two = {
+        ("continuum", "participant", "c-run", "20261201T000000.000000Z"),
+        ("continuum", "participant", "a-run", "20261202T000000.000000Z"),
+    }
+    assert (kept, moved) == (runs - oldest_two, oldest_two)
+    assert not (store / "continuum" / "participant" / "c-run").exists()  # no empty run left behind
+    assert archive_old_results(store, archive, keep=2) == 0
+
+
+def test_the_data_docs_index_lists_the_kept_runs_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from expectations import runner
+
+    monkeypatch.setattr(runner, "KEPT_RUNS_PER_SUITE", 1)
+    settings = Settings(home=tmp_path)
+    project = runner.ValidationProject(settings)
+    batches = [
+        write_batch(settings, PROVIDER, partition, 0, valid_events(settings, PROVIDER, 20))
+        for partition in (0, 1)
+    ]
+    for batch in batches:
+        validate_batch(settings, BatchRef.of(batch))
+    index = project.build_data_docs().read_text()
+    earlier, later = (batch.name.removesuffix(".parquet") for batch in batches)
+    assert later in index and earlier not in index
+    assert list((settings.state_dir / "gx" / "validations-archive").rglob(f"{earlier}/*/*.json"))
