@@ -321,3 +321,40 @@ def test_sigterm_stops_everything_and_the_next_run_marks_the_killed_one_failed(o
     assert runs.pop(killed_run) == "failed"
     assert list(runs.values()) == ["success"]
     assert task_states(settings, killed_run)["land"] == "failed"
+
+
+REPORTING_RUNNER = """
+import os, sys
+with os.fdopen(int(sys.argv[sys.argv.index("--report-fd") + 1]), "w") as reports:
+    reports.write('{"event": "result", "run_id": "r1", "state": "success", "tasks": []}\\n')
+"""
+
+
+def test_on_start_is_called_once_the_runner_has_started_and_before_its_reports(
+    home_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`continuum run` imports its summary's modules on a thread from `on_start`: a thread alive at the
+    runner's fork would leave its preexec_fn (Python, in the child) the thread's import locks."""
+    from continuum.pipeline import airflow_home as af
+
+    started, calls = [], []
+    real_popen = subprocess.Popen
+
+    def popen(*args, **kwargs):
+        started.append(real_popen(*args, **kwargs))
+        return started[-1]
+
+    monkeypatch.setattr(
+        af,
+        "runner_command",
+        lambda as_of, fd: [sys.executable, "-c", REPORTING_RUNNER, "--report-fd", str(fd)],
+    )
+    monkeypatch.setattr(af.subprocess, "Popen", popen)
+    outcome = af.run_dag(
+        home_settings,
+        None,
+        on_event=lambda event: calls.append(("event", event["event"])),
+        on_start=lambda: calls.append(("started", len(started))),
+    )
+    assert calls == [("started", 1), ("event", "result")]
+    assert (outcome.run_id, outcome.state) == ("r1", "success")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
+import threading
 from typing import Any
 
 from common.settings import Settings
@@ -33,11 +35,16 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     """Exit 0 only when Airflow recorded the run as `success`; 1 when it failed (or its state is unknown);
     128 + the signal's number when stopped by SIGTERM or Ctrl-C (everything it started is stopped)."""
     from continuum.pipeline import airflow_home as af
-    from continuum.pipeline.summary import print_summary
 
     print(f"Airflow home {af.airflow_home(settings)}: running {af.DAG_ID} once" + _as_of_text(args.as_of))
     try:
-        outcome = af.run_dag(settings, args.as_of, on_event=print_event, airflow_log=args.airflow_log)
+        outcome = af.run_dag(
+            settings,
+            args.as_of,
+            on_event=print_event,
+            airflow_log=args.airflow_log,
+            on_start=import_summary_while_running,
+        )
     except af.AnotherRunActive as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -58,8 +65,19 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             continue  # it failed because the others did
         print(f"{task.state}: {_instance(task.task_id, task.map_index)} after {task.try_number} tries")
     print(f"Airflow's log of this run: {outcome.log_path}")
+    from continuum.pipeline.summary import print_summary  # imported by now, or waits for the thread's import
+
     print_summary(settings)
     return 0 if outcome.succeeded else 1
+
+
+def import_summary_while_running() -> None:
+    """Import the summary's modules (DuckDB, pyarrow, the quarantine's: 0.75 s) on a thread while the
+    runner runs, instead of before it: this process only waits for the runner's reports meanwhile, and
+    the runner's own start (importing Airflow) keeps one core busy. Started after the runner's fork: its
+    preexec_fn runs Python in the child, which a thread holding an import lock at the fork would stop."""
+    args = ("continuum.pipeline.summary",)
+    threading.Thread(target=importlib.import_module, args=args, name="import-summary", daemon=True).start()
 
 
 def _as_of_text(as_of: Any) -> str:

@@ -199,9 +199,11 @@ def run_dag(
     as_of: datetime | None,
     on_event: Callable[[dict[str, Any]], None] = lambda event: None,
     airflow_log: bool = False,
+    on_start: Callable[[], None] = lambda: None,
 ) -> RunOutcome:
-    """Run the DAG once; `on_event` gets the runner's reports as they come (airflow_run.py). Airflow's
-    own output goes to a log file under AIRFLOW_HOME/logs/continuum-run (or here, with `airflow_log`).
+    """Run the DAG once; `on_event` gets the runner's reports as they come (airflow_run.py), `on_start`
+    is called once the runner has started (this process only waits for it from then on). Airflow's own
+    output goes to a log file under AIRFLOW_HOME/logs/continuum-run (or here, with `airflow_log`).
     Raises RunStopped on SIGTERM/SIGINT once every process of the run is stopped."""
     log_dir = airflow_home(settings) / "logs" / "continuum-run"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -222,6 +224,7 @@ def run_dag(
         finally:
             os.close(write_fd)  # the runner has its copy: the pipe ends when the runner does
         try:
+            on_start()
             with os.fdopen(read_fd) as lines, _stop_signals_raise():
                 for line in lines:
                     reports.append(json.loads(line))
