@@ -54,7 +54,15 @@ LATE_DAYS = 7
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FAMILIES", "BATCH_SUITE", "LandedFile", "GroupFrames", "enum_values", "family_of"]
+__all__ = [
+    "FAMILIES",
+    "BATCH_SUITE",
+    "LandedFile",
+    "GroupFrames",
+    "enum_values",
+    "family_of",
+    "late_counts_query",
+]
 
 
 def family_of(event_type: str) -> str | None:
@@ -154,6 +162,31 @@ def write_known_ids(
     return target
 
 
+def late_counts_query(events: str) -> str:
+    """Per topic, the events of `events` (a relation with kafka_topic, landed_at and time) whose lateness
+    can be told (`told`: both times known) and how many of them landed more than LATE_DAYS after their
+    time (`late`). A topic's share of late events is its summed `late` over its summed `told`, over any
+    union of such counts (the warehouse's kept ones and those of the rows loaded since)."""
+    return (
+        "SELECT kafka_topic, count(late) AS told, sum(late) AS late FROM (SELECT kafka_topic, "
+        f"(landed_at > time + INTERVAL {LATE_DAYS} DAY)::INT AS late FROM {events}) GROUP BY kafka_topic"
+    )
+
+
+def write_late_counts(con: duckdb.DuckDBPyConnection, counts: str, target: Path) -> Path:
+    """Write `counts` (a query of `late_counts_query`'s columns, or a union of them) to `target`, summed per
+    topic (Parquet, written aside then renamed)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    summed = (
+        "SELECT kafka_topic, sum(told)::BIGINT AS told, sum(late)::BIGINT AS late "
+        f"FROM ({counts}) GROUP BY kafka_topic"
+    )
+    con.execute(f"COPY ({summed}) TO '{partial}' (FORMAT parquet)")
+    partial.replace(target)
+    return target
+
+
 class GroupFrames:
     """A group of landed files in DuckDB, and the frames the suites run on.
 
@@ -169,8 +202,10 @@ class GroupFrames:
         history_db: Path | None = None,
         known_ids_paths: Sequence[str] = (),
         settings: Settings | None = None,
+        late_counts_path: str | None = None,
     ) -> None:
         self.files = list(files)
+        self.late_counts_path = late_counts_path
         self.con = duckdb.connect()
         if settings is not None:
             bound(self.con, settings)
@@ -237,8 +272,8 @@ class GroupFrames:
                 FROM wh.raw.batches WHERE status = 'loaded' AND events > 0 GROUP BY provider_id
             ),
             lateness AS (
-                SELECT kafka_topic, avg((landed_at > time + INTERVAL {LATE_DAYS} DAY)::INT) AS late_share
-                FROM wh.raw.events WHERE kafka_topic IN (SELECT DISTINCT topic FROM files)
+                SELECT kafka_topic, sum(late)::DOUBLE / nullif(sum(told), 0) AS late_share
+                FROM ({self._late_counts()}) WHERE kafka_topic IN (SELECT DISTINCT topic FROM files)
                 GROUP BY kafka_topic
             )
             SELECT sizes.*, l.late_share
@@ -251,6 +286,13 @@ class GroupFrames:
             WHERE sizes.provider_id IN (SELECT provider_id FROM files)
             """
         )
+
+    def _late_counts(self) -> str:
+        """The warehouse's late counts per topic: the run's file of them (`late_counts_path`, every row
+        loaded before the run: continuum/pipeline/late_counts.py), else counted from every row."""
+        if self.late_counts_path and Path(self.late_counts_path).exists():
+            return f"SELECT * FROM read_parquet('{self.late_counts_path}')"
+        return late_counts_query("wh.raw.events WHERE kafka_topic IN (SELECT DISTINCT topic FROM files)")
 
     def _known_ids(self, known_ids_paths: Sequence[str]) -> None:
         """Ids of enrollments and referrals known to this run: in its files or loaded before."""

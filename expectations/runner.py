@@ -108,15 +108,18 @@ class ValidationProject:
         files: Sequence[LandedFile],
         run_name: str,
         known_ids_paths: Sequence[str] = (),
+        late_counts_path: str | None = None,
     ) -> dict[str, FileVerdict]:
         """One GX run per suite over every row of `files`; a verdict per file (by batch name).
 
-        The provider's history (and, without the run's `known_ids_paths`, the ids loaded before) come
-        from the warehouse, read only."""
+        The provider's history (its late counts from the run's `late_counts_path` when given; without
+        the run's `known_ids_paths`, the ids loaded before too) comes from the warehouse, read only."""
         verdicts = {f.batch_name: FileVerdict() for f in files}
         if not files:
             return verdicts
-        frames = GroupFrames(files, self.settings.warehouse_path, known_ids_paths, self.settings)
+        frames = GroupFrames(
+            files, self.settings.warehouse_path, known_ids_paths, self.settings, late_counts_path
+        )
         try:
             locations = frames.locations()
             for name, rows in locations.groupby("batch_name").size().items():

@@ -6,7 +6,7 @@ landed = loaded + quarantined per provider. Batches are written by hand (tests/t
 from __future__ import annotations
 
 import argparse
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import orjson
@@ -14,11 +14,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from test_pipeline import run_once
-from test_pipeline_support import valid_events, write_batch
+from test_pipeline_support import LANDED_AT, valid_events, write_batch
 
 from common.settings import Settings
 from continuum.commands import quarantine as quarantine_command
-from continuum.pipeline import discover, known_ids, quarantine, warehouse
+from continuum.pipeline import discover, known_ids, late_counts, quarantine, validate, warehouse
 from continuum.pipeline.batches import BatchRef
 from continuum.pipeline.summary import reconciliation
 from streams.landing.files import EVENTS_SCHEMA
@@ -311,6 +311,63 @@ def test_the_warehouses_known_ids_are_kept_between_runs_and_written_again_for_an
     groups = plan(BatchRef.of(third))
     assert kept() != [first_kept] and len(kept()) == 1
     assert set(_rows(groups[0].known_ids_paths)) == _ids_of(sent[2])
+
+
+def _late_counts_of(events: list[dict]) -> dict[str, tuple[int, int]]:
+    """The oracle: per topic, (events, events landed more than 7 days after their time), from the events."""
+    late = sum(LANDED_AT - e["time"] > timedelta(days=7) for e in events)
+    return {f"providers.{PROVIDER}.events": (len(events), late)}
+
+
+def _counts(path: str | None) -> dict[str, tuple[int, int]]:
+    assert path is not None
+    rows = pq.read_table(path).to_pylist()
+    return {r["kafka_topic"]: (r["told"], r["late"]) for r in rows}
+
+
+def test_the_warehouses_late_counts_are_kept_between_runs_and_each_run_counts_every_row_loaded(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Validation's history of late events reads the run's counts (the kept ones and the rows loaded
+    # since: continuum/pipeline/late_counts.py), no longer every row of raw.events.
+    def plan(ref: BatchRef) -> discover.Group:
+        with warehouse.connect(settings) as con:
+            [group] = discover.plan_groups(con, settings, [ref])
+        return group
+
+    sent = [valid_events(settings, PROVIDER, 60, seed=s) for s in (91, 92, 93)]
+    write_batch(settings, PROVIDER, 0, 0, sent[0])
+    run_once(settings)  # the load keeps the counts of the rows it loaded
+    monkeypatch.setattr(known_ids, "LOADED_IDS_RENEW_SHARE", 10.0)  # the kept file is now kept as it is
+    [kept] = late_counts.directory(settings).glob("loaded-through-*")
+    assert _counts(str(kept)) == _late_counts_of(sent[0])
+    write_batch(settings, PROVIDER, 1, 0, sent[1])
+    run_once(settings)  # loads the second batch: rows loaded after the kept file
+    third = write_batch(settings, PROVIDER, 2, 0, sent[2])
+    group = plan(BatchRef.of(third))
+    assert list(late_counts.directory(settings).glob("loaded-through-*")) == [kept]
+    assert _late_counts_of(sent[1])[f"providers.{PROVIDER}.events"][1] > 0  # some of them landed late
+    assert _counts(group.late_counts_path) == _late_counts_of(sent[0] + sent[1])  # kept, and loaded since
+
+    # The validation reads them: the provider's history is the warehouse's, counted here from its rows.
+    from expectations.families import GroupFrames
+
+    files = [validate._landed_file(BatchRef.of(third))]
+    shares = []
+    for path in (group.late_counts_path, None):
+        frames = GroupFrames(files, settings.warehouse_path, group.known_ids_paths, settings, path)
+        shares.append(frames.con.execute("SELECT late_share FROM history").fetchall())
+        frames.close()
+    told, late = _late_counts_of(sent[0] + sent[1])[f"providers.{PROVIDER}.events"]
+    assert shares[0] == shares[1] == [(pytest.approx(late / told),)]
+    # ... read from the run's file, not counted again:
+    made_up = Path(group.known_ids_paths[0]).with_name("made-up-late-counts.parquet")
+    pq.write_table(
+        pa.table({"kafka_topic": [f"providers.{PROVIDER}.events"], "told": [8], "late": [2]}), made_up
+    )
+    frames = GroupFrames(files, settings.warehouse_path, group.known_ids_paths, settings, str(made_up))
+    assert frames.con.execute("SELECT late_share FROM history").fetchall() == [(0.25,)]
+    frames.close()
 
 
 def test_one_group_run_records_each_file_and_row(settings: Settings) -> None:

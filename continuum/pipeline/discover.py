@@ -11,7 +11,7 @@ import duckdb
 import pyarrow.parquet as pq
 
 from common.settings import Settings
-from continuum.pipeline import known_ids
+from continuum.pipeline import known_ids, late_counts
 from continuum.pipeline.batches import BatchRef
 from expectations.families import write_known_ids
 from streams.landing.zone import LandingZone
@@ -49,19 +49,29 @@ GROUP_BYTES = 200_000_000
 
 @dataclass(frozen=True)
 class Group:
-    """Batches validated together, and the files of ids this run knows (`known_ids_paths`: the
-    warehouse's and every new file's, written once by discover; a status change and its referral come
-    from two providers and may be validated in two groups)."""
+    """Batches validated together, the files of ids this run knows (`known_ids_paths`: the warehouse's
+    and every new file's, written once by discover; a status change and its referral come from two
+    providers and may be validated in two groups) and its file of the warehouse's late counts
+    (`late_counts_path`, late_counts.py)."""
 
     batches: list[BatchRef]
     known_ids_paths: tuple[str, ...] = ()
+    late_counts_path: str | None = None
 
     def to_xcom(self) -> dict[str, Any]:
-        return {"batches": [b.to_xcom() for b in self.batches], "known_ids_paths": list(self.known_ids_paths)}
+        return {
+            "batches": [b.to_xcom() for b in self.batches],
+            "known_ids_paths": list(self.known_ids_paths),
+            "late_counts_path": self.late_counts_path,
+        }
 
     @classmethod
     def from_xcom(cls, value: dict[str, Any]) -> Group:
-        return cls([BatchRef.from_xcom(b) for b in value["batches"]], tuple(value.get("known_ids_paths", ())))
+        return cls(
+            [BatchRef.from_xcom(b) for b in value["batches"]],
+            tuple(value.get("known_ids_paths", ())),
+            value.get("late_counts_path"),
+        )
 
 
 def _size_of(ref: BatchRef) -> tuple[int, int]:
@@ -97,7 +107,8 @@ def plan_groups(con: duckdb.DuckDBPyConnection, settings: Settings, batches: lis
     """The run's groups, with the ids it knows in two files of `validations/known-ids/`: the warehouse's,
     kept between runs (`known_ids.kept_loaded_ids`), and the run's own, which adds the ids of its new
     files and of the rows loaded since the kept file (the files of earlier runs are removed:
-    max_active_runs=1, so no other run's tasks read them)."""
+    max_active_runs=1, so no other run's tasks read them); and the warehouse's late counts
+    (`late_counts.write_run_late_counts`)."""
     groups = in_groups(batches)
     if not groups:
         return []
@@ -114,4 +125,5 @@ def plan_groups(con: duckdb.DuckDBPyConnection, settings: Settings, batches: lis
     except duckdb.Error as exc:  # an unreadable file is its own group's problem (quarantined there)
         log.warning("new files not all readable for known ids (%s): the warehouse's ids only", exc)
         write_known_ids(con, [], since, target)
-    return [Group(group.batches, (str(loaded), str(target))) for group in groups]
+    late = str(late_counts.write_run_late_counts(con, settings, key))
+    return [Group(group.batches, (str(loaded), str(target)), late) for group in groups]

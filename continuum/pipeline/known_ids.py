@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -39,11 +40,23 @@ def directory(settings: Settings) -> Path:
 
 
 def kept_loaded_ids(con: duckdb.DuckDBPyConnection, settings: Settings) -> tuple[Path, datetime]:
-    """The kept file of the warehouse's ids and the loaded_at it holds them through. Written again (from
-    every row) when there is none, when it is not this warehouse's (another count of rows loaded through
-    its instant: a warehouse replaced or rebuilt) or when the rows loaded since are more than
-    LOADED_IDS_RENEW_SHARE of its rows."""
-    kept_dir = directory(settings)
+    """The kept file of the warehouse's ids and the loaded_at it holds them through (`kept_through`)."""
+    return kept_through(
+        con,
+        directory(settings),
+        lambda predicate, path: write_known_ids(con, [], events_loaded(predicate), path),
+        "known ids",
+    )
+
+
+def kept_through(
+    con: duckdb.DuckDBPyConnection, kept_dir: Path, write: Callable[[str, Path], object], what: str
+) -> tuple[Path, datetime]:
+    """The file in `kept_dir` of what `write(predicate, path)` reads from the rows of raw.events that
+    `predicate` keeps, and the loaded_at it holds them through. Written again (from every row) when there
+    is none, when it is not this warehouse's (another count of rows loaded through its instant: a
+    warehouse replaced or rebuilt) or when the rows loaded since are more than LOADED_IDS_RENEW_SHARE of
+    its rows."""
     latest, total = con.execute("SELECT max(loaded_at), count(*) FROM raw.events").fetchone()
     for path in sorted(kept_dir.glob(LOADED_IDS.format(through="*", rows="*"))):
         found = re.fullmatch(LOADED_IDS_PATTERN, path.name)
@@ -57,11 +70,12 @@ def kept_loaded_ids(con: duckdb.DuckDBPyConnection, settings: Settings) -> tuple
     through = latest or _EPOCH
     micros = (through - _EPOCH) // timedelta(microseconds=1)
     path = kept_dir / LOADED_IDS.format(through=micros, rows=total)
-    write_known_ids(con, [], events_loaded(f"NOT {loaded_after(through)}"), path)
+    kept_dir.mkdir(parents=True, exist_ok=True)
+    write(f"NOT {loaded_after(through)}", path)
     for old in kept_dir.glob(LOADED_IDS.format(through="*", rows="*")):
         if old != path:
             old.unlink(missing_ok=True)
-    log.info("the warehouse's known ids written again, %d rows loaded through %s", total, through.isoformat())
+    log.info("the warehouse's %s written again, %d rows loaded through %s", what, total, through.isoformat())
     return path, through
 
 

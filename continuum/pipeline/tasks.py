@@ -15,6 +15,7 @@ from continuum.pipeline import (
     feedback,
     known_ids,
     land,
+    late_counts,
     publish,
     quarantine,
     validate,
@@ -62,7 +63,9 @@ def validate_group(settings: Settings, group: dict[str, Any]) -> list[dict[str, 
     already, where the publish task, a process of its own when deployed, paid GX's import and context
     for them (about 3 s of CPU, docs/pipeline.md)."""
     found = discover.Group.from_xcom(group)
-    verdicts = validate.validate_batches(settings, found.batches, found.known_ids_paths)
+    verdicts = validate.validate_batches(
+        settings, found.batches, found.known_ids_paths, found.late_counts_path
+    )
     validate.render_data_docs(settings, verdicts)
     return [v.to_xcom() for v in verdicts]
 
@@ -99,8 +102,9 @@ def load_passed(settings: Settings, verdicts: Iterable[Any]) -> dict[str, int]:
             counts["dead_letters"] += outcome.dead_letters
             counts["rows_held"] += outcome.held_rows
         feedback.tell_providers_of_held_records(con, settings)
-        if counts["events"]:
-            known_ids.kept_loaded_ids(con, settings)  # the ids just loaded, read now, not by the next run
+        if counts["events"]:  # the rows just loaded are read now, not by the next run
+            known_ids.kept_loaded_ids(con, settings)
+            late_counts.kept_late_counts(con, settings)
     log.info("loaded %s", counts)
     return counts
 

@@ -93,12 +93,17 @@ def validate_batch(settings: Settings, ref: BatchRef) -> BatchVerdict:
 
 
 def validate_batches(
-    settings: Settings, refs: Sequence[BatchRef], known_ids_paths: Sequence[str] = ()
+    settings: Settings,
+    refs: Sequence[BatchRef],
+    known_ids_paths: Sequence[str] = (),
+    late_counts_path: str | None = None,
 ) -> list[BatchVerdict]:
     """Run the suites once over every events file of `refs`; write validations/<name>.json per batch.
 
     `known_ids_paths` hold the ids the run knows (every new file's, validated in other groups too, and
-    the warehouse's: `discover.plan_groups`); they count as known references. A file that cannot be
+    the warehouse's: `discover.plan_groups`); they count as known references. `late_counts_path` holds
+    the warehouse's late counts (late_counts.py; without it they are counted from the warehouse's rows).
+    A file that cannot be
     read fails validation (and is quarantined with the error) instead of failing the task: retrying
     would not make it readable, and the other batches must not wait for it; its dead letters are
     counted all the same."""
@@ -122,12 +127,16 @@ def validate_batches(
     project = ValidationProject.for_settings(settings)
     readable = [r for r in refs if r.name not in unreadable]
     try:
-        files = project.validate_group([_landed_file(r) for r in readable], gx_run, known_ids_paths)
+        files = project.validate_group(
+            [_landed_file(r) for r in readable], gx_run, known_ids_paths, late_counts_path
+        )
     except duckdb.Error:
         # A file whose footer reads but whose pages do not: find it (and only then pay per file).
         unreadable.update(_unreadable_files(readable))
         readable = [r for r in readable if r.name not in unreadable]
-        files = project.validate_group([_landed_file(r) for r in readable], gx_run, known_ids_paths)
+        files = project.validate_group(
+            [_landed_file(r) for r in readable], gx_run, known_ids_paths, late_counts_path
+        )
     verdicts = []
     for ref in refs:
         if ref.name in unreadable:
