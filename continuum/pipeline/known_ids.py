@@ -24,8 +24,8 @@ from streams.landing.zone import LandingZone
 
 log = logging.getLogger(__name__)
 
-#: The kept file: the ids of the rows of `raw.events` loaded at or before THROUGH (microseconds since
-#: 1970), ROWS rows.
+#: A kept file (`kept_through`): the ids (or late counts, late_counts.py) of the rows of `raw.events`
+#: loaded at or before THROUGH (microseconds since 1970), ROWS rows.
 LOADED_IDS = "loaded-through-{through}-{rows}.parquet"
 #: ... matched: "." is the only character of its name that a pattern reads otherwise.
 LOADED_IDS_PATTERN = LOADED_IDS.replace(".", r"\.").format(through=r"(\d+)", rows=r"(\d+)")

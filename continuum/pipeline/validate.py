@@ -103,10 +103,9 @@ def validate_batches(
     `known_ids_paths` hold the ids the run knows (every new file's, validated in other groups too, and
     the warehouse's: `discover.plan_groups`); they count as known references. `late_counts_path` holds
     the warehouse's late counts (late_counts.py; without it they are counted from the warehouse's rows).
-    A file that cannot be
-    read fails validation (and is quarantined with the error) instead of failing the task: retrying
-    would not make it readable, and the other batches must not wait for it; its dead letters are
-    counted all the same."""
+    A file that cannot be read fails validation (and is quarantined with the error) instead of failing
+    the task: retrying would not make it readable, and the other batches must not wait for it; its dead
+    letters are counted all the same."""
     from expectations.runner import ValidationProject  # GX takes seconds to import: only when used
 
     if not refs:
