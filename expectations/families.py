@@ -54,15 +54,7 @@ LATE_DAYS = 7
 
 log = logging.getLogger(__name__)
 
-__all__ = [
-    "FAMILIES",
-    "BATCH_SUITE",
-    "LandedFile",
-    "GroupFrames",
-    "enum_values",
-    "family_of",
-    "late_counts_query",
-]
+__all__ = ["FAMILIES", "BATCH_SUITE", "LandedFile", "GroupFrames", "enum_values", "family_of"]
 
 
 def family_of(event_type: str) -> str | None:
