@@ -106,19 +106,14 @@ def in_groups(
 def plan_groups(con: duckdb.DuckDBPyConnection, settings: Settings, batches: list[BatchRef]) -> list[Group]:
     """The run's groups, with the ids it knows in two files of `validations/known-ids/`: the warehouse's,
     kept between runs (`known_ids.kept_loaded_ids`), and the run's own, which adds the ids of its new
-    files and of the rows loaded since the kept file (the files of earlier runs are removed:
-    max_active_runs=1, so no other run's tasks read them); and the warehouse's late counts
-    (`late_counts.write_run_late_counts`)."""
+    files and of the rows loaded since the kept file (`known_ids.run_file`); and the warehouse's late
+    counts (`late_counts.write_run_late_counts`)."""
     groups = in_groups(batches)
     if not groups:
         return []
-    directory = known_ids.directory(settings)
     loaded, through = known_ids.kept_loaded_ids(con, settings)
     key = hashlib.sha256("\n".join(b.name for b in batches).encode()).hexdigest()[:16]
-    target = directory / f"{key}.parquet"
-    for old in directory.glob("*.parquet"):
-        if old not in (target, loaded):
-            old.unlink(missing_ok=True)
+    target = known_ids.run_file(known_ids.directory(settings), key, loaded)
     since = known_ids.events_loaded(known_ids.loaded_after(through))
     try:
         write_known_ids(con, [b.events_path for b in batches], since, target)

@@ -79,6 +79,16 @@ def kept_through(
     return path, through
 
 
+def run_file(kept_dir: Path, key: str, kept: Path) -> Path:
+    """The path of a run's file in `kept_dir` (`key`: the run's batches), beside the kept file `kept`. The
+    files of earlier runs are removed: max_active_runs=1, so no other run's tasks read them."""
+    target = kept_dir / f"{key}.parquet"
+    for old in kept_dir.glob("*.parquet"):
+        if old not in (target, kept):
+            old.unlink(missing_ok=True)
+    return target
+
+
 def loaded_after(instant: datetime) -> str:
     """A predicate on raw.events' loaded_at: after `instant`, a constant (not a parameter), so that DuckDB
     compares it with each row group's range of loaded_at and skips the row groups loaded before."""

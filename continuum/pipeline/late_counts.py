@@ -40,11 +40,8 @@ def kept_late_counts(con: duckdb.DuckDBPyConnection, settings: Settings) -> tupl
 
 def write_run_late_counts(con: duckdb.DuckDBPyConnection, settings: Settings, key: str) -> Path:
     """The run's file of late counts (`key`: the run's batches), every row loaded before the run: the kept
-    counts and those of the rows loaded since. Earlier runs' files are removed (max_active_runs=1)."""
+    counts and those of the rows loaded since (`known_ids.run_file`: earlier runs' files are removed)."""
     kept, through = kept_late_counts(con, settings)
-    target = directory(settings) / f"{key}.parquet"
-    for old in directory(settings).glob("*.parquet"):
-        if old not in (target, kept):
-            old.unlink(missing_ok=True)
+    target = known_ids.run_file(directory(settings), key, kept)
     since = late_counts_query(f"raw.events WHERE {known_ids.loaded_after(through)}")
     return write_late_counts(con, f"SELECT * FROM read_parquet('{kept}') UNION ALL {since}", target)
