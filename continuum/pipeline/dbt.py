@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import subprocess
 import sys
 from collections import Counter
 from dataclasses import dataclass, replace
@@ -28,7 +27,8 @@ import duckdb
 from common.duckdb_limits import bound
 from common.files import write_atomically
 from common.settings import PROJECT_ROOT, Settings
-from continuum.pipeline.env import continuum_env, die_with_parent
+from continuum.pipeline import dbt_prestarted
+from continuum.pipeline.env import continuum_env
 
 log = logging.getLogger(__name__)
 
@@ -224,15 +224,8 @@ def run_dbt_build(
     results_path.unlink(missing_ok=True)  # a failure before dbt writes one must not read the last build's
     every_key = f", {REBUILD_ALL_KEYS_ENV}=true" if plan.rebuild_all_keys else ""
     log.info("running %s (as_of %s%s)", " ".join(command), as_of.isoformat(), every_key)
-    done = subprocess.run(
-        command,
-        env=dbt_env(settings, as_of, tested, plan.rebuild_all_keys),
-        cwd=settings.state_dir,
-        capture_output=True,
-        text=True,
-        timeout=timeout_s,
-        preexec_fn=die_with_parent,
-    )
+    env = dbt_env(settings, as_of, tested, plan.rebuild_all_keys)
+    done = dbt_prestarted.run(command, env, settings.state_dir, timeout_s)
     output = (done.stdout + done.stderr).strip()
     log.debug("dbt build:\n%s", output)
     if not results_path.exists():  # dbt stopped before running anything (a project that does not parse)
