@@ -65,6 +65,8 @@ def test_the_prestarted_process_builds_with_the_requests_environment_and_directo
     assert done.returncode == 0, done.stdout + done.stderr
     assert prestarted is not None and prestarted.returncode == 0  # it was this process that ran, and ended
     assert dbt_prestarted._waiting is None  # one build each
+    # It closed the warehouse before exiting: DuckDB folded its WAL into the file, as at a normal exit.
+    assert not (tmp_path / "prestarted.duckdb.wal").exists()
     assert answer_in(tmp_path / "prestarted.duckdb") == 42
     assert (tmp_path / "prestarted-target" / "run_results.json").exists()
     assert "Completed successfully" in done.stdout
