@@ -97,8 +97,8 @@ def main() -> None:
         # As the `dbt` script runs it: click prints and exits with dbt's exit code. The name, or click
         # takes it from `python -m` (its usage lines would name this module).
         cli(prog_name="dbt")
-    except SystemExit as exit:
-        exit_without_teardown(exit.code)
+    except SystemExit as stopped:
+        exit_without_teardown(stopped.code)
 
 
 def exit_without_teardown(code: int | str | None) -> None:
@@ -110,6 +110,8 @@ def exit_without_teardown(code: int | str | None) -> None:
     with contextlib.suppress(Exception):  # none was opened (dbt refused its arguments)
         DuckDBConnectionManager.env().close()
     logging.shutdown()
+    if isinstance(code, str):  # as sys.exit("...") would: the message, and 1
+        print(code, file=sys.stderr)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code if isinstance(code, int) else (0 if code is None else 1))
