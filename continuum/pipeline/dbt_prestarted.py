@@ -8,8 +8,7 @@ request on its standard input (`{"args": [...], "env": {...}, "cwd": "..."}`), t
 and directory, and runs dbt exactly as the `dbt` script does (click's standalone mode: the same output
 and exit code). It serves one build: a task that finds none waiting (a deployment, where each task is a
 process of its own; a retry) starts dbt as before. If no build comes (the run skipped it or failed
-earlier), the process exits when the runner closes its end of the pipe, or with the runner's process
-group.
+earlier), the runner stops it (`discard`), as it would with its process group.
 
     python -m continuum.pipeline.dbt_prestarted   # what `prestart` starts; reads one request
 """
@@ -47,10 +46,12 @@ def prestart() -> None:
 
 
 def discard() -> None:
-    """Let a prestarted process that no build will use exit (its stdin closed: it reads no request)."""
+    """Stop a prestarted process that no build will use. It took no request, so nothing of it is lost, and
+    a run that ends early (its build skipped, a task failed) does not wait for dbt's imports to finish."""
     global _waiting
     process, _waiting = _waiting, None
     if process is not None:
+        process.kill()
         process.communicate()
 
 
