@@ -29,6 +29,7 @@ import duckdb
 import pandas as pd
 
 from common.duckdb_limits import bound
+from common.files import atomic_path
 from common.settings import Settings
 from streams.contract import enum_values
 
@@ -140,17 +141,15 @@ def write_known_ids(
 ) -> Path:
     """Write the ids a run knows (its new events files' and, `loaded_events` a query of columns `type` and
     `data` such as `SELECT type, data FROM raw.events`, those loaded before) to `target` (Parquet,
-    written aside then renamed): computed once per run, read by each validation group instead of every
-    other group's files and the warehouse."""
+    `atomic_path`): computed once per run, read by each validation group instead of every other group's
+    files and the warehouse."""
     sources = ["SELECT type, data FROM read_parquet($paths)"] if events_paths else []
     if loaded_events:
         sources.append(loaded_events)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".partial")
     query = known_ids_query(sources) if sources else "SELECT NULL::VARCHAR AS type, NULL::VARCHAR AS known_id"
     params = {"paths": list(events_paths)} if events_paths else {}
-    con.execute(f"COPY ({query}) TO '{partial}' (FORMAT parquet)", params)
-    partial.replace(target)
+    with atomic_path(target) as tmp:
+        con.execute(f"COPY ({query}) TO '{tmp}' (FORMAT parquet)", params)
     return target
 
 
@@ -167,15 +166,13 @@ def late_counts_query(events: str) -> str:
 
 def write_late_counts(con: duckdb.DuckDBPyConnection, counts: str, target: Path) -> Path:
     """Write `counts` (a query of `late_counts_query`'s columns, or a union of them) to `target`, summed per
-    topic (Parquet, written aside then renamed)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".partial")
+    topic (Parquet, `atomic_path`)."""
     summed = (
         "SELECT kafka_topic, sum(told)::BIGINT AS told, sum(late)::BIGINT AS late "
         f"FROM ({counts}) GROUP BY kafka_topic"
     )
-    con.execute(f"COPY ({summed}) TO '{partial}' (FORMAT parquet)")
-    partial.replace(target)
+    with atomic_path(target) as tmp:
+        con.execute(f"COPY ({summed}) TO '{tmp}' (FORMAT parquet)")
     return target
 
 

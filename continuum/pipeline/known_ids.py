@@ -70,7 +70,6 @@ def kept_through(
     through = latest or _EPOCH
     micros = (through - _EPOCH) // timedelta(microseconds=1)
     path = kept_dir / LOADED_IDS.format(through=micros, rows=total)
-    kept_dir.mkdir(parents=True, exist_ok=True)
     write(f"NOT {loaded_after(through)}", path)
     for old in kept_dir.glob(LOADED_IDS.format(through="*", rows="*")):
         if old != path:
