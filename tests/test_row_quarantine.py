@@ -297,7 +297,7 @@ def test_the_warehouses_known_ids_are_kept_between_runs_and_written_again_for_an
     [first_kept] = kept()
     assert first_kept.endswith("-60.parquet")  # written again by the load, with the rows it loaded
 
-    monkeypatch.setattr(known_ids, "LOADED_IDS_RENEW_SHARE", 10.0)  # the kept file is now kept as it is
+    monkeypatch.setattr(known_ids, "KEPT_RENEW_SHARE", 10.0)  # the kept file is now kept as it is
     second = write_batch(settings, PROVIDER, 1, 0, sent[1])
     assert set(_rows(plan(BatchRef.of(second))[0].known_ids_paths)) == _ids_of(sent[0] + sent[1])
     run_once(settings)  # loads the second batch
@@ -338,7 +338,7 @@ def test_the_warehouses_late_counts_are_kept_between_runs_and_each_run_counts_ev
     sent = [valid_events(settings, PROVIDER, 60, seed=s) for s in (91, 92, 93)]
     write_batch(settings, PROVIDER, 0, 0, sent[0])
     run_once(settings)  # the load keeps the counts of the rows it loaded
-    monkeypatch.setattr(known_ids, "LOADED_IDS_RENEW_SHARE", 10.0)  # the kept file is now kept as it is
+    monkeypatch.setattr(known_ids, "KEPT_RENEW_SHARE", 10.0)  # the kept file is now kept as it is
     [kept] = late_counts.directory(settings).glob("loaded-through-*")
     assert _counts(str(kept)) == _late_counts_of(sent[0])
     write_batch(settings, PROVIDER, 1, 0, sent[1])

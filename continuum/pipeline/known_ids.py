@@ -26,12 +26,12 @@ log = logging.getLogger(__name__)
 
 #: A kept file (`kept_through`): the ids (or late counts, late_counts.py) of the rows of `raw.events`
 #: loaded at or before THROUGH (microseconds since 1970), ROWS rows.
-LOADED_IDS = "loaded-through-{through}-{rows}.parquet"
+KEPT_FILE = "loaded-through-{through}-{rows}.parquet"
 #: ... matched: "." is the only character of its name that a pattern reads otherwise.
-LOADED_IDS_PATTERN = LOADED_IDS.replace(".", r"\.").format(through=r"(\d+)", rows=r"(\d+)")
+KEPT_FILE_PATTERN = KEPT_FILE.replace(".", r"\.").format(through=r"(\d+)", rows=r"(\d+)")
 #: The kept file is written again once the rows loaded since it are more than this share of its rows:
 #: until then a run reads them (DuckDB skips the row groups loaded before THROUGH).
-LOADED_IDS_RENEW_SHARE = 0.05
+KEPT_RENEW_SHARE = 0.05
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -55,23 +55,23 @@ def kept_through(
     """The file in `kept_dir` of what `write(predicate, path)` reads from the rows of raw.events that
     `predicate` keeps, and the loaded_at it holds them through. Written again (from every row) when there
     is none, when it is not this warehouse's (another count of rows loaded through its instant: a
-    warehouse replaced or rebuilt) or when the rows loaded since are more than LOADED_IDS_RENEW_SHARE of
+    warehouse replaced or rebuilt) or when the rows loaded since are more than KEPT_RENEW_SHARE of
     its rows."""
     latest, total = con.execute("SELECT max(loaded_at), count(*) FROM raw.events").fetchone()
-    for path in sorted(kept_dir.glob(LOADED_IDS.format(through="*", rows="*"))):
-        found = re.fullmatch(LOADED_IDS_PATTERN, path.name)
+    for path in sorted(kept_dir.glob(KEPT_FILE.format(through="*", rows="*"))):
+        found = re.fullmatch(KEPT_FILE_PATTERN, path.name)
         if found is None:
             continue
         through, rows = _EPOCH + timedelta(microseconds=int(found[1])), int(found[2])
         counted = f"SELECT count(*) FROM raw.events WHERE NOT {loaded_after(through)}"
         is_this_warehouses = con.execute(counted).fetchone()[0] == rows
-        if is_this_warehouses and total - rows <= LOADED_IDS_RENEW_SHARE * rows:
+        if is_this_warehouses and total - rows <= KEPT_RENEW_SHARE * rows:
             return path, through
     through = latest or _EPOCH
     micros = (through - _EPOCH) // timedelta(microseconds=1)
-    path = kept_dir / LOADED_IDS.format(through=micros, rows=total)
+    path = kept_dir / KEPT_FILE.format(through=micros, rows=total)
     write(f"NOT {loaded_after(through)}", path)
-    for old in kept_dir.glob(LOADED_IDS.format(through="*", rows="*")):
+    for old in kept_dir.glob(KEPT_FILE.format(through="*", rows="*")):
         if old != path:
             old.unlink(missing_ok=True)
     log.info("the warehouse's %s written again, %d rows loaded through %s", what, total, through.isoformat())
