@@ -6,10 +6,9 @@ so it starts this process as the run begins (`prestart`), while the land task mo
 and the dbt_build task hands it its command line (`run`). The process imports dbt, then waits for one
 request on its standard input (`{"args": [...], "env": {...}, "cwd": "..."}`), takes that environment
 and directory, and runs dbt exactly as the `dbt` script does (click's standalone mode: the same output
-and exit code), but with the build's nodes handed out longest chain first (`dbt_order`). It serves one
-build: a task that finds none waiting (a deployment, where each task is a process of its own; a retry)
-starts one then, and waits for the imports. If no build comes (the run skipped it or failed earlier),
-the runner stops it (`discard`), as it would with its process group.
+and exit code). It serves one build: a task that finds none waiting (a deployment, where each task is a
+process of its own; a retry) starts dbt as before. If no build comes (the run skipped it or failed
+earlier), the runner stops it (`discard`), as it would with its process group.
 
     python -m continuum.pipeline.dbt_prestarted   # what `prestart` starts; reads one request
 """
@@ -35,12 +34,7 @@ def prestart() -> None:
     """Start a dbt process for the next `run` of this process (replacing one not used yet)."""
     global _waiting
     discard()
-    _waiting = start()
-
-
-def start() -> subprocess.Popen[str]:
-    """A new dbt process, importing dbt, that will run the request written to its standard input."""
-    return subprocess.Popen(
+    _waiting = subprocess.Popen(
         [sys.executable, "-m", __name__],
         cwd=PROJECT_ROOT,  # where `-m` finds this module; each request says its own directory
         stdin=subprocess.PIPE,
@@ -65,11 +59,19 @@ def run(
     command: Sequence[str], env: dict[str, str], cwd: Path, timeout_s: float
 ) -> subprocess.CompletedProcess:
     """`command` (`dbt` and its arguments) as `subprocess.run(..., capture_output=True, text=True)` would
-    run it, in the prestarted process when one is waiting (it is then used up), else in one started now."""
+    run it, in the prestarted process when one is waiting (it is then used up), else in a new one."""
     global _waiting
     process, _waiting = _waiting, None
     if process is None or process.poll() is not None:
-        process = start()
+        return subprocess.run(
+            list(command),
+            env=env,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            preexec_fn=die_with_parent,
+        )
     request = json.dumps({"args": list(command[1:]), "env": env, "cwd": str(cwd)}) + "\n"
     try:
         stdout, stderr = process.communicate(request, timeout=timeout_s)
@@ -84,9 +86,6 @@ def main() -> None:
     import dbt.adapters.duckdb  # noqa: F401  (loaded by dbt for the profile; imported now too)
     from dbt.cli.main import cli  # the imports this process is started early for
 
-    from continuum.pipeline import dbt_order  # here, not above: it imports networkx, as dbt does
-
-    dbt_order.install()
     line = sys.stdin.readline()
     if not line:  # the run needed no build
         return
