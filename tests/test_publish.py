@@ -539,3 +539,74 @@ def test_a_published_copy_that_is_not_a_duckdb_file_is_replaced_by_a_new_one(set
             "reference.provider_directory",
         },
     )
+
+
+# --- the published file copied ahead ---------------------------------------------------------------------
+
+
+def copies_ahead(settings: Settings) -> list[Path]:
+    target = settings.published_warehouse_path
+    return sorted(target.parent.glob(f"{target.name}{publish.AHEAD_SUFFIX}-*"))
+
+
+def published_names(warehouse: Path) -> set[str]:
+    return tables(warehouse) - {"raw.events", "staging.stg", "intermediate.int_x"}
+
+
+def test_a_publish_starts_from_the_copy_made_ahead_and_copies_nothing_more(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+):
+    warehouse = settings.warehouse_path
+    build_warehouse(warehouse)
+    add_delta_tables(warehouse, rows=20_000)
+    publish_changes(settings, delta_min_rows=1000)
+    publish.copy_ahead_in_background(settings)
+    publish.wait_for_copy_ahead()
+    assert copies_ahead(settings) == [publish.ahead_path(settings.published_warehouse_path)]
+    assert copies_ahead(settings)[0].read_bytes() == settings.published_warehouse_path.read_bytes()
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(f"UPDATE {MEMBERS} SET measure = 'changed' WHERE row_id % 97 = 0")
+
+    def no_second_copy(*args):
+        raise AssertionError(f"copied again: {args}")
+
+    monkeypatch.setattr(publish.shutil, "copyfile", no_second_copy)
+    publication = publish_changes(settings, delta_min_rows=1000)
+    assert actions(publication)[MEMBERS] == "updated"
+    assert copies_ahead(settings) == []  # taken: moved, not left beside it
+    assert_equal_tables(publication.path, warehouse, published_names(warehouse))
+
+
+def test_a_copy_made_ahead_of_a_published_file_since_replaced_is_not_used(settings: Settings):
+    warehouse = settings.warehouse_path
+    build_warehouse(warehouse)
+    add_delta_tables(warehouse, rows=20_000)
+    publish_changes(settings, delta_min_rows=1000)
+    stale = publish.copy_ahead(settings)  # a copy of the file as published now
+    assert stale is not None
+    aside = stale.with_name("aside")
+    stale.rename(aside)  # out of the next publish's way, then put back as if left over
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("UPDATE marts.referral_handoffs SET referral_id = referral_id + 100")
+    publish_changes(settings, delta_min_rows=1000)  # the published file replaced: a new file
+    aside.rename(stale)
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(f"UPDATE {MEMBERS} SET measure = 'changed' WHERE row_id % 97 = 0")
+    # The look finds referral_handoffs equal in the published file and keeps it without comparing it
+    # again: started from the stale copy, it would keep the referrals before the +100.
+    publication = publish_changes(settings, delta_min_rows=1000)
+    assert actions(publication)["marts.referral_handoffs"] == "kept"
+    assert copies_ahead(settings) == []  # removed
+    assert_equal_tables(publication.path, warehouse, published_names(warehouse))
+
+
+def test_a_copy_left_half_made_is_removed_by_the_next_publish(settings: Settings):
+    build_warehouse(settings.warehouse_path)
+    publish_changes(settings)
+    target = settings.published_warehouse_path
+    partial = target.with_name(f"{target.name}{publish.AHEAD_SUFFIX}-1-2-3.tmp")  # a process stopped
+    partial.write_bytes(b"half a copy")
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute("UPDATE marts.referral_handoffs SET referral_id = referral_id + 1")
+    publish_changes(settings)
+    assert copies_ahead(settings) == []
