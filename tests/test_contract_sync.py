@@ -148,18 +148,18 @@ def _accepted_values(tests: list[Any]) -> list[Any]:
 
 
 def _accepted_values_by_column(tests: list[Any]) -> dict[str, list[Any]]:
-    """A model's accepted_values_columns tests (tests/generic): column -> its accepted values."""
+    """The `accepted_values` of a model's row_rules tests (tests/generic): column -> its accepted values."""
     found = {}
     for test in tests or []:
-        if isinstance(test, dict) and "accepted_values_columns" in test:
-            spec = test["accepted_values_columns"]
-            found.update(spec.get("arguments", spec)["values"])
+        if isinstance(test, dict) and "row_rules" in test:
+            spec = test["row_rules"]
+            found.update(spec.get("arguments", spec).get("accepted_values") or {})
     return found
 
 
 def dbt_accepted_values(dbt_dir: Path) -> dict[tuple[str, str], list[Any]]:
     """(model, seed or source table, column) -> its accepted values, from every YAML file of the project:
-    a column's accepted_values test, or its entry in its model's accepted_values_columns."""
+    a column's accepted_values test, or its entry in the `accepted_values` of its model's row_rules."""
     lists: dict[tuple[str, str], list[Any]] = {}
     for path in _yaml_files(dbt_dir):
         doc = yaml.safe_load(path.read_text()) or {}

@@ -4,8 +4,9 @@ issue 13's "run the heavy data tests on what changed".
 
 The proof uses two invalid values that the contract would refuse and that only a tampered warehouse can
 hold: an old staged row altered in place (loaded before the last build, so tested already: not read
-again) and a new raw row (loaded after it: read). The accepted values test returns one row per column and
-invalid value, so the failing test's count says which rows it read: 1 (the new row only), not 2.
+again) and a new raw row (loaded after it: read). The row rules test returns one row per broken rule, an
+invalid value being one (column and value), so the failing test's count says which rows it read: 1 (the
+new row only), not 2.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from test_warehouse import RawRows, assign_batches, write_raw
 from continuum.pipeline import dbt, tasks
 
 LOADED_LATER = LOADED + timedelta(hours=2)
-#: stg_events__service_delivered's accepted_values_columns test (its name goes on with the values).
-SERVICE_TYPE_TEST = "accepted_values_columns_stg_events__service_delivered_"
+#: stg_events__service_delivered's row_rules test (its name goes on with the values and columns).
+SERVICE_TYPE_TEST = "row_rules_stg_events__service_delivered_"
 
 
 def a_new_service_row_with_service_type(value: str) -> RawRows:
