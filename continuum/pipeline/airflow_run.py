@@ -30,7 +30,6 @@ from typing import IO, Any
 
 from airflow.listeners import hookimpl
 
-from common.settings import Settings
 from continuum.pipeline import dbt_prestarted
 from continuum.pipeline.airflow_home import DAG_ID, WAREHOUSE_POOL, WAREHOUSE_POOL_DESCRIPTION
 
@@ -305,23 +304,6 @@ def import_validation_while_landing() -> None:
     land.while_landing = start
 
 
-def copy_published_while_validating() -> None:
-    """Copy the published file for this run's publish while the new batches are validated and loaded.
-
-    Here every task of the run runs in this one process (dag.test), so the copy a publish starts from
-    (1 to 1.5 s at 10 M events, continuum/pipeline/publish.py) can be made on a thread once discover has
-    found new batches: validation and loading leave one of the two cores mostly idle. Only then: a run
-    with nothing new publishes nothing, or keeps the published file as it is."""
-    from continuum.pipeline import tasks
-
-    def start(settings: Settings) -> None:
-        from continuum.pipeline import publish
-
-        publish.copy_ahead_in_background(settings)
-
-    tasks.on_new_batches = start
-
-
 @contextlib.contextmanager
 def phase(name: str) -> Iterator[None]:
     """Say in Airflow's log of the run how long a phase of the runner took (docs/benchmarks.md)."""
@@ -352,7 +334,6 @@ def main(argv: list[str] | None = None) -> int:
     serve_only_the_task_sdk_version()
     poll_sooner_in_dag_test()
     import_validation_while_landing()
-    copy_published_while_validating()
     with phase("dag.test"):
         dag_run = dag.test(run_conf=json.loads(args.conf))
     dbt_prestarted.discard()  # a run whose build was skipped

@@ -13,13 +13,11 @@ copied whole. The result equals a fresh copy up to 64-bit hash collisions (docs/
 
 from __future__ import annotations
 
-import glob
 import json
 import logging
 import os
 import re
 import shutil
-import threading
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
@@ -138,8 +136,6 @@ def publish_changes(settings: Settings, delta_min_rows: int = DELTA_MIN_ROWS) ->
     look = first_difference(settings, target)
     if look is not None and not look.differs:
         log.info("no published table differs from the warehouse's: %s kept as it is", target)
-        wait_for_copy_ahead()
-        discard_copies_ahead(target)
         os.utime(target)  # readers are shown the file's time as the copy's: it is this build's copy
         return Publication(target, dict.fromkeys(look.same, TableChange("kept")))
     with atomic_path(target) as tmp:
@@ -294,7 +290,7 @@ def open_copy(target: Path | None, tmp: Path, settings: Settings) -> duckdb.Duck
     again), or as a new empty file when there is none or it cannot be opened."""
     # A publish that crashed may have left its log: replayed into this file, it would change it.
     wal_of(tmp).unlink(missing_ok=True)
-    if target is not None and target.exists() and not take_copy_ahead(target, tmp):
+    if target is not None and target.exists():
         shutil.copyfile(target, tmp)
     try:
         con = duckdb.connect(str(tmp))
@@ -308,81 +304,6 @@ def open_copy(target: Path | None, tmp: Path, settings: Settings) -> duckdb.Duck
 
 def wal_of(path: Path) -> Path:
     return path.with_name(path.name + ".wal")
-
-
-# --- the published file copied ahead of the publish --------------------------------------------------
-
-#: A copy of the published file made ahead of the publish (`copy_ahead`) is named after the file it
-#: copies: this, then its inode, size and modification time. A publish starts from it only if the
-#: published file is still that one (a publish replaces the file by a rename: a new inode).
-AHEAD_SUFFIX = ".ahead"
-
-_copying: threading.Thread | None = None
-
-
-def copy_ahead_in_background(settings: Settings) -> None:
-    """Start copying the published file, on a thread of this process, for the next publish to start from.
-
-    A publish that changes anything starts from a copy of the published file (`open_copy`): 1 to 1.5 s of
-    every 1 % run at 10 M events (1.45 GB). In `continuum run` every task runs in one process, and once new
-    batches are found (airflow_run.copy_published_while_validating) the copy is made while they are
-    validated and loaded, work that leaves one of two cores mostly idle, instead of in the publish."""
-    global _copying
-    wait_for_copy_ahead()
-    _copying = threading.Thread(target=copy_ahead, args=(settings,), name="copy-published-ahead", daemon=True)
-    _copying.start()
-
-
-def wait_for_copy_ahead() -> None:
-    """Wait for a copy this process is making ahead, if any (a publish never copies the file twice)."""
-    global _copying
-    if _copying is not None:
-        _copying.join()
-        _copying = None
-
-
-def copy_ahead(settings: Settings) -> Path | None:
-    """Copy the published file beside it (`ahead_path`), under a temporary name until it is whole; None
-    when there is no published file, or the copy failed (the publish then copies it itself)."""
-    target = settings.published_warehouse_path
-    discard_copies_ahead(target)
-    try:
-        ahead = ahead_path(target)
-        if ahead is None:
-            return None
-        with atomic_path(ahead) as partial:  # fsynced too: the copy is written while the disk is idle
-            shutil.copyfile(target, partial)
-    except OSError as error:
-        log.warning("the published file could not be copied ahead (%s): the publish will copy it", error)
-        return None
-    return ahead
-
-
-def ahead_path(target: Path) -> Path | None:
-    """The name of a copy of `target` as it is now (None: no such file)."""
-    try:
-        stat = target.stat()
-    except FileNotFoundError:
-        return None
-    return target.with_name(f"{target.name}{AHEAD_SUFFIX}-{stat.st_ino}-{stat.st_size}-{stat.st_mtime_ns}")
-
-
-def take_copy_ahead(target: Path, tmp: Path) -> bool:
-    """Move a copy made ahead of `target` as it is now to `tmp` (True), and remove every other one."""
-    wait_for_copy_ahead()
-    ahead = ahead_path(target)
-    taken = ahead is not None and ahead.exists()
-    if taken:
-        os.replace(ahead, tmp)
-        log.info("starting from the copy of %s made ahead", target.name)
-    discard_copies_ahead(target)
-    return taken
-
-
-def discard_copies_ahead(target: Path) -> None:
-    """Remove the copies made ahead of `target`, whole or partial (a process stopped while copying)."""
-    for path in target.parent.glob(f"{glob.escape(target.name)}{AHEAD_SUFFIX}-*"):
-        path.unlink(missing_ok=True)
 
 
 def unpublished(

@@ -4,7 +4,7 @@ call without Airflow. Each is idempotent: run twice, the second run finds its wo
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from common.settings import Settings
@@ -44,12 +44,6 @@ def land_new_events(settings: Settings) -> str | None:
     return land.land_until_caught_up(settings)
 
 
-#: Called with the settings when discover finds new batches: nothing, but in `continuum run`, whose tasks
-#: all run in one process, the published file is copied for the publish meanwhile
-#: (airflow_run.copy_published_while_validating).
-on_new_batches: Callable[[Settings], None] | None = None
-
-
 def discover_groups(settings: Settings, limit: int = MAX_BATCHES_PER_RUN) -> list[dict[str, Any]]:
     """The new batches in a few groups, each validated by one GX run per suite (`validate_group`), and
     the ids the run knows, written once for all groups (`discover.plan_groups`)."""
@@ -61,8 +55,6 @@ def discover_groups(settings: Settings, limit: int = MAX_BATCHES_PER_RUN) -> lis
             )
         groups = discover.plan_groups(con, settings, batches[:limit])
     log.info("%d batches in %d validation groups", min(len(batches), limit), len(groups))
-    if groups and on_new_batches is not None:
-        on_new_batches(settings)
     return [group.to_xcom() for group in groups]
 
 
