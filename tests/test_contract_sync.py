@@ -286,7 +286,7 @@ def test_reasons_out_of_order_or_missing_are_reported(tmp_path: Path) -> None:
     (problem,) = drift(copy)
     assert problem.startswith("macro dead_letter_reasons(): ['too_large', 'unreadable_record'")
     copy = _altered_copy(
-        tmp_path / "2", "models/staging/_sources.yml", "values: [unreadable_record, ", "values: ["
+        tmp_path / "2", "models/staging/_sources.yml", "error_reason: [unreadable_record, ", "error_reason: ["
     )
     (problem,) = drift(copy)
     assert problem.startswith("raw.dead_letters.error_reason (accepted_values): ['too_large', 'not_json'")

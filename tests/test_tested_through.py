@@ -1,6 +1,6 @@
 """Staging's row-by-row data tests read only the rows loaded since the last successful build of the same
-project tested the others (continuum.pipeline.dbt.rows_tested_already, macros/get_where_subquery.sql):
-issue 13's "run the heavy data tests on what changed".
+project tested the others (continuum.pipeline.dbt.rows_tested_already, `rows_since_tested` in
+dbt_project/tests/generic/row_rules.sql): issue 13's "run the heavy data tests on what changed".
 
 The proof uses two invalid values that the contract would refuse and that only a tampered warehouse can
 hold: an old staged row altered in place (loaded before the last build, so tested already: not read
@@ -24,8 +24,8 @@ from test_warehouse import RawRows, assign_batches, write_raw
 from continuum.pipeline import dbt, tasks
 
 LOADED_LATER = LOADED + timedelta(hours=2)
-#: stg_events__service_delivered's row_rules test (its name goes on with the values and columns).
-SERVICE_TYPE_TEST = "row_rules_stg_events__service_delivered_"
+#: How the row_rules tests of a model are named (dbt goes on with their arguments).
+SERVICE_DELIVERED_TESTS = "row_rules_stg_events__service_delivered_"
 
 
 def a_new_service_row_with_service_type(value: str) -> RawRows:
@@ -48,13 +48,20 @@ def a_new_service_row_with_service_type(value: str) -> RawRows:
     return raw
 
 
-def failures_of(settings, test_prefix: str) -> list[tuple[str, int | None]]:
-    results = json.loads(dbt.kept_run_results_path(settings).read_bytes())["results"]
-    return [
-        (r["status"], r.get("failures"))
-        for r in results
-        if r["unique_id"].startswith(f"test.continuum.{test_prefix}")
+def failures_of(settings, model: str) -> list[tuple[str, int | None]]:
+    """Status and failures of `model`'s row_rules test that fails the build (not its warnings), from the
+    last build's run_results.json: one failure per broken rule and value (tests/generic/row_rules.sql)."""
+    manifest = json.loads((dbt.dbt_target_dir(settings) / "manifest.json").read_bytes())
+    (test_id,) = [
+        unique_id
+        for unique_id, node in manifest["nodes"].items()
+        if node["resource_type"] == "test"
+        and node["test_metadata"]["name"] == "row_rules"
+        and node["attached_node"] == f"model.continuum.{model}"
+        and node["config"]["severity"].lower() == "error"
     ]
+    results = json.loads(dbt.kept_run_results_path(settings).read_bytes())["results"]
+    return [(r["status"], r.get("failures")) for r in results if r["unique_id"] == test_id]
 
 
 def copy_two_rows_around(conn: duckdb.DuckDBPyConnection, table: str, stamp: str, mark: datetime) -> None:
@@ -85,10 +92,10 @@ def test_row_by_row_staging_tests_read_only_the_rows_loaded_since_the_last_teste
         conn.execute("update staging.stg_events__service_delivered set service_type = 'tampered_old_row'")
     write_raw(settings.warehouse_path, a_new_service_row_with_service_type("invalid_new_row"))
 
-    with pytest.raises(dbt.DbtBuildFailed, match=SERVICE_TYPE_TEST):
+    with pytest.raises(dbt.DbtBuildFailed, match=SERVICE_DELIVERED_TESTS):
         tasks.build_warehouse(settings, (first + timedelta(hours=1)).isoformat())
     # One invalid value found: the new row's. The old row was not read again.
-    assert failures_of(settings, SERVICE_TYPE_TEST) == [("fail", 1)]
+    assert failures_of(settings, "stg_events__service_delivered") == [("fail", 1)]
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as conn:
         invalid = conn.execute(
             "select service_type from staging.stg_events__service_delivered "
@@ -100,12 +107,7 @@ def test_row_by_row_staging_tests_read_only_the_rows_loaded_since_the_last_teste
     assert dbt.read_build_state(settings) is None
     with pytest.raises(dbt.DbtBuildFailed):
         tasks.build_warehouse(settings, (first + timedelta(hours=2)).isoformat())
-    assert failures_of(settings, SERVICE_TYPE_TEST) == [("fail", 2)]
-
-
-LANDED_ROWS_UNIQUE_TEST = (
-    "unique_combination_of_columns_stg_raw__landed_rows_kafka_topic__kafka_partition__kafka_offset"
-)
+    assert failures_of(settings, "stg_events__service_delivered") == [("fail", 2)]
 
 
 @pytest.mark.slow
@@ -126,16 +128,9 @@ def test_a_staging_grain_test_counts_only_the_keys_loaded_since_the_last_tested_
         copy_two_rows_around(conn, "staging.stg_raw__landed_rows", "loaded_at", LOADED)
     write_raw(settings.warehouse_path, a_new_service_row_with_service_type(service_type))
 
-    with pytest.raises(dbt.DbtBuildFailed, match=LANDED_ROWS_UNIQUE_TEST):
+    with pytest.raises(dbt.DbtBuildFailed, match="row_rules_stg_raw__landed_rows_"):
         tasks.build_warehouse(settings, (first + timedelta(hours=2)).isoformat())
-    assert failures_of(settings, LANDED_ROWS_UNIQUE_TEST) == [("fail", 1)]
-
-
-UNIONED_UNIQUE_TEST = "unique_combination_of_columns_int_events__unioned_provider_id__event_id"
-JOURNEY_UNIQUE_TESTS = (
-    "unique_combination_of_columns_journey_events_participant_key__seq",
-    "unique_combination_of_columns_journey_events_provider_id__event_id",
-)
+    assert failures_of(settings, "stg_raw__landed_rows") == [("fail", 1)]
 
 
 @pytest.mark.slow
@@ -151,9 +146,9 @@ def test_a_marked_uniqueness_test_counts_only_the_keys_written_since_the_last_te
         copy_two_rows_around(conn, "intermediate.int_events__unioned", "refreshed_at", built)
 
     # Nothing new, as_of a month on (past the next change: a build, not a skip); no event is rewritten.
-    with pytest.raises(dbt.DbtBuildFailed, match=UNIONED_UNIQUE_TEST):
+    with pytest.raises(dbt.DbtBuildFailed, match="row_rules_int_events__unioned_"):
         tasks.build_warehouse(settings, (first + timedelta(days=30)).isoformat())
-    assert failures_of(settings, UNIONED_UNIQUE_TEST) == [("fail", 1)]
+    assert failures_of(settings, "int_events__unioned") == [("fail", 1)]
 
 
 @pytest.mark.slow
@@ -183,8 +178,7 @@ def test_journey_events_uniqueness_counts_the_keys_of_the_participants_whose_sha
         )  # fmt: skip
 
     run_journey_events_tests()  # the shared events wrote nothing since: not counted
-    for test in JOURNEY_UNIQUE_TESTS:
-        assert failures_of(settings, test) == [("pass", 0)], test
+    assert failures_of(settings, "journey_events") == [("pass", 0)]
 
     with duckdb.connect(str(settings.warehouse_path)) as conn:
         conn.execute(
@@ -192,10 +186,10 @@ def test_journey_events_uniqueness_counts_the_keys_of_the_participants_whose_sha
             f"where participant_key = {first_participant}",
             [built + timedelta(minutes=1)],
         )
-    with pytest.raises(dbt.DbtBuildFailed, match=JOURNEY_UNIQUE_TESTS[0]):
+    with pytest.raises(dbt.DbtBuildFailed, match="row_rules_journey_events_"):
         run_journey_events_tests()
-    for test in JOURNEY_UNIQUE_TESTS:
-        assert failures_of(settings, test) == [("fail", 1)], test
+    # both grains broken, once each: (participant_key, seq) and (provider_id, event_id)
+    assert failures_of(settings, "journey_events") == [("fail", 2)]
 
 
 def test_the_mark_is_kept_only_for_the_same_project():

@@ -56,12 +56,13 @@ AS_OF_ENV = "CONTINUUM_DBT_AS_OF"
 REBUILD_ALL_KEYS_ENV = "CONTINUUM_DBT_REBUILD_ALL_KEYS"
 
 
-#: The rows the last successful build of this project tested already: row-local data tests of staging
-#: (macros/get_where_subquery.sql) read only rows loaded after this instant. Unset: every row is tested.
+#: The rows the last successful build of this project tested already: the row-by-row rules of staging
+#: (`rows_since_tested: loaded`, tests/generic/row_rules.sql) read only rows loaded after this instant, and
+#: its grains count only their keys. Unset: every row is tested.
 TESTED_THROUGH_ENV = "CONTINUUM_DBT_TESTED_THROUGH"
 #: The rows the models keeping theirs wrote before this instant (their `refreshed_at`) were tested by the
-#: last successful build of this project: the uniqueness tests marked `keys_written_since_tested`
-#: (tests/generic/unique_combination_of_columns.sql) count only the keys written since. Unset: every key.
+#: last successful build of this project: the grains of the row_rules marked `rows_since_tested: written`
+#: (tests/generic/row_rules.sql) count only the keys written since. Unset: every key.
 WRITTEN_TESTED_THROUGH_ENV = "CONTINUUM_DBT_WRITTEN_TESTED_THROUGH"
 
 
@@ -197,7 +198,8 @@ def rows_tested_already(last: BuildState | None, now: BuildState | None, as_of: 
 
     - `loaded`: the loaded_at through which it tested staging's rows. Staging only appends, and a row's
       own values do not change once staged, so a row-by-row test (not null, accepted values) that passed
-      on a row passes on it again; tests that compare rows (relationships) still read every row.
+      on a row passes on it again; a grain counts only the keys of those rows (over the whole table);
+      references still read every row.
     - `written`: when it finished. Every row a model wrote before (its `refreshed_at` is the start of
       the build that wrote it) was in the tables that build tested, so a marked uniqueness test need
       count only the keys written since (a row written since shares a key with an older one, or not).
@@ -296,7 +298,7 @@ NO_UNIT_TESTS = ("--exclude", "resource_type:unit_test")
 # Models outside staging whose rows depend on the raw rows alone, never on as_of (their config says so):
 # a build with nothing new leaves them, and the data tests on them, as built.
 INDEPENDENT_OF_AS_OF = "tag:independent_of_as_of"
-# A build with nothing new is about 100 small nodes (most of a model's or test's time is dbt's own Python,
+# A build with nothing new is about 50 small nodes (most of a model's or test's time is dbt's own Python,
 # between two short queries): twice profiles.yml's threads let one node's query run while another's
 # Python does (at 10 M events, on one home one after the other: dbt's clock 7.5-10.2 s in four builds with
 # 4 threads, 9.4-11.5 s in three with 2). Not for the other builds: their big queries use every core
