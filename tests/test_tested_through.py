@@ -24,8 +24,6 @@ from test_warehouse import RawRows, assign_batches, write_raw
 from continuum.pipeline import dbt, tasks
 
 LOADED_LATER = LOADED + timedelta(hours=2)
-#: How the row_rules tests of a model are named (dbt goes on with their arguments).
-SERVICE_DELIVERED_TESTS = "row_rules_stg_events__service_delivered_"
 
 
 def a_new_service_row_with_service_type(value: str) -> RawRows:
@@ -92,7 +90,7 @@ def test_row_by_row_staging_tests_read_only_the_rows_loaded_since_the_last_teste
         conn.execute("update staging.stg_events__service_delivered set service_type = 'tampered_old_row'")
     write_raw(settings.warehouse_path, a_new_service_row_with_service_type("invalid_new_row"))
 
-    with pytest.raises(dbt.DbtBuildFailed, match=SERVICE_DELIVERED_TESTS):
+    with pytest.raises(dbt.DbtBuildFailed, match="row_rules_stg_events__service_delivered_"):
         tasks.build_warehouse(settings, (first + timedelta(hours=1)).isoformat())
     # One invalid value found: the new row's. The old row was not read again.
     assert failures_of(settings, "stg_events__service_delivered") == [("fail", 1)]

@@ -201,8 +201,9 @@ def rows_tested_already(last: BuildState | None, now: BuildState | None, as_of: 
       on a row passes on it again; a grain counts only the keys of those rows (over the whole table);
       references still read every row.
     - `written`: when it finished. Every row a model wrote before (its `refreshed_at` is the start of
-      the build that wrote it) was in the tables that build tested, so a marked uniqueness test need
-      count only the keys written since (a row written since shares a key with an older one, or not).
+      the build that wrote it) was in the tables that build tested, so a grain marked
+      `rows_since_tested: written` need count only the keys written since (a row written since shares a
+      key with an older one, or not).
     A changed project (its tests may have changed), an unplanned build (`--full-refresh`) or a failed one
     leaves no mark (a failed build removes the record, and the next is a full one): all rows. A build
     whose as_of is before the last one's gets no `written` mark: journey_events then renumbers

@@ -109,17 +109,17 @@ select 'unique' as rule, '{{ columns }}' as rule_column,
 from (select * from {{ model }}) as tested
 {%- if since %}
 semi join (  {#- the keys of the rows loaded or written since; a key may hold nulls (program_type) #}
-    select distinct {{ columns }} from {{ model }}
     {%- if rows_since_tested == 'loaded' %}
-    where loaded_at > {{ since }}
+    select distinct {{ columns }} from {{ row_by_row }}
     {%- elif written_with is none %}
-    where refreshed_at > {{ since }}
+    select distinct {{ columns }} from {{ model }} where refreshed_at > {{ since }}
     {%- else %}
+    select distinct {{ columns }} from {{ model }}
     where {{ written_by }} in (select {{ written_by }} from {{ written_with }} where refreshed_at > {{ since }})
     {%- endif %}
-) as written_since
+) as since_tested
     on {% for column in grain -%}
-    tested.{{ column }} is not distinct from written_since.{{ column }}{{ ' and ' if not loop.last }}
+    tested.{{ column }} is not distinct from since_tested.{{ column }}{{ ' and ' if not loop.last }}
     {%- endfor %}
 {%- endif %}
 group by {% for column in grain %}tested.{{ column }}{{ ', ' if not loop.last }}{% endfor %}
