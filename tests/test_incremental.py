@@ -205,10 +205,8 @@ def ran(db_path: Path, kind: str, name_part: str = "") -> list[str]:
 
 def vacuum_deferred(db_path: Path) -> bool:
     """Whether the last build of the warehouse at `db_path` left DuckDB's vacuum out of its checkpoints:
-    its part of dbt's log ran the on-run-start hook's statement (macros/defer_vacuum.sql). dbt rotates its
-    log at 10 MB (to dbt.log.1), maybe during that build: both files are read."""
-    logs = Settings(home=db_path.parent).state_dir / "dbt" / "logs"
-    log = "".join(p.read_text() for p in (logs / "dbt.log.1", logs / "dbt.log") if p.exists())
+    its part of dbt's log ran the on-run-start hook's statement (macros/defer_vacuum.sql)."""
+    log = (Settings(home=db_path.parent).state_dir / "dbt" / "logs" / "dbt.log").read_text()
     return "set global max_vacuum_tasks = 0" in log.rsplit("Running with dbt", 1)[-1]
 
 
