@@ -203,13 +203,6 @@ def ran(db_path: Path, kind: str, name_part: str = "") -> list[str]:
     ]
 
 
-def vacuum_deferred(db_path: Path) -> bool:
-    """Whether the last build of the warehouse at `db_path` left DuckDB's vacuum out of its checkpoints:
-    its part of dbt's log ran the on-run-start hook's statement (macros/defer_vacuum.sql)."""
-    log = (Settings(home=db_path.parent).state_dir / "dbt" / "logs" / "dbt.log").read_text()
-    return "set global max_vacuum_tasks = 0" in log.rsplit("Running with dbt", 1)[-1]
-
-
 def member_counts_counted_by_difference(db_path: Path) -> bool:
     """Whether the last build counted int_outcomes__member_counts by difference (its state says so)."""
     with duckdb.connect(str(db_path), read_only=True) as conn:
@@ -285,7 +278,6 @@ def test_incremental_builds_publish_what_a_full_rebuild_does(
     incremental.parent.mkdir()
     write_raw(incremental, before)
     dbt_build(incremental, SIM_END)
-    assert not vacuum_deferred(incremental), "a first build (every key) must vacuum"
 
     # The second load: the last 10 days, an old referral entered in error, and a revocation; and
     # answers filed under another participant's key (a provider's mistake, yet the referral's and the
@@ -333,7 +325,6 @@ def test_incremental_builds_publish_what_a_full_rebuild_does(
     write_raw(incremental, extras)
     forget_since_first_load(incremental, "int_outcomes__referrals")
     assert "new raw rows" in dbt_build(incremental, SIM_END)
-    assert vacuum_deferred(incremental)  # and it publishes what the full build does (below)
     assert not ran(incremental, "unit_test"), "unit tests ran again on an unchanged project"
     assert ran(incremental, "model", "stg_events__referral_status_changed")
 
@@ -458,36 +449,6 @@ def test_the_raw_fingerprint_sees_a_new_row_and_a_changed_batch(tmp_path: Path) 
     with duckdb.connect(str(db_path)) as conn:
         conn.execute("insert into raw.events values ('e2', '2026-11-02')")
     assert pipeline_dbt.raw_fingerprint(settings)["events"] != second["events"]
-
-
-def test_an_incremental_build_defers_vacuum_until_the_deleted_rows_pass_their_share() -> None:
-    incremental = pipeline_dbt.BuildPlan(("--exclude", "resource_type:unit_test"), "new raw rows")
-    every_key = pipeline_dbt.BuildPlan((), "full build", rebuild_all_keys=True)
-    assert pipeline_dbt.defers_vacuum(incremental, 0.0)
-    assert pipeline_dbt.defers_vacuum(incremental, 0.05)
-    assert not pipeline_dbt.defers_vacuum(incremental, 0.051)
-    assert not pipeline_dbt.defers_vacuum(incremental, None)  # no warehouse to count in
-    assert not pipeline_dbt.defers_vacuum(every_key, 0.0)
-    env = pipeline_dbt.dbt_env(Settings(), defer_vacuum=True)
-    assert env[pipeline_dbt.DEFER_VACUUM_ENV] == "true"
-    assert pipeline_dbt.DEFER_VACUUM_ENV not in pipeline_dbt.dbt_env(Settings())
-
-
-def test_the_dead_row_share_counts_the_deleted_rows_a_checkpoint_without_vacuum_kept(tmp_path: Path) -> None:
-    settings = Settings(home=tmp_path)
-    assert pipeline_dbt.dead_row_share(settings) is None
-    with duckdb.connect(str(settings.warehouse_path)) as conn:
-        conn.execute("create schema marts")
-        conn.execute("create table marts.a as select range as k from range(3000)")
-        conn.execute("create table marts.b as select range as k from range(1000)")
-        conn.execute("create table marts.empty (k bigint)")
-        conn.execute("checkpoint")
-        conn.execute("set max_vacuum_tasks = 0")
-        conn.execute("delete from marts.a where k < 200")
-        conn.execute("delete from marts.b where k % 5 = 0")
-        conn.execute("checkpoint")
-    # 200 of a's 3,000 rows and 200 of b's 1,000 are deleted: 400 of 4,000 stored rows
-    assert pipeline_dbt.dead_row_share(settings) == pytest.approx(0.1)
 
 
 @pytest.mark.slow

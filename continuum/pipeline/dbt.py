@@ -64,9 +64,6 @@ TESTED_THROUGH_ENV = "CONTINUUM_DBT_TESTED_THROUGH"
 #: last successful build of this project: the grains of the row_rules marked `rows_since_tested: written`
 #: (tests/generic/row_rules.sql) count only the keys written since. Unset: every key.
 WRITTEN_TESTED_THROUGH_ENV = "CONTINUUM_DBT_WRITTEN_TESTED_THROUGH"
-#: "true": the build's checkpoints leave DuckDB's vacuum out (macros/defer_vacuum.sql); see
-#: defers_vacuum. Unset (a build by hand, or one that vacuums): DuckDB's own setting.
-DEFER_VACUUM_ENV = "CONTINUUM_DBT_DEFER_VACUUM"
 
 
 @dataclass(frozen=True)
@@ -83,16 +80,14 @@ def dbt_env(
     as_of: datetime | None = None,
     tested: AlreadyTested = AlreadyTested(),
     rebuild_all_keys: bool = False,
-    defer_vacuum: bool = False,
 ) -> dict[str, str]:
     env = continuum_env(settings)
-    for name in (TESTED_THROUGH_ENV, WRITTEN_TESTED_THROUGH_ENV, REBUILD_ALL_KEYS_ENV, DEFER_VACUUM_ENV):
+    for name in (TESTED_THROUGH_ENV, WRITTEN_TESTED_THROUGH_ENV, REBUILD_ALL_KEYS_ENV):
         env.pop(name, None)  # never inherited: only the build record and its plan say these
     return {
         **env,
         **({AS_OF_ENV: as_of.isoformat()} if as_of is not None else {}),
         **({REBUILD_ALL_KEYS_ENV: "true"} if rebuild_all_keys else {}),
-        **({DEFER_VACUUM_ENV: "true"} if defer_vacuum else {}),
         **({TESTED_THROUGH_ENV: tested.loaded.isoformat()} if tested.loaded is not None else {}),
         **({WRITTEN_TESTED_THROUGH_ENV: tested.written.isoformat()} if tested.written is not None else {}),
         "CONTINUUM_WAREHOUSE_PATH": str(settings.warehouse_path),
@@ -183,13 +178,6 @@ def dbt_build(
             write_build_state(settings, replace(last, checked_as_of=as_of))
             return skipped
         plan = plan_build(last, before, project_dir)
-        dead_share = dead_row_share(settings)
-        plan = replace(plan, defer_vacuum=defers_vacuum(plan, dead_share))
-        if dead_share is not None and dead_share > MAX_DEAD_ROW_SHARE:
-            log.info(
-                "%.1f %% of the warehouse's stored rows are deleted ones: this build vacuums",
-                100 * dead_share,
-            )
         build_state_path(settings).unlink(missing_ok=True)  # a failed or killed build plans a full one next
     tested = rows_tested_already(last, before, as_of)
     log.info("dbt build plan: %s", plan.why)
@@ -238,9 +226,8 @@ def run_dbt_build(
     results_path = run_results_path(settings)
     results_path.unlink(missing_ok=True)  # a failure before dbt writes one must not read the last build's
     every_key = f", {REBUILD_ALL_KEYS_ENV}=true" if plan.rebuild_all_keys else ""
-    no_vacuum = f", {DEFER_VACUUM_ENV}=true" if plan.defer_vacuum else ""
-    log.info("running %s (as_of %s%s%s)", " ".join(command), as_of.isoformat(), every_key, no_vacuum)
-    env = dbt_env(settings, as_of, tested, plan.rebuild_all_keys, plan.defer_vacuum)
+    log.info("running %s (as_of %s%s)", " ".join(command), as_of.isoformat(), every_key)
+    env = dbt_env(settings, as_of, tested, plan.rebuild_all_keys)
     done = dbt_prestarted.run(command, env, settings.state_dir, timeout_s)
     output = (done.stdout + done.stderr).strip()
     log.debug("dbt build:\n%s", output)
@@ -306,7 +293,6 @@ class BuildPlan:
     args: tuple[str, ...]
     why: str
     rebuild_all_keys: bool = False  # REBUILD_ALL_KEYS_ENV
-    defer_vacuum: bool = False  # DEFER_VACUUM_ENV
 
 
 NO_UNIT_TESTS = ("--exclude", "resource_type:unit_test")
@@ -372,48 +358,6 @@ def plan_build(last: BuildState | None, now: BuildState, project_dir: Path = DBT
         ),
         "nothing new: the models that depend on as_of and their data tests; the others and seeds as built",
     )
-
-
-#: An incremental build's checkpoints leave DuckDB's vacuum out while the rows deleted and kept in the
-#: warehouse's file are at most this share of the rows it stores (defers_vacuum).
-MAX_DEAD_ROW_SHARE = 0.05
-
-
-def defers_vacuum(plan: BuildPlan, dead_share: float | None) -> bool:
-    """Whether this build's checkpoints leave DuckDB's vacuum out (DEFER_VACUUM_ENV).
-
-    A checkpoint's vacuum merges the row groups an incremental build deleted rows from or appended a few
-    rows to, writing them into new blocks: at 10 M events 3.5 s of a 1 % build, mostly after its last
-    models, when the other thread is idle (docs/benchmarks.md). Without it the deleted rows stay in the
-    file (a few tens of thousands per 1 % build) and each build's appended rows are row groups of their
-    own: so an incremental build defers it while the warehouse's deleted rows are at most
-    MAX_DEAD_ROW_SHARE of its stored rows (`dead_share`, dead_row_share), and the first build past that
-    vacuums, as every build did before. A build of every key (a full one) vacuums: it deletes every row
-    of the incremental models. No share known (no warehouse yet): it vacuums."""
-    return not plan.rebuild_all_keys and dead_share is not None and dead_share <= MAX_DEAD_ROW_SHARE
-
-
-def dead_row_share(settings: Settings) -> float | None:
-    """The share of the warehouse's stored rows that are deleted rows its file still holds: DuckDB's
-    estimated size of a table counts them until a vacuum drops them, count(*) does not (0.06 s at 10 M
-    events). None when there is no warehouse or it cannot be read."""
-    if not settings.warehouse_path.exists():
-        return None
-    try:
-        with read_warehouse(settings) as conn:
-            tables = conn.execute(
-                "select schema_name, table_name, estimated_size from duckdb_tables() "
-                "where database_name = current_database() and not temporary and estimated_size > 0"
-            ).fetchall()
-            stored = sum(size for _, _, size in tables)
-            live = sum(
-                conn.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0]
-                for schema, table, _ in tables
-            )
-    except duckdb.Error as error:
-        log.info("no count of deleted rows (this build vacuums): %s", error)
-        return None
-    return (stored - live) / stored if stored else 0.0
 
 
 def project_fingerprint(project_dir: Path = DBT_PROJECT_DIR) -> str:
