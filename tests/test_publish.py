@@ -139,6 +139,78 @@ def test_publishing_the_same_build_again_copies_nothing_and_renders_no_data_docs
     assert settings.published_warehouse_path.stat().st_ino == copy_inode, "no table differs: kept"
 
 
+def exported_rows_not_in_the_copy(settings: Settings, mart: str) -> tuple[int, int]:
+    """Rows of the mart's export not in the published copy's table, and the other way (multisets)."""
+    export = publish.exports_dir(settings) / f"{mart}.parquet"
+    with duckdb.connect() as con:
+        con.execute(f"ATTACH '{settings.published_warehouse_path}' AS copy (READ_ONLY)")
+        table = f"copy.marts.{mart}"
+        return (
+            con.execute(f"SELECT count(*) FROM (FROM '{export}' EXCEPT ALL FROM {table})").fetchone()[0],
+            con.execute(f"SELECT count(*) FROM (FROM {table} EXCEPT ALL FROM '{export}')").fetchone()[0],
+        )
+
+
+def test_the_exports_hold_the_published_copys_rows(settings: Settings):
+    """The exports are written from the warehouse while the copy is written (MartExports): each holds
+    what readers find in the published copy, after a first publish and after an update of the copy."""
+    from continuum.pipeline.tasks import publish_all
+
+    build_warehouse(settings.warehouse_path, rows=2000)
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute(
+            "CREATE TABLE marts.journeys AS SELECT i % 50 AS participant_key, i AS seq FROM range(3000) t(i)"
+        )
+    recorded_build(settings, "2026-11-12T05:10+00:00")
+    publish_all(settings)
+    for mart in ("referral_handoffs", "journeys"):
+        assert exported_rows_not_in_the_copy(settings, mart) == (0, 0)
+
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute("DELETE FROM marts.journeys WHERE participant_key = 7")
+        con.execute("INSERT INTO marts.journeys VALUES (7, -1), (7, -1), (51, 5)")
+    recorded_build(settings, "2026-11-12T07:10+00:00")
+    publish_all(settings)
+    assert exported_rows_not_in_the_copy(settings, "journeys") == (0, 0)
+    with duckdb.connect() as con:  # and the change itself, counted by hand: 60 rows of 7 went, 3 came
+        export = publish.exports_dir(settings) / "journeys.parquet"
+        assert con.execute(f"SELECT count(*), count(*) FILTER (seq = -1) FROM '{export}'").fetchone() == (
+            2943,
+            2,
+        )
+
+
+def test_a_failed_export_fails_the_publish_and_the_next_one_exports_every_mart(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+):
+    from continuum.pipeline.tasks import publish_all
+
+    build_warehouse(settings.warehouse_path)
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute("CREATE TABLE marts.other_mart AS SELECT 'a' AS x")
+    recorded_build(settings, "2026-11-12T05:10+00:00")
+    publish_all(settings)
+    before = files(settings)
+
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute("INSERT INTO marts.referral_handoffs VALUES (7)")
+    recorded_build(settings, "2026-11-12T07:10+00:00")
+    real_export = publish.MartExports._export
+    monkeypatch.setattr(publish.MartExports, "_export", lambda self, mart: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        publish_all(settings)
+    assert publish.published_record(settings) is None, "a record of files that are not this build's"
+    assert files(settings)["referral_handoffs.parquet"] == before["referral_handoffs.parquet"]
+
+    monkeypatch.setattr(publish.MartExports, "_export", real_export)
+    publish_all(settings)
+    after = files(settings)
+    assert after["other_mart.parquet"] != before["other_mart.parquet"], (
+        "without a record every mart is exported"
+    )
+    assert parquet_rows(settings, "referral_handoffs") == 8
+
+
 def test_a_build_that_was_not_recorded_is_always_published(settings: Settings):
     from continuum.pipeline.tasks import publish_all
 
@@ -273,7 +345,10 @@ def test_a_publish_by_difference_equals_the_warehouse_table_for_table(settings: 
         con.execute("DROP TABLE provider_views.provider_referral_handoffs")
         con.execute("CREATE TABLE marts.new_mart AS SELECT 1 AS n")
         con.execute("ALTER TABLE marts.referral_handoffs ALTER referral_id TYPE INTEGER")
-    publication = publish_changes(settings, delta_min_rows=1000)
+    heard: list[str] = []
+    publication = publish_changes(
+        settings, delta_min_rows=1000, on_changed=lambda schema, table: heard.append(f"{schema}.{table}")
+    )
 
     assert_equal_tables(
         publication.path,
@@ -293,7 +368,9 @@ def test_a_publish_by_difference_equals_the_warehouse_table_for_table(settings: 
     assert done[MEMBERS] == "updated" and done[LEDGER] == "updated"
     assert done["marts.referral_handoffs"] == done["marts.new_mart"] == "replaced"
     assert done["raw.batches"] == "kept"
-    assert publication.changed("marts") == {"referral_handoffs", "new_mart"}
+    # on_changed (what starts the marts' exports) heard of every table not kept, once each
+    assert sorted(heard) == sorted(name for name, action in done.items() if action != "kept")
+    assert {"marts.referral_handoffs", "marts.new_mart"} <= set(heard)
     with duckdb.connect(str(publication.path), read_only=True) as con:
         assert con.execute("SELECT typeof(referral_id) FROM marts.referral_handoffs LIMIT 1").fetchone() == (
             "INTEGER",

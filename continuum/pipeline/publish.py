@@ -9,7 +9,8 @@ with the warehouse's by a digest per participant, or per distinct row in a table
 participant_key (a count and a sum of row hashes); only the rows of the keys whose digest differs are
 deleted and inserted again. A table that is new, whose columns changed, or of which much changed is
 copied whole. The result equals a fresh copy up to 64-bit hash collisions (docs/pipeline.md,
-"Publishing only what changed"); an export is rewritten only for a mart that changed."""
+"Publishing only what changed"); an export is rewritten only for a mart that changed, on a thread of its
+own while the copy is written (`MartExports`)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ import logging
 import os
 import re
 import shutil
-from collections.abc import Collection
+from collections.abc import Callable, Collection
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -110,9 +112,9 @@ class Publication:
     path: Path
     tables: dict[tuple[str, str], TableChange]
 
-    def changed(self, schema: str) -> set[str]:
-        """The tables of `schema` whose rows are not those of the last publish."""
-        return {t for (s, t), change in self.tables.items() if s == schema and change.action != "kept"}
+
+#: Called with (schema, table) of each table a publish finds changed, as soon as it is found.
+OnChanged = Callable[[str, str], None]
 
 
 def publish_warehouse(settings: Settings, delta_min_rows: int = DELTA_MIN_ROWS) -> Path:
@@ -120,7 +122,9 @@ def publish_warehouse(settings: Settings, delta_min_rows: int = DELTA_MIN_ROWS) 
     return publish_changes(settings, delta_min_rows).path
 
 
-def publish_changes(settings: Settings, delta_min_rows: int = DELTA_MIN_ROWS) -> Publication:
+def publish_changes(
+    settings: Settings, delta_min_rows: int = DELTA_MIN_ROWS, on_changed: OnChanged | None = None
+) -> Publication:
     """Write what readers need into a file beside the published copy, fsync it, and rename it over the
     published one: a reader opens either the old file or the new one, never a half-written one.
 
@@ -131,7 +135,10 @@ def publish_changes(settings: Settings, delta_min_rows: int = DELTA_MIN_ROWS) ->
     the same).
 
     When no table differs (a build with nothing new that changed no answer), the published file is kept
-    as it is: copying it and syncing the copy to disk took 1.4 s at 10 M events for no change."""
+    as it is: copying it and syncing the copy to disk took 1.4 s at 10 M events for no change.
+
+    `on_changed` hears of each table not kept (updated or replaced) as soon as it is written into the copy
+    (`MartExports.changed`), before the copy is synced and renamed."""
     target = settings.published_warehouse_path
     look = first_difference(settings, target)
     if look is not None and not look.differs:
@@ -140,13 +147,13 @@ def publish_changes(settings: Settings, delta_min_rows: int = DELTA_MIN_ROWS) ->
         return Publication(target, dict.fromkeys(look.same, TableChange("kept")))
     with atomic_path(target) as tmp:
         changes, free_share = write_copy(
-            settings, tmp, target, delta_min_rows, look.same if look is not None else frozenset()
+            settings, tmp, target, delta_min_rows, look.same if look is not None else frozenset(), on_changed
         )
         if free_share > MAX_FREE_SHARE:
             # A DuckDB file never shrinks: the blocks a dropped or replaced table freed stay in it.
             log.info("%.0f %% of the copy's blocks are free: publishing a new file", 100 * free_share)
             tmp.unlink()
-            changes, _ = write_copy(settings, tmp, None, delta_min_rows)
+            changes, _ = write_copy(settings, tmp, None, delta_min_rows, on_changed=on_changed)
     log.info("published %d tables to %s", len(changes), target)
     return Publication(target, changes)
 
@@ -257,11 +264,12 @@ def write_copy(
     start_from: Path | None,
     delta_min_rows: int,
     same: Collection[tuple[str, str]] = frozenset(),
+    on_changed: OnChanged | None = None,
 ) -> tuple[dict[tuple[str, str], TableChange], float]:
     """Make `tmp` hold the warehouse's published tables, starting from a copy of `start_from` (None: from
     an empty file). The tables in `same` (found equal in `start_from`, first_difference) are kept
-    without comparing them again. Returns what was done to each table and the share of the file's blocks
-    left free."""
+    without comparing them again; `on_changed` hears of each table not kept once it is written. Returns
+    what was done to each table and the share of the file's blocks left free."""
     with open_copy(start_from, tmp, settings) as con:
         # A table has no row order (every reader says its own ORDER BY); keeping the source's lets
         # DuckDB write a table with one thread only: a quarter of the copy's time at 100,000.
@@ -272,12 +280,14 @@ def write_copy(
         con.execute("SET max_vacuum_tasks = 0")
         catalog, tables = attach_warehouse(con, settings)
         drop_unpublished(con, catalog, tables)
-        changes = {
-            (schema, table): publish_table(con, catalog, schema, table, delta_min_rows)
-            if start_from is None or (schema, table) not in same
-            else TableChange("kept")
-            for schema, table in tables
-        }
+        changes = {}
+        for schema, table in tables:
+            if start_from is not None and (schema, table) in same:
+                changes[schema, table] = TableChange("kept")
+                continue
+            changes[schema, table] = publish_table(con, catalog, schema, table, delta_min_rows)
+            if on_changed is not None and changes[schema, table].action != "kept":
+                on_changed(schema, table)
         record_stamps(con, catalog)
         con.execute("DETACH source")
         con.execute("CHECKPOINT")
@@ -591,31 +601,83 @@ def exports_dir(settings: Settings) -> Path:
     return settings.published_warehouse_path.parent / "exports"
 
 
-def export_marts(settings: Settings, changed: Collection[str] | None = None) -> list[Path]:
-    """Each table of schema `marts` of the published copy as Parquet (none if there is no such schema).
+class MartExports:
+    """Each table of the warehouse's schema `marts` as Parquet in `exports_dir`, written on a thread of
+    its own while the published copy is written, each export as soon as the copy finds its mart changed
+    (`changed`, publish_changes' `on_changed`); `finish` waits for them.
 
-    With `changed` (the marts whose rows this publish changed, given only when the exports on disk are
-    known to match the last published copy), the export of any other mart is kept as it is, unless it is
-    missing. Returns every export, written or kept."""
-    out = exports_dir(settings)
-    out.mkdir(parents=True, exist_ok=True)
-    exports, written = [], 0
-    with bound(duckdb.connect(str(settings.published_warehouse_path), read_only=True), settings) as con:
-        # As in the copy (write_copy): an export's rows have no order, and keeping the table's would
-        # leave DuckDB fewer threads for the Parquet (journey_events at 10 M events: 2.44 s, 2.24 without).
-        con.execute("SET preserve_insertion_order = false")
-        tables = con.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'marts' ORDER BY 1"
-        ).fetchall()
-        for (table,) in tables:
-            path = out / f"{table}.parquet"
-            if changed is None or table in changed or not path.exists():
-                with atomic_path(path) as tmp:
-                    con.execute(f"COPY (SELECT * FROM marts.{quoted(table)}) TO '{tmp}' (FORMAT parquet)")
-                written += 1
-            exports.append(path)
-    log.info("exported %d marts to %s (%d unchanged kept)", written, out, len(exports) - written)
-    return exports
+    From the warehouse, not from the copy: the copy is brought to the warehouse's tables (equal up to
+    64-bit hash collisions), so the rows are the same, and an export need not wait for the copy to be
+    written and synced. At 10 M events the exports took 2.0 s of a 1 % run's 5.1 s publish, after the
+    copy's 3.1 s (journey_events 1.9 s of them: docs/benchmarks.md).
+
+    With `keep_unchanged` (the exports on disk are known to match the last published copy) a mart the
+    copy did not change keeps its export, unless it is missing; without, every mart is exported."""
+
+    def __init__(self, settings: Settings, keep_unchanged: bool):
+        self.settings = settings
+        self.keep_unchanged = keep_unchanged
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mart-exports")
+        self._con: duckdb.DuckDBPyConnection | None = None  # the thread's own, opened there
+        self._exports: dict[str, Future[Path]] = {}
+
+    def __enter__(self) -> MartExports:
+        exports_dir(self.settings).mkdir(parents=True, exist_ok=True)
+        if not self.keep_unchanged:
+            for mart in self._marts():
+                self.changed("marts", mart)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        # After an error the exports not started are dropped; one being written finishes or fails whole.
+        self._thread.shutdown(wait=True, cancel_futures=exc_info[0] is not None)
+        if self._con is not None:
+            self._con.close()
+
+    def changed(self, schema: str, table: str) -> None:
+        """Export `table` if it is a mart and not exported already by this publish."""
+        if schema == "marts" and table not in self._exports:
+            self._exports[table] = self._thread.submit(self._export, table)
+
+    def finish(self) -> list[Path]:
+        """Wait for every export (writing those missing on disk); returns every mart's export, written
+        or kept. Raises the error of an export that failed."""
+        marts = self._marts()
+        out = exports_dir(self.settings)
+        for mart in marts:
+            if not (out / f"{mart}.parquet").exists():
+                self.changed("marts", mart)
+        written = [self._exports[mart].result() for mart in marts if mart in self._exports]
+        log.info("exported %d marts to %s (%d unchanged kept)", len(written), out, len(marts) - len(written))
+        return [out / f"{mart}.parquet" for mart in marts]
+
+    def _marts(self) -> list[str]:
+        return self._thread.submit(self._list_marts).result()
+
+    def _connection(self) -> duckdb.DuckDBPyConnection:  # only ever called on the export thread
+        if self._con is None:
+            con = duckdb.connect(str(self.settings.warehouse_path), read_only=True)
+            self._con = bound(con, self.settings)
+            # As in the copy (write_copy): an export's rows have no order, and keeping the table's
+            # would leave DuckDB fewer threads for the Parquet (journey_events at 10 M events: 2.44 s,
+            # 2.24 without).
+            self._con.execute("SET preserve_insertion_order = false")
+        return self._con
+
+    def _list_marts(self) -> list[str]:
+        rows = self._connection().execute(
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_schema = 'marts' AND table_type = 'BASE TABLE' ORDER BY 1"
+        )
+        return [table for (table,) in rows.fetchall()]
+
+    def _export(self, mart: str) -> Path:
+        path = exports_dir(self.settings) / f"{mart}.parquet"
+        with atomic_path(path) as tmp:
+            self._connection().execute(
+                f"COPY (SELECT * FROM marts.{quoted(mart)}) TO '{tmp}' (FORMAT parquet)"
+            )
+        return path
 
 
 # --- which build the published copy is of ---------------------------------------------------------------

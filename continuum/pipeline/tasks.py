@@ -148,9 +148,9 @@ def publish_all(settings: Settings) -> dict[str, Any]:
         # published copy, and a mart this publish did not change may keep its export.
         exports_match_copy = publish.published_record(settings) is not None
         publish.forget_published(settings)
-        publication = publish.publish_changes(settings)
-        published = publication.path
-        exports = publish.export_marts(settings, publication.changed("marts") if exports_match_copy else None)
+        with publish.MartExports(settings, keep_unchanged=exports_match_copy) as mart_exports:
+            published = publish.publish_changes(settings, on_changed=mart_exports.changed).path
+            exports = mart_exports.finish()
         publish.record_published(settings, build, exports)
     return {
         "warehouse": str(published),
