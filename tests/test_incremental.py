@@ -396,6 +396,23 @@ def test_new_raw_rows_build_every_model_and_data_test_but_not_the_unit_tests() -
     assert (plan.args, plan.rebuild_all_keys) == (("--exclude", "resource_type:unit_test"), False)
 
 
+@pytest.mark.parametrize(
+    ("before", "after", "threads"),
+    [
+        ("1000 rows, hash 1", "1050 rows, hash 2", ("--threads", "4")),  # 5 %: a small increment
+        ("1000 rows, hash 1", "1051 rows, hash 2", ()),  # 5.1 %: a back-load's big nodes, profiles.yml's
+        ("0 rows, hash 0", "10 rows, hash 2", ()),  # the first rows are all new
+        ("1000 rows, hash 1", "1000 rows, hash 9", ("--threads", "4")),  # as many rows, others (none new)
+        ("unreadable", "1010 rows, hash 2", ()),  # a count not known
+    ],
+)
+def test_a_small_increment_is_built_with_more_threads(before: str, after: str, threads: tuple) -> None:
+    last = pipeline_dbt.BuildState("project-a", {**RAW, "events": before})
+    now = pipeline_dbt.BuildState("project-a", {**RAW, "events": after})
+    plan = pipeline_dbt.plan_build(last, now)
+    assert plan.args == ("--exclude", "resource_type:unit_test", *threads)
+
+
 def test_nothing_new_leaves_staging_and_what_as_of_cannot_change(tmp_path: Path) -> None:
     for folder in ("staging", "intermediate", "marts", "exports"):
         (tmp_path / "models" / folder).mkdir(parents=True)

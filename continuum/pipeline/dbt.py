@@ -318,6 +318,11 @@ INDEPENDENT_OF_AS_OF = "tag:independent_of_as_of"
 # 4 threads, 9.4-11.5 s in three with 2). Not for the other builds: their big queries use every core
 # already, and each thread's query holds memory.
 SMALL_NODES_THREADS = ("--threads", "4")
+#: A build after new raw rows runs with SMALL_NODES_THREADS too when the raw events grew by at most this
+#: share since the last build: its nodes are small then (a 1 % build at 10 M events, replayed in turns:
+#: dbt's clock 13.5 s on average with 4 threads, 14.0 s with 2). Not a back-load's, whose nodes are as big
+#: as a full build's (4 threads made a full build at 10 M events 162.1 s instead of 137.4 to 140.5 s).
+SMALL_INCREMENT_SHARE = 0.05
 
 
 def skip_reason(last: BuildState | None, now: BuildState, as_of: datetime) -> str | None:
@@ -359,7 +364,10 @@ def plan_build(last: BuildState | None, now: BuildState, project_dir: Path = DBT
             (), "full build: the dbt project (or dbt, DuckDB) changed since the last build", True
         )
     if last.raw != now.raw:
-        return BuildPlan(NO_UNIT_TESTS, "new raw rows: all models and data tests, unit tests passed already")
+        why = "new raw rows: all models and data tests, unit tests passed already"
+        if is_small_increment(last, now):
+            return BuildPlan((*NO_UNIT_TESTS, *SMALL_NODES_THREADS), f"{why} (a small increment)")
+        return BuildPlan(NO_UNIT_TESTS, why)
     folders = sorted(p.name for p in (project_dir / "models").iterdir() if p.is_dir() and p.name != "staging")
     return BuildPlan(
         (
@@ -371,6 +379,22 @@ def plan_build(last: BuildState | None, now: BuildState, project_dir: Path = DBT
         ),
         "nothing new: the models that depend on as_of and their data tests; the others and seeds as built",
     )
+
+
+def is_small_increment(last: BuildState, now: BuildState) -> bool:
+    """Whether the raw events grew by at most SMALL_INCREMENT_SHARE of those of the last build (False when
+    either count is not known)."""
+    before, after = raw_event_rows(last), raw_event_rows(now)
+    if before is None or after is None or before == 0:
+        return False
+    return after - before <= SMALL_INCREMENT_SHARE * before
+
+
+def raw_event_rows(state: BuildState) -> int | None:
+    """The row count of raw.events in a build state's fingerprint (`table_fingerprint`), if it has one."""
+    recorded = (state.raw or {}).get("events", "")
+    count = recorded.split(" ", 1)[0]
+    return int(count) if count.isdigit() else None
 
 
 def project_fingerprint(project_dir: Path = DBT_PROJECT_DIR) -> str:
