@@ -616,3 +616,49 @@ def test_a_published_copy_that_is_not_a_duckdb_file_is_replaced_by_a_new_one(set
             "reference.provider_directory",
         },
     )
+
+
+def test_a_first_copy_is_written_before_the_exports_start_and_an_update_beside_them(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+):
+    """The exports run beside the copy only when it is updated: a first copy writes every table whole,
+    and two DuckDBs at the memory bound at once would raise the full run's peak memory."""
+    import threading
+
+    from continuum.pipeline.tasks import publish_all
+
+    build_warehouse(settings.warehouse_path)
+    started: list[tuple[str, int | None]] = []  # (mart, the published file's inode when it started)
+    export_started = threading.Event()
+    real_export = publish.MartExports._export
+
+    def export(self, mart: str) -> Path:
+        path = settings.published_warehouse_path
+        started.append((mart, path.stat().st_ino if path.exists() else None))
+        export_started.set()
+        return real_export(self, mart)
+
+    monkeypatch.setattr(publish.MartExports, "_export", export)
+    recorded_build(settings, "2026-11-12T05:10+00:00")
+    publish_all(settings)
+    first_copy = settings.published_warehouse_path.stat().st_ino
+    assert started == [("referral_handoffs", first_copy)], "a first copy's exports start once it is in place"
+
+    # An update: the copy, once its tables are written, waits (up to 10 s) for an export to start, so the
+    # export is seen starting while the old file is still the published one, and only then renames.
+    started.clear()
+    real_record_stamps = publish.record_stamps
+
+    def record_stamps_after_an_export(con, catalog):
+        export_started.wait(timeout=10)
+        real_record_stamps(con, catalog)
+
+    export_started.clear()
+    monkeypatch.setattr(publish, "record_stamps", record_stamps_after_an_export)
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute("INSERT INTO marts.referral_handoffs VALUES (7)")
+    recorded_build(settings, "2026-11-12T07:10+00:00")
+    publish_all(settings)
+    assert started == [("referral_handoffs", first_copy)], "an update's exports start beside the copy"
+    assert settings.published_warehouse_path.stat().st_ino != first_copy
+    assert parquet_rows(settings, "referral_handoffs") == 8

@@ -612,14 +612,20 @@ class MartExports:
     copy's 3.1 s (journey_events 1.9 s of them: docs/benchmarks.md).
 
     With `keep_unchanged` (the exports on disk are known to match the last published copy) a mart the
-    copy did not change keeps its export, unless it is missing; without, every mart is exported."""
+    copy did not change keeps its export, unless it is missing; without, every mart is exported.
 
-    def __init__(self, settings: Settings, keep_unchanged: bool):
+    Only beside a copy that is updated (`beside_copy`: a published file exists): a first copy writes
+    every table whole, and its DuckDB and the exports' each take up to the memory bound; then the exports
+    start when the copy is done, as they did before (the full run's peak RSS, docs/benchmarks.md)."""
+
+    def __init__(self, settings: Settings, keep_unchanged: bool, beside_copy: bool = True):
         self.settings = settings
         self.keep_unchanged = keep_unchanged
+        self.beside_copy = beside_copy
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mart-exports")
         self._con: duckdb.DuckDBPyConnection | None = None  # the thread's own, opened there
         self._exports: dict[str, Future[Path]] = {}
+        self._after_copy: list[str] = []  # changed, to start in `finish` (not beside_copy)
 
     def __enter__(self) -> MartExports:
         exports_dir(self.settings).mkdir(parents=True, exist_ok=True)
@@ -635,13 +641,22 @@ class MartExports:
             self._con.close()
 
     def changed(self, schema: str, table: str) -> None:
-        """Export `table` if it is a mart and not exported already by this publish."""
-        if schema == "marts" and table not in self._exports:
+        """Export `table` if it is a mart and not exported already by this publish (now, or when the copy
+        is done)."""
+        if schema != "marts" or table in self._exports or table in self._after_copy:
+            return
+        if self.beside_copy:
             self._exports[table] = self._thread.submit(self._export, table)
+        else:
+            self._after_copy.append(table)
 
     def finish(self) -> list[Path]:
         """Wait for every export (writing those missing on disk); returns every mart's export, written
         or kept. Raises the error of an export that failed."""
+        self.beside_copy = True  # the copy is done
+        waiting, self._after_copy = self._after_copy, []
+        for mart in waiting:
+            self.changed("marts", mart)
         marts = self._marts()
         out = exports_dir(self.settings)
         for mart in marts:

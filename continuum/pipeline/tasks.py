@@ -148,7 +148,8 @@ def publish_all(settings: Settings) -> dict[str, Any]:
         # published copy, and a mart this publish did not change may keep its export.
         exports_match_copy = publish.published_record(settings) is not None
         publish.forget_published(settings)
-        with publish.MartExports(settings, keep_unchanged=exports_match_copy) as mart_exports:
+        beside_copy = settings.published_warehouse_path.exists()  # an update, not a first copy
+        with publish.MartExports(settings, exports_match_copy, beside_copy) as mart_exports:
             published = publish.publish_changes(settings, on_changed=mart_exports.changed).path
             exports = mart_exports.finish()
         publish.record_published(settings, build, exports)
