@@ -78,10 +78,10 @@ class AlreadyTested:
 #: What dbt's process gets of the caller's environment, besides what dbt_env sets: the system's basics,
 #: dbt's own flags (DBT_*: an operator's DBT_LOG_LEVEL_FILE, say), and the settings the dbt project reads
 #: (`env_var` in profiles.yml); never CONTINUUM_DBT_* (only the build record and its plan say those).
-#: Nothing else: dbt checks every line it logs against every variable of its
-#: environment (dbt_common's env_scrubber, ~7,000 lines a build), and with the ~80 variables of a
-#: `continuum run` that took 1.6 s of Python a 1 % build at 10 M events, holding the GIL its two threads
-#: share (docs/benchmarks.md). And secrets such as CONTINUUM_LINKAGE_SECRET have no business in dbt.
+#: Nothing else: dbt checks every line it logs against every variable of its environment (dbt_common's
+#: env_scrubber, ~7,000 lines a build), and with the ~80 variables of a `continuum run` that took 1.6 s of
+#: Python in a 1 % build at 10 M events, holding the GIL its threads share (docs/benchmarks.md). And
+#: secrets such as CONTINUUM_LINKAGE_SECRET have no business in dbt.
 DBT_INHERITED_ENV = ("PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "CONTINUUM_DUCKDB_MEMORY_LIMIT")
 DBT_INHERITED_ENV_PREFIXES = ("LC_", "DBT_")
 
