@@ -646,25 +646,26 @@ class MartExports:
         if schema != "marts" or table in self._exports or table in self._after_copy:
             return
         if self.beside_copy:
-            self._exports[table] = self._thread.submit(self._export, table)
+            self._start(table)
         else:
             self._after_copy.append(table)
 
     def finish(self) -> list[Path]:
         """Wait for every export (writing those missing on disk); returns every mart's export, written
         or kept. Raises the error of an export that failed."""
-        self.beside_copy = True  # the copy is done
-        waiting, self._after_copy = self._after_copy, []
-        for mart in waiting:
-            self.changed("marts", mart)
+        for mart in self._after_copy:  # the copy is done
+            self._start(mart)
         marts = self._marts()
         out = exports_dir(self.settings)
         for mart in marts:
-            if not (out / f"{mart}.parquet").exists():
-                self.changed("marts", mart)
+            if mart not in self._exports and not (out / f"{mart}.parquet").exists():
+                self._start(mart)
         written = [self._exports[mart].result() for mart in marts if mart in self._exports]
         log.info("exported %d marts to %s (%d unchanged kept)", len(written), out, len(marts) - len(written))
         return [out / f"{mart}.parquet" for mart in marts]
+
+    def _start(self, mart: str) -> None:
+        self._exports[mart] = self._thread.submit(self._export, mart)
 
     def _marts(self) -> list[str]:
         return self._thread.submit(self._list_marts).result()
